@@ -1,0 +1,264 @@
+/* local.c - laptop identity, offline edits and the outbox. */
+#include "local.h"
+
+#include "changeset.h"
+#include "error.h"
+#include "hex.h"
+#include "hlc.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int dir_path(char *out, size_t cap, const char *dir, const char *name) {
+  return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : FS_EINVAL;
+}
+
+int fs_device_create(const char *dir, const char *area, const char *officer,
+                     uint8_t pk[FS_PK_LEN]) {
+  char keypath[1100], storepath[1100];
+  if (!fs_area_valid(area))
+    return FS_ESCOPE;
+  if (dir_path(keypath, sizeof keypath, dir, "device.key") ||
+      dir_path(storepath, sizeof storepath, dir, "store"))
+    return FS_EINVAL;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return -errno;
+  struct stat st;
+  if (stat(keypath, &st) == 0)
+    return FS_EINVAL;
+  fs_keypair kp;
+  int rc = fs_keypair_generate(&kp);
+  if (rc)
+    return rc;
+  char comment[160];
+  snprintf(comment, sizeof comment, "fieldsync device of %.100s", officer ? officer : "?");
+  if ((rc = fs_keypair_save(&kp, keypath, comment))) {
+    fs_keypair_free(&kp);
+    return rc;
+  }
+  memcpy(pk, kp.pk, FS_PK_LEN);
+  fs_keypair_free(&kp);
+  fs_store s;
+  if ((rc = fs_store_open(&s, storepath, FS_STORE_MAPSIZE_DEFAULT)))
+    return rc;
+  MDB_txn *txn;
+  if ((rc = fs_store_begin(&s, true, &txn)) == 0) {
+    rc = fs_meta_put(&s, txn, "area", area, strlen(area));
+    if (rc == 0 && officer)
+      rc = fs_meta_put(&s, txn, "officer", officer, strlen(officer));
+    if (rc == 0)
+      rc = fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  fs_store_close(&s);
+  return rc;
+}
+
+int fs_device_open(fs_device *d, const char *dir) {
+  memset(d, 0, sizeof *d);
+  char keypath[1100], storepath[1100];
+  if (snprintf(d->dir, sizeof d->dir, "%s", dir) >= (int)sizeof d->dir ||
+      dir_path(keypath, sizeof keypath, dir, "device.key") ||
+      dir_path(storepath, sizeof storepath, dir, "store"))
+    return FS_EINVAL;
+  int rc = fs_keypair_load(&d->key, keypath);
+  if (rc)
+    return rc;
+  struct stat st;
+  if (stat(storepath, &st) != 0) {
+    fs_keypair_free(&d->key);
+    return FS_ENOTFOUND;
+  }
+  if ((rc = fs_store_open(&d->store, storepath, FS_STORE_MAPSIZE_DEFAULT)))
+    fs_keypair_free(&d->key);
+  return rc;
+}
+
+void fs_device_close(fs_device *d) {
+  fs_store_close(&d->store);
+  fs_keypair_free(&d->key);
+}
+
+static int area_in(fs_device *d, MDB_txn *txn, char *out) {
+  MDB_val v;
+  int rc = fs_meta_get(&d->store, txn, "area", &v);
+  if (rc)
+    return rc;
+  if (v.mv_size == 0 || v.mv_size > FS_MAX_AREA)
+    return FS_ESTORE;
+  memcpy(out, v.mv_data, v.mv_size);
+  out[v.mv_size] = '\0';
+  return 0;
+}
+
+int fs_device_area(fs_device *d, char *out) {
+  MDB_txn *txn;
+  int rc = fs_store_begin(&d->store, false, &txn);
+  if (rc)
+    return rc;
+  rc = area_in(d, txn, out);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+void fs_record_id_new(char out[33]) {
+  uint8_t b[16];
+  randombytes_buf(b, sizeof b);
+  fs_hex_encode(out, b, sizeof b);
+}
+
+/* Seals cs, stores it in the outbox and applies it, inside txn. */
+static int commit_changeset(fs_device *d, MDB_txn *txn, Fs__ChangeSet *cs) {
+  uint8_t *body = NULL, sig[FS_SIG_LEN], id[FS_HASH_LEN], seqk[8];
+  size_t blen;
+  int rc = fs_changeset_seal(cs, d->key.sk, &body, &blen, sig, id);
+  if (rc)
+    return rc;
+  Fs__SignedChangeSet sset = FS__SIGNED_CHANGE_SET__INIT;
+  sset.body.data = body;
+  sset.body.len = blen;
+  sset.signature.data = sig;
+  sset.signature.len = FS_SIG_LEN;
+  fs_be64_put(seqk, cs->seq);
+  MDB_val k = {8, seqk}, v = {fs__signed_change_set__get_packed_size(&sset), NULL};
+  rc = fs_err_from_mdb(mdb_put(txn, d->store.outbox, &k, &v, MDB_RESERVE));
+  if (rc == 0) {
+    fs__signed_change_set__pack(&sset, v.mv_data);
+    rc = fs_meta_put(&d->store, txn, "head", id, FS_HASH_LEN);
+  }
+  if (rc == 0 && (rc = fs_meta_put_u64(&d->store, txn, "seq", cs->seq)) == 0 &&
+      (rc = fs_meta_put_u64(&d->store, txn, "hlc", cs->hlc)) == 0)
+    rc = fs_store_apply_changeset(&d->store, txn, cs);
+  free(body);
+  return rc < 0 ? rc : 0;
+}
+
+int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
+                   const fs_write *writes, size_t nwrites, bool deleted) {
+  if (nwrites > FS_MAX_WRITES)
+    return FS_ELIMIT;
+  MDB_txn *txn;
+  int rc = fs_store_begin(&d->store, true, &txn);
+  if (rc)
+    return rc;
+  char scope[FS_MAX_AREA + 1];
+  uint64_t seq, hlc;
+  uint8_t prev[FS_HASH_LEN] = {0};
+  MDB_val hv;
+  fs_record cur;
+  bool have_cur = false;
+  Fs__FieldWrite *fw = calloc(nwrites ? nwrites : 1, sizeof *fw);
+  Fs__FieldWrite **fwp = calloc(nwrites ? nwrites : 1, sizeof *fwp);
+  if (!fw || !fwp) {
+    rc = FS_ENOMEM;
+    goto out;
+  }
+  if ((rc = area_in(d, txn, scope)))
+    goto out;
+  if (!fs_area_valid(area) || !fs_area_within(area, scope)) {
+    rc = FS_ESCOPE;
+    goto out;
+  }
+  if ((rc = fs_meta_get_u64(&d->store, txn, "seq", &seq)) ||
+      (rc = fs_meta_get_u64(&d->store, txn, "hlc", &hlc)))
+    goto out;
+  rc = fs_meta_get(&d->store, txn, "head", &hv);
+  if (rc == 0 && hv.mv_size == FS_HASH_LEN)
+    memcpy(prev, hv.mv_data, FS_HASH_LEN);
+  else if (rc != FS_ENOTFOUND)
+    goto out;
+  rc = fs_store_record_get(&d->store, txn, area, id, &cur);
+  if (rc == 0)
+    have_cur = true;
+  else if (rc != FS_ENOTFOUND)
+    goto out;
+  /* The new clock is after everything this laptop has seen of the record. */
+  if (have_cur)
+    hlc = fs_hlc_observe(hlc, fs_record_max_hlc(&cur));
+  hlc = fs_hlc_tick(hlc, fs_hlc_now_ms());
+  for (size_t i = 0; i < nwrites; i++) {
+    fs__field_write__init(&fw[i]);
+    fw[i].name = (char *)writes[i].name;
+    fw[i].value.data = (uint8_t *)writes[i].value;
+    fw[i].value.len = writes[i].len;
+    fw[i].hlc = hlc;
+    const fs_field *f = have_cur ? fs_record_field(&cur, writes[i].name) : NULL;
+    fw[i].base_hlc = f ? f->clock.hlc : 0;
+    fwp[i] = &fw[i];
+  }
+  Fs__Change ch = FS__CHANGE__INIT;
+  Fs__Change *chp = &ch;
+  ch.record_id = (char *)id;
+  ch.record_type = (char *)(type ? type : (have_cur && cur.type ? cur.type : ""));
+  ch.n_writes = nwrites;
+  ch.writes = fwp;
+  ch.deleted = deleted;
+  Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
+  cs.device.data = d->key.pk;
+  cs.device.len = FS_PK_LEN;
+  cs.seq = seq + 1;
+  cs.prev.data = prev;
+  cs.prev.len = FS_HASH_LEN;
+  cs.hlc = hlc;
+  cs.area = (char *)area;
+  cs.n_changes = 1;
+  cs.changes = &chp;
+  if (ch.record_type[0] == '\0') {
+    rc = FS_EINVAL;
+    goto out;
+  }
+  rc = commit_changeset(d, txn, &cs);
+out:
+  if (have_cur)
+    fs_record_free(&cur);
+  free(fw);
+  free(fwp);
+  if (rc == 0)
+    return fs_store_commit(txn);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+struct find_ctx {
+  const char *prefix;
+  size_t plen;
+  fs_record *out;
+  int found;
+};
+
+static int find_visit(void *arg, const fs_record *r) {
+  struct find_ctx *f = arg;
+  if (strncmp(r->id, f->prefix, f->plen) != 0)
+    return 0;
+  if (++f->found > 1)
+    return FS_EINVAL;
+  /* Keep a copy: r is freed after the visit. */
+  int rc = fs_record_init(f->out, r->area, r->id);
+  if (rc == 0 && (rc = fs_record_join(f->out, r, NULL, NULL)) > 0)
+    rc = 0;
+  return rc;
+}
+
+int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r) {
+  size_t plen = strlen(id_prefix);
+  if (plen < 4 || plen > FS_MAX_ID)
+    return FS_EINVAL;
+  MDB_txn *txn;
+  int rc = fs_store_begin(&d->store, false, &txn);
+  if (rc)
+    return rc;
+  struct find_ctx f = {id_prefix, plen, r, 0};
+  /* A laptop holds its area's records only: a full scan is small. */
+  rc = fs_store_records_scan(&d->store, txn, "", find_visit, &f);
+  mdb_txn_abort(txn);
+  if (rc && f.found >= 1)
+    fs_record_free(r);
+  if (rc)
+    return rc;
+  return f.found ? 0 : FS_ENOTFOUND;
+}

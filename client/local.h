@@ -1,0 +1,58 @@
+/* local.h - the laptop's own store: identity, edits, outbox.
+ *
+ * A device directory holds device.key (0600), device.key.pub and store/
+ * (LMDB). Every edit is one change set, sealed and put in the outbox in the
+ * same write transaction that applies it to the local records and advances
+ * the device's chain (seq, head hash, clock), so a crash leaves either the
+ * whole edit or none of it.
+ */
+#ifndef FS_LOCAL_H
+#define FS_LOCAL_H
+
+#include "keys.h"
+#include "merge.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct fs_device {
+  char dir[1024];
+  fs_store store;
+  fs_keypair key;
+} fs_device;
+
+typedef struct fs_write {
+  const char *name;
+  const uint8_t *value;
+  size_t len;
+} fs_write;
+
+/* Creates dir, a key pair and the store, remembering the officer's area
+ * scope. Fails with FS_EINVAL when dir already holds a device. */
+int fs_device_create(const char *dir, const char *area, const char *officer,
+                     uint8_t pk[FS_PK_LEN]);
+
+/* Opens an existing device directory. Release with fs_device_close. */
+int fs_device_open(fs_device *d, const char *dir);
+void fs_device_close(fs_device *d);
+
+/* The device's area scope (copied into out, size FS_MAX_AREA+1). */
+int fs_device_area(fs_device *d, char *out);
+
+/* Records one edit of record (area, id) as a new signed change set:
+ * writes to fields, optionally a type (creation) and/or a delete. The
+ * writes' base clocks are what the local record holds. Returns 0, FS_ESCOPE
+ * when area is outside the device's scope, or a storage error. */
+int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
+                   const fs_write *writes, size_t nwrites, bool deleted);
+
+/* Finds a local record by id or a unique id prefix (at least 4 chars).
+ * Returns 0 (r owned by the caller), FS_ENOTFOUND, or FS_EINVAL when the
+ * prefix is ambiguous. */
+int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r);
+
+/* Makes a fresh random record id (32 hex digits) into out[33]. */
+void fs_record_id_new(char out[33]);
+
+#endif

@@ -1,0 +1,449 @@
+/* main.c - fieldsync: the officer's command line, offline first.
+ *
+ * Exit codes: 0 ok, 1 usage, 2 refused or failed.
+ */
+#include "changeset.h"
+#include "error.h"
+#include "hex.h"
+#include "local.h"
+#include "log.h"
+#include "sync.h"
+#include "view.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define EXIT_USAGE 1
+#define EXIT_FAILED 2
+
+static const char usage_text[] =
+    "usage: fieldsync <command> [options] [arguments]\n"
+    "\n"
+    "The device directory is --dir DIR, or $FIELDSYNC_DIR, or ./fieldsync-device.\n"
+    "\n"
+    "commands:\n"
+    "  init --area AREA [--officer NAME]   create this laptop's identity and store\n"
+    "  key                                 print the device's public key\n"
+    "  add --type TYPE [--area AREA] [--id ID] NAME=VALUE...\n"
+    "                                      record something new (prints its id)\n"
+    "  edit ID NAME=VALUE...               change fields of a record\n"
+    "  delete ID                           delete a record\n"
+    "  list [--type TYPE] [--all]          records on this laptop\n"
+    "  show ID                             one record with its fields\n"
+    "  sync --server HOST:PORT [--server-key HEX]\n"
+    "                                      push the outbox, pull the area's records\n"
+    "  status                              outbox size, sequence, last sync\n"
+    "  digest [--area PREFIX]              state digest, to compare with a server\n"
+    "\n"
+    "ID may be a unique prefix of at least 4 characters.\n"
+    "\n"
+    "example:\n"
+    "  fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'\n"
+    "  fieldsync add --dir ~/fs --type incident category=theft 'place=Thôn 3'\n"
+    "  fieldsync sync --dir ~/fs --server 10.0.0.5:7401\n"
+    "\n"
+    "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
+
+typedef struct opts {
+  const char *dir, *area, *officer, *type, *id, *server, *server_key;
+  bool all, help;
+  int nargs;
+  char **args;
+} opts;
+
+static int usage(const char *msg) {
+  if (msg)
+    fprintf(stderr, "fieldsync: %s\n\n", msg);
+  fputs(usage_text, msg ? stderr : stdout);
+  return msg ? EXIT_USAGE : 0;
+}
+
+static int failed(int rc, const char *what) {
+  fprintf(stderr, "fieldsync: %s: %s\n", what, fs_strerror(rc));
+  return EXIT_FAILED;
+}
+
+static int parse_opts(int argc, char **argv, opts *o) {
+  static const struct option longopts[] = {
+      {"dir", required_argument, NULL, 'd'},     {"area", required_argument, NULL, 'a'},
+      {"officer", required_argument, NULL, 'o'}, {"type", required_argument, NULL, 't'},
+      {"id", required_argument, NULL, 'i'},      {"server", required_argument, NULL, 's'},
+      {"server-key", required_argument, NULL, 'K'}, {"all", no_argument, NULL, 'A'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  int ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "+d:a:o:t:i:s:K:Ah", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'd': o->dir = optarg; break;
+    case 'a': o->area = optarg; break;
+    case 'o': o->officer = optarg; break;
+    case 't': o->type = optarg; break;
+    case 'i': o->id = optarg; break;
+    case 's': o->server = optarg; break;
+    case 'K': o->server_key = optarg; break;
+    case 'A': o->all = true; break;
+    case 'h': o->help = true; break;
+    default: return -1;
+    }
+  }
+  o->nargs = argc - optind;
+  o->args = argv + optind;
+  if (!o->dir)
+    o->dir = getenv("FIELDSYNC_DIR");
+  if (!o->dir)
+    o->dir = "fieldsync-device";
+  return 0;
+}
+
+static bool name_valid(const char *s, size_t n) {
+  if (n == 0 || n > FS_MAX_NAME)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+      return false;
+  return true;
+}
+
+/* Parses NAME=VALUE arguments into writes (pointing into argv). */
+static int parse_writes(const opts *o, int first, fs_write *w, size_t *n) {
+  *n = 0;
+  for (int i = first; i < o->nargs; i++) {
+    char *a = o->args[i], *eq = strchr(a, '=');
+    if (!eq || !name_valid(a, (size_t)(eq - a))) {
+      fprintf(stderr, "fieldsync: '%s' is not NAME=VALUE (NAME: a-z, 0-9, _)\n", a);
+      return EXIT_USAGE;
+    }
+    *eq = '\0';
+    const uint8_t *v = (const uint8_t *)(eq + 1);
+    size_t len = strlen(eq + 1);
+    if (len > FS_MAX_VALUE || !fs_utf8_valid(v, len)) {
+      fprintf(stderr, "fieldsync: field %s: the value must be UTF-8 text of at most %d bytes\n",
+              a, FS_MAX_VALUE);
+      return EXIT_USAGE;
+    }
+    for (size_t j = 0; j < *n; j++)
+      if (strcmp(w[j].name, a) == 0) {
+        fprintf(stderr, "fieldsync: field %s is given twice\n", a);
+        return EXIT_USAGE;
+      }
+    if (*n == FS_MAX_WRITES) {
+      fprintf(stderr, "fieldsync: at most %d fields per edit\n", FS_MAX_WRITES);
+      return EXIT_USAGE;
+    }
+    w[*n].name = a;
+    w[*n].value = v;
+    w[*n].len = len;
+    (*n)++;
+  }
+  return 0;
+}
+
+static int open_device(fs_device *d, const opts *o) {
+  int rc = fs_device_open(d, o->dir);
+  if (rc == FS_EKEYFILE || rc == FS_ENOTFOUND) {
+    fprintf(stderr, "fieldsync: no device in %s; create one with: fieldsync init --dir %s --area AREA\n",
+            o->dir, o->dir);
+    return EXIT_FAILED;
+  }
+  if (rc == FS_EKEYPERM) {
+    fprintf(stderr, "fieldsync: %s/device.key is readable by others; run: chmod 600 %s/device.key\n",
+            o->dir, o->dir);
+    return EXIT_FAILED;
+  }
+  return rc ? failed(rc, "cannot open the device") : 0;
+}
+
+static int cmd_init(const opts *o) {
+  if (!o->area || !fs_area_valid(o->area))
+    return usage("init needs --area AREA, an area code like KT.KPL.DAKNEN");
+  uint8_t pk[FS_PK_LEN];
+  int rc = fs_device_create(o->dir, o->area, o->officer, pk);
+  if (rc == FS_EINVAL) {
+    fprintf(stderr, "fieldsync: %s already holds a device; keys are never overwritten\n",
+            o->dir);
+    return EXIT_FAILED;
+  }
+  if (rc)
+    return failed(rc, "cannot create the device");
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, pk, FS_PK_LEN);
+  printf("%s\n", hex);
+  fprintf(stderr, "device created in %s for area %s; give this key to the commune "
+                  "administrator to enrol the laptop\n", o->dir, o->area);
+  return 0;
+}
+
+static int cmd_key(const opts *o) {
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, d.key.pk, FS_PK_LEN);
+  printf("%s\n", hex);
+  fs_device_close(&d);
+  return 0;
+}
+
+static int edit_failed(int rc, const char *area) {
+  if (rc == FS_ESCOPE) {
+    fprintf(stderr, "fieldsync: area %s lies outside this laptop's area\n", area);
+    return EXIT_FAILED;
+  }
+  return failed(rc, "cannot record the edit");
+}
+
+static int cmd_add(const opts *o) {
+  if (!o->type || !name_valid(o->type, strlen(o->type)))
+    return usage("add needs --type TYPE (a-z, 0-9, _)");
+  fs_write w[FS_MAX_WRITES];
+  size_t n;
+  int rc = parse_writes(o, 0, w, &n);
+  if (rc)
+    return rc;
+  char id[FS_MAX_ID + 1];
+  if (o->id) {
+    if (strlen(o->id) > FS_MAX_ID || !name_valid(o->id, strlen(o->id)))
+      return usage("--id must be 1-64 characters of a-z, 0-9, _");
+    snprintf(id, sizeof id, "%s", o->id);
+  } else {
+    fs_record_id_new(id);
+  }
+  fs_device d;
+  if ((rc = open_device(&d, o)))
+    return rc;
+  char area[FS_MAX_AREA + 1];
+  if (o->area)
+    snprintf(area, sizeof area, "%s", o->area);
+  else if ((rc = fs_device_area(&d, area))) {
+    fs_device_close(&d);
+    return failed(rc, "cannot read the device's area");
+  }
+  rc = fs_device_edit(&d, area, id, o->type, w, n, false);
+  fs_device_close(&d);
+  if (rc)
+    return edit_failed(rc, area);
+  printf("%s\n", id);
+  return 0;
+}
+
+static int find_record(fs_device *d, const char *id, fs_record *r) {
+  int rc = fs_device_find(d, id, r);
+  if (rc == FS_ENOTFOUND)
+    fprintf(stderr, "fieldsync: no record with id %s on this laptop (see: fieldsync list)\n", id);
+  else if (rc == FS_EINVAL)
+    fprintf(stderr, "fieldsync: id %s is ambiguous or too short; give more characters\n", id);
+  else if (rc)
+    return failed(rc, "cannot read the record");
+  return rc ? EXIT_FAILED : 0;
+}
+
+static int cmd_edit(const opts *o, bool del) {
+  if (o->nargs < 1 || (del && o->nargs != 1) || (!del && o->nargs < 2))
+    return usage(del ? "delete needs exactly one ID" : "edit needs ID and NAME=VALUE...");
+  fs_write w[FS_MAX_WRITES];
+  size_t n = 0;
+  int rc = del ? 0 : parse_writes(o, 1, w, &n);
+  if (rc)
+    return rc;
+  fs_device d;
+  if ((rc = open_device(&d, o)))
+    return rc;
+  fs_record r;
+  if ((rc = find_record(&d, o->args[0], &r)) == 0) {
+    if (!fs_record_visible(&r)) {
+      fprintf(stderr, "fieldsync: record %s is deleted\n", r.id);
+      rc = EXIT_FAILED;
+    } else if ((rc = fs_device_edit(&d, r.area, r.id, NULL, w, n, del))) {
+      rc = edit_failed(rc, r.area);
+    } else {
+      printf("%s\n", r.id);
+    }
+    fs_record_free(&r);
+  }
+  fs_device_close(&d);
+  return rc;
+}
+
+static int cmd_list(const opts *o) {
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  MDB_txn *txn;
+  if ((rc = fs_store_begin(&d.store, false, &txn)) == 0) {
+    fs_view_opts vo = {.out = stdout, .all = o->all, .type = o->type};
+    rc = fs_store_records_scan(&d.store, txn, o->area ? o->area : "", fs_record_print, &vo);
+    mdb_txn_abort(txn);
+  }
+  fs_device_close(&d);
+  return rc ? failed(rc, "cannot list records") : 0;
+}
+
+static void print_clock(const fs_clock *c) {
+  char dev[2 * FS_PK_LEN + 1];
+  fs_hex_encode(dev, c->device, FS_PK_LEN);
+  time_t t = (time_t)(c->hlc >> 16) / 1000;
+  struct tm tm;
+  char when[32] = "?";
+  if (gmtime_r(&t, &tm))
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("  (%s by %.12s)", when, dev);
+}
+
+static int cmd_show(const opts *o) {
+  if (o->nargs != 1)
+    return usage("show needs exactly one ID");
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  fs_record r;
+  if ((rc = find_record(&d, o->args[0], &r)) == 0) {
+    printf("id: %s\narea: %s\ntype: %s\n", r.id, r.area, r.type ? r.type : "-");
+    if (!fs_record_visible(&r)) {
+      printf("deleted:");
+      print_clock(&r.del_clock);
+      putchar('\n');
+    }
+    for (size_t i = 0; i < r.nfields; i++) {
+      const fs_field *f = &r.fields[i];
+      if (!fs_field_visible(&r, f))
+        continue;
+      printf("%s: ", f->name);
+      fs_value_print(stdout, f->value, f->value_len);
+      print_clock(&f->clock);
+      putchar('\n');
+    }
+    fs_record_free(&r);
+  }
+  fs_device_close(&d);
+  return rc;
+}
+
+static int cmd_sync(const opts *o) {
+  if (!o->server)
+    return usage("sync needs --server HOST:PORT");
+  uint8_t sk[FS_PK_LEN];
+  if (o->server_key && fs_pubkey_load(sk, o->server_key) != 0)
+    return usage("--server-key must be 64 hex digits or a .pub file");
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  fs_sync_result res;
+  uint64_t t0 = uv_hrtime();
+  rc = fs_sync_run(&d, o->server, o->server_key ? sk : NULL, isatty(2), &res);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  fs_device_close(&d);
+  if (rc) {
+    fprintf(stderr, "fieldsync: sync failed: %s\n", res.error);
+    fprintf(stderr, "fieldsync: nothing unacknowledged was lost: %llu change sets wait "
+                    "in the outbox; sync again when the server is reachable\n",
+            (unsigned long long)res.outbox_left);
+    return EXIT_FAILED;
+  }
+  printf("synced with %s: pushed %llu change sets (%llu new at the server), pulled %llu "
+         "records, %llu bytes out, %llu bytes in, %.0f ms\n",
+         res.server_id, (unsigned long long)res.pushed, (unsigned long long)res.stored,
+         (unsigned long long)res.pulled, (unsigned long long)res.bytes_out,
+         (unsigned long long)res.bytes_in, ms);
+  return 0;
+}
+
+static int cmd_status(const opts *o) {
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  MDB_txn *txn;
+  uint64_t outbox = 0, seq = 0, cursor = 0, recs = 0;
+  char area[FS_MAX_AREA + 1] = "?";
+  if ((rc = fs_store_begin(&d.store, false, &txn)) == 0) {
+    if ((rc = fs_store_count(&d.store, txn, d.store.outbox, &outbox)) == 0 &&
+        (rc = fs_store_count(&d.store, txn, d.store.records, &recs)) == 0 &&
+        (rc = fs_meta_get_u64(&d.store, txn, "seq", &seq)) == 0)
+      rc = fs_meta_get_u64(&d.store, txn, "pull_cursor", &cursor);
+    mdb_txn_abort(txn);
+  }
+  if (rc == 0)
+    rc = fs_device_area(&d, area);
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, d.key.pk, FS_PK_LEN);
+  fs_device_close(&d);
+  if (rc)
+    return failed(rc, "cannot read the status");
+  printf("device=%s area=%s seq=%llu outbox=%llu records=%llu pull_cursor=%llu\n", hex,
+         area, (unsigned long long)seq, (unsigned long long)outbox,
+         (unsigned long long)recs, (unsigned long long)cursor);
+  return 0;
+}
+
+static int cmd_digest(const opts *o) {
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  MDB_txn *txn;
+  uint8_t dg[FS_HASH_LEN];
+  uint64_t n = 0;
+  if ((rc = fs_store_begin(&d.store, false, &txn)) == 0) {
+    rc = fs_store_digest(&d.store, txn, o->area ? o->area : "", dg, &n);
+    mdb_txn_abort(txn);
+  }
+  fs_device_close(&d);
+  if (rc)
+    return failed(rc, "cannot compute the digest");
+  char hex[2 * FS_HASH_LEN + 1];
+  fs_hex_encode(hex, dg, FS_HASH_LEN);
+  printf("%s records=%llu area=%s\n", hex, (unsigned long long)n,
+         o->area && o->area[0] ? o->area : "*");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage("a command is required");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+    return usage(NULL);
+  if (fs_crypto_init() != 0) {
+    fprintf(stderr, "fieldsync: libsodium failed to initialise\n");
+    return EXIT_FAILED;
+  }
+  fs_log_setup(FS_LOG_WARN, NULL);
+  opts o;
+  if (parse_opts(argc - 1, argv + 1, &o) != 0)
+    return usage("bad options");
+  if (o.help)
+    return usage(NULL);
+  if (o.area && o.area[0] && !fs_area_valid(o.area)) {
+    fprintf(stderr, "fieldsync: --area '%s' is not an area code like KT.KPL.DAKNEN\n", o.area);
+    return EXIT_USAGE;
+  }
+  bool takes_args = strcmp(cmd, "add") == 0 || strcmp(cmd, "edit") == 0 ||
+                    strcmp(cmd, "delete") == 0 || strcmp(cmd, "show") == 0;
+  if (!takes_args && o.nargs > 0) {
+    fprintf(stderr, "fieldsync: unexpected argument '%s'\n", o.args[0]);
+    return EXIT_USAGE;
+  }
+  if (strcmp(cmd, "init") == 0) return cmd_init(&o);
+  if (strcmp(cmd, "key") == 0) return cmd_key(&o);
+  if (strcmp(cmd, "add") == 0) return cmd_add(&o);
+  if (strcmp(cmd, "edit") == 0) return cmd_edit(&o, false);
+  if (strcmp(cmd, "delete") == 0) return cmd_edit(&o, true);
+  if (strcmp(cmd, "list") == 0) return cmd_list(&o);
+  if (strcmp(cmd, "show") == 0) return cmd_show(&o);
+  if (strcmp(cmd, "sync") == 0) return cmd_sync(&o);
+  if (strcmp(cmd, "status") == 0) return cmd_status(&o);
+  if (strcmp(cmd, "digest") == 0) return cmd_digest(&o);
+  fprintf(stderr, "fieldsync: unknown command '%s'\n\n", cmd);
+  fputs(usage_text, stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,330 @@
+/* sync.c - the laptop side of the sync protocol, on a private libuv loop. */
+#include "sync.h"
+
+#include "changeset.h"
+#include "conn.h"
+#include "error.h"
+#include "hello.h"
+#include "hex.h"
+#include "hlc.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { ST_CONNECTING, ST_CHALLENGE, ST_WELCOME, ST_PUSHING, ST_PULLING, ST_DONE } sync_state;
+
+typedef struct sync_ctx {
+  fs_conn conn;
+  fs_device *d;
+  const uint8_t *server_key;
+  bool progress;
+  sync_state st;
+  int rc;
+  uint64_t server_seq, cursor;
+  char granted[FS_MAX_AREA + 1];  /* the scope the server granted us */
+  uint64_t in_flight;     /* sets in the Push awaiting its Ack */
+  fs_sync_result *res;
+} sync_ctx;
+
+static void fail(sync_ctx *x, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(sync_ctx *x, int rc, const char *fmt, ...) {
+  if (x->rc == 0) {
+    x->rc = rc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->res->error, sizeof x->res->error, fmt, ap);
+    va_end(ap);
+  }
+  fs_conn_close(&x->conn, rc);
+}
+
+static void send_or_fail(sync_ctx *x, const Fs__Envelope *env) {
+  int rc = fs_conn_send(&x->conn, env);
+  if (rc)
+    fail(x, rc, "cannot send to the server: %s", fs_strerror(rc));
+}
+
+static void finish(sync_ctx *x) {
+  x->st = ST_DONE;
+  Fs__Bye bye = FS__BYE__INIT;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_BYE;
+  env.bye = &bye;
+  send_or_fail(x, &env);
+  fs_conn_finish(&x->conn);
+}
+
+static void send_pull(sync_ctx *x) {
+  x->st = ST_PULLING;
+  Fs__Pull p = FS__PULL__INIT;
+  p.cursor = x->cursor;
+  p.max = 512;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &p;
+  send_or_fail(x, &env);
+}
+
+/* Sends the next batch of the outbox, or moves on to pulling. */
+static void push_next(sync_ctx *x) {
+  fs_store *s = &x->d->store;
+  MDB_txn *txn;
+  MDB_cursor *cur = NULL;
+  Fs__SignedChangeSet *sets[FS_SYNC_BATCH_SETS];
+  size_t n = 0, bytes = 0;
+  int rc = fs_store_begin(s, false, &txn);
+  if (rc == 0)
+    rc = fs_err_from_mdb(mdb_cursor_open(txn, s->outbox, &cur));
+  MDB_val k, v;
+  int mrc = rc ? rc : fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  while (mrc == 0 && n < FS_SYNC_BATCH_SETS && bytes < FS_SYNC_BATCH_BYTES) {
+    sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    if (!sets[n]) {
+      mrc = FS_ESTORE;
+      break;
+    }
+    bytes += v.mv_size;
+    n++;
+    mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
+  }
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  if (mrc != 0 && mrc != FS_ENOTFOUND) {
+    fail(x, mrc, "cannot read the outbox: %s", fs_strerror(mrc));
+  } else if (n == 0) {
+    if (x->cursor >= x->server_seq && x->res->pushed == 0)
+      finish(x); /* nothing new either way */
+    else
+      send_pull(x);
+  } else {
+    Fs__Push push = FS__PUSH__INIT;
+    push.n_sets = n;
+    push.sets = sets;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_PUSH;
+    env.push = &push;
+    x->st = ST_PUSHING;
+    x->in_flight = n;
+    send_or_fail(x, &env);
+  }
+  for (size_t i = 0; i < n; i++)
+    fs__signed_change_set__free_unpacked(sets[i], NULL);
+}
+
+static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
+  if (ack->n_items != x->in_flight) {
+    fail(x, FS_EPROTOCOL, "server acknowledged %zu of %llu change sets", ack->n_items,
+         (unsigned long long)x->in_flight);
+    return;
+  }
+  fs_store *s = &x->d->store;
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, true, &txn);
+  const Fs__AckItem *bad = NULL;
+  for (size_t i = 0; rc == 0 && i < ack->n_items; i++) {
+    const Fs__AckItem *it = ack->items[i];
+    if (it->status != FS__ACK_STATUS__ACK_STORED &&
+        it->status != FS__ACK_STATUS__ACK_DUPLICATE) {
+      bad = it;
+      break;
+    }
+    uint8_t k8[8];
+    fs_be64_put(k8, it->seq);
+    MDB_val k = {8, k8};
+    rc = fs_err_from_mdb(mdb_del(txn, s->outbox, &k, NULL));
+    if (rc == FS_ENOTFOUND)
+      rc = 0; /* acknowledged twice: already gone */
+    x->res->pushed++;
+    if (it->status == FS__ACK_STATUS__ACK_STORED)
+      x->res->stored++;
+  }
+  if (rc == 0)
+    rc = fs_store_commit(txn);
+  else
+    mdb_txn_abort(txn);
+  if (rc) {
+    fail(x, rc, "cannot update the outbox: %s", fs_strerror(rc));
+    return;
+  }
+  if (bad) {
+    fail(x, FS_EREFUSED, "the server refused change set %llu: %s",
+         (unsigned long long)bad->seq, bad->reason);
+    return;
+  }
+  if (x->progress)
+    fprintf(stderr, "\rpushed %llu change sets", (unsigned long long)x->res->pushed);
+  push_next(x);
+}
+
+static int apply_records(sync_ctx *x, const Fs__Records *r) {
+  fs_store *s = &x->d->store;
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, true, &txn);
+  if (rc)
+    return rc;
+  uint64_t hlc = 0;
+  for (size_t i = 0; rc == 0 && i < r->n_states; i++) {
+    fs_record rec;
+    rc = fs_record_decode(&rec, r->states[i].data, r->states[i].len);
+    if (rc)
+      break;
+    if (!fs_area_within(rec.area, x->granted))
+      rc = FS_ESCOPE; /* a server sending other areas' records is broken */
+    uint64_t m = fs_record_max_hlc(&rec);
+    if (m > hlc)
+      hlc = m;
+    if (rc == 0 && (rc = fs_store_record_merge(s, txn, &rec)) > 0)
+      rc = 0;
+    fs_record_free(&rec);
+  }
+  uint64_t local;
+  if (rc == 0 && (rc = fs_meta_get_u64(s, txn, "hlc", &local)) == 0 &&
+      (rc = fs_meta_put_u64(s, txn, "hlc", fs_hlc_observe(local, hlc))) == 0)
+    rc = fs_meta_put_u64(s, txn, "pull_cursor", r->cursor);
+  if (rc == 0)
+    return fs_store_commit(txn);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static void on_records(sync_ctx *x, const Fs__Records *r) {
+  if (r->cursor < x->cursor) {
+    fail(x, FS_EPROTOCOL, "server moved the pull cursor backwards");
+    return;
+  }
+  int rc = apply_records(x, r);
+  if (rc) {
+    fail(x, rc, "cannot store pulled records: %s", fs_strerror(rc));
+    return;
+  }
+  x->cursor = r->cursor;
+  x->res->pulled += r->n_states;
+  if (x->progress)
+    fprintf(stderr, "\rpulled %llu records   ", (unsigned long long)x->res->pulled);
+  if (r->more)
+    send_pull(x);
+  else
+    finish(x);
+}
+
+static void on_challenge(sync_ctx *x, const Fs__Challenge *ch) {
+  if (ch->server_key.len != FS_PK_LEN ||
+      (x->server_key && memcmp(ch->server_key.data, x->server_key, FS_PK_LEN) != 0)) {
+    fail(x, FS_EUNKNOWN_PEER, "the server did not present the expected key");
+    return;
+  }
+  snprintf(x->res->server_id, sizeof x->res->server_id, "%s", ch->node_id);
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  int rc = fs_hello_sign(&h, sig, &x->d->key, ch, "device", NULL);
+  if (rc) {
+    fail(x, rc, "cannot answer the server's challenge: %s", fs_strerror(rc));
+    return;
+  }
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  x->st = ST_WELCOME;
+  send_or_fail(x, &env);
+}
+
+static void on_frame(fs_conn *c, Fs__Envelope *env) {
+  sync_ctx *x = container_of(c, sync_ctx, conn);
+  Fs__Envelope__MsgCase mc = env->msg_case;
+  if (mc == FS__ENVELOPE__MSG_ERROR) {
+    fail(x, FS_EREFUSED, "server says: %s (%s)", env->error->message,
+         fs_errname(-(int)env->error->code));
+  } else if (x->st == ST_CHALLENGE && mc == FS__ENVELOPE__MSG_CHALLENGE) {
+    on_challenge(x, env->challenge);
+  } else if (x->st == ST_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
+    const Fs__Welcome *w = env->welcome;
+    x->server_seq = w->server_seq;
+    if (!fs_area_valid(w->area)) {
+      fail(x, FS_EPROTOCOL, "the server granted an invalid area");
+    } else {
+      snprintf(x->granted, sizeof x->granted, "%s", w->area);
+      push_next(x);
+    }
+  } else if (x->st == ST_PUSHING && mc == FS__ENVELOPE__MSG_ACK) {
+    on_ack(x, env->ack);
+  } else if (x->st == ST_PULLING && mc == FS__ENVELOPE__MSG_RECORDS) {
+    on_records(x, env->records);
+  } else {
+    fail(x, FS_EPROTOCOL, "unexpected message %d from the server", (int)mc);
+  }
+  fs__envelope__free_unpacked(env, NULL);
+}
+
+static void on_closed(fs_conn *c, int reason) {
+  sync_ctx *x = container_of(c, sync_ctx, conn);
+  x->res->bytes_in = c->bytes_in;
+  x->res->bytes_out = c->bytes_out;
+  if (x->st != ST_DONE && x->rc == 0) {
+    x->rc = reason ? reason : FS_EPROTOCOL;
+    snprintf(x->res->error, sizeof x->res->error,
+             "the connection ended before the sync finished (%s)",
+             reason ? fs_strerror(reason) : "closed by the server");
+  }
+}
+
+static void on_connect(fs_conn *c, int status) {
+  sync_ctx *x = container_of(c, sync_ctx, conn);
+  if (status) {
+    fail(x, status, "cannot reach the server: %s", fs_strerror(status));
+    return;
+  }
+  x->st = ST_CHALLENGE;
+}
+
+int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
+                bool progress, fs_sync_result *res) {
+  memset(res, 0, sizeof *res);
+  struct sockaddr_storage addr;
+  if (fs_addr_parse(server, &addr) != 0) {
+    snprintf(res->error, sizeof res->error,
+             "server address '%s' is not host:port (like 127.0.0.1:7401)", server);
+    return FS_EINVAL;
+  }
+  MDB_txn *txn;
+  uint64_t cursor = 0;
+  int rc = fs_store_begin(&d->store, false, &txn);
+  if (rc == 0) {
+    rc = fs_meta_get_u64(&d->store, txn, "pull_cursor", &cursor);
+    mdb_txn_abort(txn);
+  }
+  if (rc) {
+    snprintf(res->error, sizeof res->error, "cannot read the local store: %s",
+             fs_strerror(rc));
+    return rc;
+  }
+  uv_loop_t loop;
+  if ((rc = uv_loop_init(&loop)))
+    return rc;
+  sync_ctx x = {.d = d, .server_key = server_key, .progress = progress,
+                .cursor = cursor, .res = res};
+  if ((rc = fs_conn_init(&loop, &x.conn, on_frame, on_closed)) == 0) {
+    if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
+                              on_connect)))
+      fail(&x, rc, "cannot connect to %s: %s", server, fs_strerror(rc));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = x.rc;
+  } else {
+    snprintf(res->error, sizeof res->error, "cannot create a socket: %s",
+             fs_strerror(rc));
+  }
+  uv_loop_close(&loop);
+  if (progress && (res->pushed || res->pulled))
+    fputc('\n', stderr);
+  if (fs_store_begin(&d->store, false, &txn) == 0) {
+    fs_store_count(&d->store, txn, d->store.outbox, &res->outbox_left);
+    mdb_txn_abort(txn);
+  }
+  return rc;
+}

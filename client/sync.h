@@ -1,0 +1,41 @@
+/* sync.h - one sync of a laptop with its commune server.
+ *
+ *   connect -> Challenge -> Hello(device) -> Welcome
+ *   push the outbox in bounded batches, one Push -> Ack at a time; an
+ *     entry leaves the outbox only when the server acknowledged it, which
+ *     it does only after its durable commit
+ *   pull records of the device's area changed after the durable cursor, one
+ *     Records batch per write transaction (records + cursor together)
+ *   Bye.
+ * When the outbox is empty and the cursor equals the server's seq, nothing
+ * is sent after the handshake but Bye.
+ */
+#ifndef FS_SYNC_H
+#define FS_SYNC_H
+
+#include "local.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FS_SYNC_BATCH_SETS 256
+#define FS_SYNC_BATCH_BYTES (1u << 20)
+#define FS_SYNC_IDLE_MS 30000
+
+typedef struct fs_sync_result {
+  uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */
+  uint64_t stored;        /* of those, new at the server */
+  uint64_t pulled;        /* record states received */
+  uint64_t bytes_in, bytes_out;
+  uint64_t outbox_left;
+  char server_id[64];
+  char error[512];        /* what went wrong, for the officer */
+} fs_sync_result;
+
+/* Runs one sync against server ("host:port"). If server_key is not NULL the
+ * server must prove that key. progress: print progress lines on stderr.
+ * Returns 0 or a negative code with res->error filled. */
+int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
+                bool progress, fs_sync_result *res);
+
+#endif

@@ -1,0 +1,58 @@
+/* changeset.h - the signed unit of sync: sealing, opening, limits, areas.
+ *
+ * A device seals a ChangeSet by encoding it once and signing those bytes
+ * (detached Ed25519). Every node opens a SignedChangeSet by checking the
+ * signature over the body bytes as received, then decoding them with every
+ * bound checked. The id of a change set is BLAKE2b-256(body).
+ */
+#ifndef FS_CHANGESET_H
+#define FS_CHANGESET_H
+
+#include "fieldsync.pb-c.h"
+#include "keys.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds on what one change set may hold; a body breaking one is refused. */
+#define FS_BODY_MAX (1u << 20)
+#define FS_MAX_CHANGES 1024
+#define FS_MAX_WRITES 256
+#define FS_MAX_NAME 64       /* field names, record types */
+#define FS_MAX_ID 64         /* record ids */
+#define FS_MAX_AREA 128
+#define FS_MAX_VALUE 65536
+
+/* Encodes cs (device, seq, prev, hlc, area, changes filled in by the
+ * caller) and signs it with sk. On success *body is malloc'ed (caller
+ * frees), sig and id are filled. Returns 0, FS_ETOOBIG or FS_ENOMEM. */
+int fs_changeset_seal(const Fs__ChangeSet *cs, const uint8_t *sk, uint8_t **body,
+                      size_t *body_len, uint8_t sig[FS_SIG_LEN],
+                      uint8_t id[FS_HASH_LEN]);
+
+/* Checks the signature over body and decodes it. On success *cs is owned by
+ * the caller (fs__change_set__free_unpacked(*cs, NULL)) and id is set.
+ * Returns 0, FS_ETOOBIG, FS_EBADSIG (including a signature of wrong length
+ * or a device field that is not a key), FS_EDECODE, or FS_ELIMIT / FS_EINVAL
+ * when a decoded value breaks a bound (seq 0, bad area, empty record id,
+ * too many changes, oversize strings). */
+int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                      size_t sig_len, Fs__ChangeSet **cs, uint8_t id[FS_HASH_LEN]);
+
+/* BLAKE2b-256 of body. */
+void fs_changeset_id(const uint8_t *body, size_t len, uint8_t id[FS_HASH_LEN]);
+
+/* An area code is one or more dot-separated segments of [A-Za-z0-9_],
+ * at most FS_MAX_AREA bytes in all: "KT", "KT.KPL.DAKNEN". */
+bool fs_area_valid(const char *area);
+
+/* True when area equals scope or lies below it ("KT.KPL" is within "KT";
+ * "KT.KPLX" is not). */
+bool fs_area_within(const char *area, const char *scope);
+
+/* True when p[0..len) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool fs_utf8_valid(const uint8_t *p, size_t len);
+
+#endif

@@ -1,0 +1,314 @@
+/* conn.c - framed TCP connection: reading, bounded writing, closing. */
+#include "conn.h"
+
+#include "error.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A write request and its buffer in one allocation. */
+typedef struct write_req {
+  uv_write_t req;
+  size_t len;
+  uint8_t data[];
+} write_req;
+
+static void on_handle_closed(uv_handle_t *h) {
+  fs_conn *c = h->data;
+  if (--c->open_handles == 0) {
+    fs_frame_reader_free(&c->rd);
+    if (c->on_close)
+      c->on_close(c, c->close_reason);
+  }
+}
+
+int fs_conn_init(uv_loop_t *loop, fs_conn *c, fs_conn_frame_cb on_frame,
+                 fs_conn_close_cb on_close) {
+  memset(c, 0, sizeof *c);
+  int rc = uv_tcp_init(loop, &c->tcp);
+  if (rc)
+    return rc;
+  rc = uv_timer_init(loop, &c->timer);
+  if (rc) {
+    /* Nothing was ever started on the socket: close it with no callback
+     * to the owner. */
+    c->tcp.data = NULL;
+    uv_close((uv_handle_t *)&c->tcp, NULL);
+    return rc;
+  }
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->open_handles = 2;
+  c->on_frame = on_frame;
+  c->on_close = on_close;
+  c->queue_max = FS_CONN_QUEUE_MAX;
+  fs_frame_reader_init(&c->rd, FS_FRAME_MAX);
+  snprintf(c->peer, sizeof c->peer, "?");
+  return 0;
+}
+
+void fs_conn_close(fs_conn *c, int reason) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  c->close_reason = reason;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_idle(uv_timer_t *t) {
+  fs_conn *c = t->data;
+  fs_log(FS_LOG_WARN, "conn.idle", "peer=%s", c->peer);
+  fs_conn_close(c, FS_ETIMEOUT);
+}
+
+static void arm_idle(fs_conn *c) {
+  if (c->idle_ms && !c->closing)
+    uv_timer_start(&c->timer, on_idle, c->idle_ms, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)h;
+  (void)hint;
+  static __thread char slab[65536]; /* copied into the frame reader at once */
+  buf->base = slab;
+  buf->len = sizeof slab;
+}
+
+/* Hands buffered frames to the owner until paused, closing or empty. */
+static void dispatch(fs_conn *c) {
+  if (c->in_dispatch)
+    return;
+  c->in_dispatch = true;
+  while (!c->closing && !c->paused && !c->draining) {
+    const uint8_t *p;
+    size_t len;
+    int rc = fs_frame_reader_next(&c->rd, &p, &len);
+    if (rc == 0)
+      break;
+    if (rc < 0) {
+      fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
+      break;
+    }
+    Fs__Envelope *env;
+    if ((rc = fs_envelope_decode(p, len, &env))) {
+      fs_conn_fail(c, rc, "frame is not a valid Envelope");
+      break;
+    }
+    c->frames_in++;
+    c->on_frame(c, env);
+  }
+  c->in_dispatch = false;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  fs_conn *c = s->data;
+  if (n == UV_EOF) {
+    fs_conn_close(c, 0);
+    return;
+  }
+  if (n < 0) {
+    fs_conn_close(c, (int)n);
+    return;
+  }
+  if (n == 0)
+    return;
+  c->bytes_in += (uint64_t)n;
+  arm_idle(c);
+  int rc = fs_frame_reader_feed(&c->rd, (const uint8_t *)buf->base, (size_t)n);
+  if (rc) {
+    fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
+    return;
+  }
+  dispatch(c);
+}
+
+static int start_reading(fs_conn *c) {
+  if (c->reading || c->paused || c->closing || c->draining)
+    return 0;
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (rc == 0)
+    c->reading = true;
+  return rc;
+}
+
+static void set_peer_name(fs_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  char host[48] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+}
+
+int fs_conn_accept(fs_conn *c, uv_stream_t *server, uint64_t idle_ms) {
+  int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+  if (rc)
+    return rc;
+  uv_tcp_nodelay(&c->tcp, 1);
+  set_peer_name(c);
+  c->idle_ms = idle_ms;
+  arm_idle(c);
+  return start_reading(c);
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  fs_conn *c = req->data;
+  if (status == 0 && !c->closing) {
+    uv_tcp_nodelay(&c->tcp, 1);
+    set_peer_name(c);
+    arm_idle(c);
+    status = start_reading(c);
+  }
+  if (status == UV_ECANCELED && c->closing)
+    return; /* the owner closed us already */
+  c->on_connect(c, status);
+}
+
+int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
+                    fs_conn_connect_cb on_connect) {
+  c->idle_ms = idle_ms;
+  c->on_connect = on_connect;
+  c->connect_req.data = c;
+  return uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connected);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  write_req *w = container_of(req, write_req, req);
+  fs_conn *c = req->handle->data;
+  c->queued -= w->len;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED)
+    fs_conn_close(c, status);
+}
+
+int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
+  if (c->closing || c->draining)
+    return UV_ECANCELED;
+  size_t n = fs__envelope__get_packed_size(env);
+  if (n > FS_FRAME_MAX)
+    return FS_ETOOBIG;
+  if (c->queued + n > c->queue_max)
+    return FS_EBACKPRESSURE;
+  write_req *w = malloc(sizeof *w + FS_FRAME_HDR + n);
+  if (!w)
+    return FS_ENOMEM;
+  w->len = FS_FRAME_HDR + n;
+  w->data[0] = (uint8_t)(n >> 24);
+  w->data[1] = (uint8_t)(n >> 16);
+  w->data[2] = (uint8_t)(n >> 8);
+  w->data[3] = (uint8_t)n;
+  fs__envelope__pack(env, w->data + FS_FRAME_HDR);
+  uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+  if (rc) {
+    free(w);
+    return rc;
+  }
+  c->queued += w->len;
+  c->bytes_out += w->len;
+  c->frames_out++;
+  return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  fs_conn *c = req->data;
+  (void)status;
+  fs_conn_close(c, c->close_reason);
+}
+
+void fs_conn_finish(fs_conn *c) {
+  if (c->closing || c->draining)
+    return;
+  c->draining = true;
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = false;
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    fs_conn_close(c, c->close_reason);
+}
+
+void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...) {
+  if (c->closing || c->draining)
+    return;
+  char text[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  fs_log(FS_LOG_WARN, "conn.error", "peer=%s code=%s msg=\"%s\"", c->peer,
+         fs_errname(code), text);
+  Fs__Error err = FS__ERROR__INIT;
+  err.code = (uint32_t)(code < 0 ? -code : code);
+  err.message = text;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_ERROR;
+  env.error = &err;
+  c->close_reason = code;
+  if (fs_conn_send(c, &env) != 0) {
+    fs_conn_close(c, code);
+    return;
+  }
+  fs_conn_finish(c);
+}
+
+/* Reading stops while paused, so a peer that pipelines frames waits in the
+ * kernel's buffers rather than in ours. */
+void fs_conn_pause(fs_conn *c) {
+  c->paused = true;
+  if (c->reading && !c->closing)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = false;
+}
+
+void fs_conn_resume(fs_conn *c) {
+  if (!c->paused || c->closing)
+    return;
+  c->paused = false;
+  dispatch(c);
+  if (!c->paused && !c->closing && start_reading(c) != 0)
+    fs_conn_close(c, FS_ESTORE);
+}
+
+int fs_addr_parse(const char *s, struct sockaddr_storage *out) {
+  char host[64];
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s)
+    return FS_EINVAL;
+  size_t hl = (size_t)(colon - s);
+  const char *h = s;
+  if (s[0] == '[') {
+    if (hl < 2 || s[hl - 1] != ']')
+      return FS_EINVAL;
+    h = s + 1;
+    hl -= 2;
+  }
+  if (hl >= sizeof host)
+    return FS_EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
+    return FS_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+    return 0;
+  if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
+    return 0;
+  return FS_EINVAL;
+}

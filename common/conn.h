@@ -1,0 +1,94 @@
+/* conn.h - one framed TCP connection on the libuv loop.
+ *
+ * Used by the server for each accepted peer, by the laptop's sync and by a
+ * node's link to its parent. The conn is embedded in its owner's struct and
+ * recovered with container_of; it owns two handles (the socket and a
+ * timer) and the frame reader. fs_conn_close may be called any number of
+ * times; on_close runs exactly once, after both handles have closed, and is
+ * where the owner frees the memory holding the conn.
+ *
+ * Back-pressure: at most one frame is handed to on_frame at a time while the
+ * owner is not paused; an owner that starts async work for a frame calls
+ * fs_conn_pause and later fs_conn_resume. Output queued beyond queue_max
+ * makes fs_conn_send fail with FS_EBACKPRESSURE (the peer does not read).
+ */
+#ifndef FS_CONN_H
+#define FS_CONN_H
+
+#include "fieldsync.pb-c.h"
+#include "frame.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define FS_CONN_QUEUE_MAX (16u << 20)
+
+typedef struct fs_conn fs_conn;
+
+/* on_frame owns env (free with fs__envelope__free_unpacked). */
+typedef void (*fs_conn_frame_cb)(fs_conn *c, Fs__Envelope *env);
+/* reason: 0 for an orderly close by the peer or us, else the error. */
+typedef void (*fs_conn_close_cb)(fs_conn *c, int reason);
+typedef void (*fs_conn_connect_cb)(fs_conn *c, int status);
+
+struct fs_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_connect_t connect_req;
+  uv_shutdown_t shutdown_req;
+  fs_frame_reader rd;
+  fs_conn_frame_cb on_frame;
+  fs_conn_close_cb on_close;
+  fs_conn_connect_cb on_connect;
+  void *data;            /* for the owner */
+  uint64_t idle_ms;      /* close after this long without input; 0: never */
+  size_t queued, queue_max;
+  uint64_t bytes_in, bytes_out, frames_in, frames_out;
+  int close_reason;
+  int open_handles;
+  bool reading, paused, closing, draining, in_dispatch;
+  char peer[64];         /* printable address, for logs */
+};
+
+/* Initialises both handles on loop. Returns 0 or a libuv error (then
+ * nothing is open and on_close will not run). */
+int fs_conn_init(uv_loop_t *loop, fs_conn *c, fs_conn_frame_cb on_frame,
+                 fs_conn_close_cb on_close);
+
+/* Accepts a pending connection from server into c and starts reading. */
+int fs_conn_accept(fs_conn *c, uv_stream_t *server, uint64_t idle_ms);
+
+/* Connects to addr; on_connect(c, status) runs once; on status 0 reading
+ * has started. On failure the owner calls fs_conn_close. */
+int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
+                    fs_conn_connect_cb on_connect);
+
+/* Queues env as one frame. Returns 0, FS_EBACKPRESSURE, FS_ETOOBIG,
+ * FS_ENOMEM, or UV_ECANCELED when the conn is closing. */
+int fs_conn_send(fs_conn *c, const Fs__Envelope *env);
+
+/* Sends an Error frame (code: a negative project code; the text is the
+ * sentence), then closes once it is written. */
+void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Closes after queued output is written (orderly end). */
+void fs_conn_finish(fs_conn *c);
+
+/* Closes now; queued output is dropped. */
+void fs_conn_close(fs_conn *c, int reason);
+
+void fs_conn_pause(fs_conn *c);
+void fs_conn_resume(fs_conn *c);
+
+/* Parses "host:port" ("127.0.0.1:7401", "[::1]:7401") into out. Returns 0
+ * or FS_EINVAL. */
+int fs_addr_parse(const char *s, struct sockaddr_storage *out);
+
+#endif

@@ -1,0 +1,35 @@
+/* hlc.h - hybrid logical clocks.
+ *
+ * A clock is one uint64: physical milliseconds since the Unix epoch in the
+ * high 48 bits, a logical counter in the low 16. Comparing two clocks as
+ * integers orders them; ties between devices are broken by the device key
+ * (see merge.h). A clock never goes backwards on one device even when the
+ * wall clock does, and it absorbs clocks it receives so that a later edit of
+ * a pulled value always carries a greater clock than the value it replaces.
+ */
+#ifndef FS_HLC_H
+#define FS_HLC_H
+
+#include <stdint.h>
+
+#define FS_HLC_LOGICAL_BITS 16
+#define FS_HLC_LOGICAL_MAX 0xffffu
+
+static inline uint64_t fs_hlc_make(uint64_t ms, uint32_t logical) {
+  return ms << FS_HLC_LOGICAL_BITS | (logical & FS_HLC_LOGICAL_MAX);
+}
+static inline uint64_t fs_hlc_ms(uint64_t hlc) { return hlc >> FS_HLC_LOGICAL_BITS; }
+static inline uint32_t fs_hlc_logical(uint64_t hlc) { return hlc & FS_HLC_LOGICAL_MAX; }
+
+/* Returns the next clock after last for an event at wall time now_ms:
+ * max(now, last.ms) with the counter bumped when the milliseconds did not
+ * advance; a full counter borrows the next millisecond. Always > last. */
+uint64_t fs_hlc_tick(uint64_t last, uint64_t now_ms);
+
+/* Folds a received clock into the local one: the result is >= both. */
+uint64_t fs_hlc_observe(uint64_t local, uint64_t received);
+
+/* Wall clock in milliseconds since the epoch. */
+uint64_t fs_hlc_now_ms(void);
+
+#endif

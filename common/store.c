@@ -1,0 +1,455 @@
+/* store.c - LMDB environment, merged records, digests and change scans. */
+#include "store.h"
+
+#include "error.h"
+#include "changeset.h"
+#include "log.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FS_MAX_AREA_KEY FS_MAX_AREA
+#define REC_KEY_MAX (FS_MAX_AREA + 1 + FS_MAX_ID)
+
+void fs_be64_put(uint8_t out[8], uint64_t v) {
+  for (int i = 7; i >= 0; i--) {
+    out[i] = (uint8_t)v;
+    v >>= 8;
+  }
+}
+
+uint64_t fs_be64_get(const uint8_t in[8]) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | in[i];
+  return v;
+}
+
+static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi) {
+  return fs_err_from_mdb(mdb_dbi_open(txn, name, MDB_CREATE, dbi));
+}
+
+int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
+  memset(s, 0, sizeof *s);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return -errno;
+  int rc = fs_err_from_mdb(mdb_env_create(&s->env));
+  if (rc)
+    return rc;
+  MDB_txn *txn = NULL;
+  /* MDB_NOTLS: read transactions are not tied to a thread, so the loop
+   * thread and pool threads may each hold one. No NOSYNC: see store.h. */
+  if ((rc = fs_err_from_mdb(mdb_env_set_maxdbs(s->env, 16))) ||
+      (rc = fs_err_from_mdb(mdb_env_set_mapsize(s->env, mapsize))) ||
+      (rc = fs_err_from_mdb(mdb_env_set_maxreaders(s->env, 256))) ||
+      (rc = fs_err_from_mdb(mdb_env_open(s->env, dir, MDB_NOTLS, 0600))))
+    goto fail;
+  if ((rc = fs_err_from_mdb(mdb_txn_begin(s->env, NULL, 0, &txn))))
+    goto fail;
+  if ((rc = open_dbi(txn, "meta", &s->meta)) ||
+      (rc = open_dbi(txn, "changesets", &s->changesets)) ||
+      (rc = open_dbi(txn, "log", &s->log)) ||
+      (rc = open_dbi(txn, "devices", &s->devices)) ||
+      (rc = open_dbi(txn, "devseq", &s->devseq)) ||
+      (rc = open_dbi(txn, "records", &s->records)) ||
+      (rc = open_dbi(txn, "recseq", &s->recseq)) ||
+      (rc = open_dbi(txn, "conflicts", &s->conflicts)) ||
+      (rc = open_dbi(txn, "quarantine", &s->quarantine)) ||
+      (rc = open_dbi(txn, "outbox", &s->outbox)) ||
+      (rc = open_dbi(txn, "peers", &s->peers)))
+    goto fail;
+  uint64_t format = 0;
+  if ((rc = fs_meta_get_u64(s, txn, "format", &format)))
+    goto fail;
+  if (format == 0)
+    rc = fs_meta_put_u64(s, txn, "format", FS_STORE_FORMAT);
+  else if (format != FS_STORE_FORMAT)
+    rc = FS_EVERSION;
+  if (rc)
+    goto fail;
+  rc = fs_store_commit(txn);
+  txn = NULL;
+  if (rc)
+    goto fail;
+  return 0;
+fail:
+  if (txn)
+    mdb_txn_abort(txn);
+  mdb_env_close(s->env);
+  s->env = NULL;
+  return rc;
+}
+
+void fs_store_close(fs_store *s) {
+  if (s->env)
+    mdb_env_close(s->env);
+  s->env = NULL;
+}
+
+int fs_store_begin(fs_store *s, bool write, MDB_txn **txn) {
+  return fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
+}
+
+int fs_store_commit(MDB_txn *txn) { return fs_err_from_mdb(mdb_txn_commit(txn)); }
+
+int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v) {
+  MDB_val k = {strlen(key), (void *)key};
+  return fs_err_from_mdb(mdb_get(txn, s->meta, &k, v));
+}
+
+int fs_meta_put(fs_store *s, MDB_txn *txn, const char *key, const void *p, size_t len) {
+  MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)p};
+  return fs_err_from_mdb(mdb_put(txn, s->meta, &k, &v, 0));
+}
+
+int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *out) {
+  MDB_val v;
+  int rc = fs_meta_get(s, txn, key, &v);
+  if (rc == FS_ENOTFOUND) {
+    *out = 0;
+    return 0;
+  }
+  if (rc)
+    return rc;
+  if (v.mv_size != 8)
+    return FS_ESTORE;
+  *out = fs_be64_get(v.mv_data);
+  return 0;
+}
+
+int fs_meta_put_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t v) {
+  uint8_t b[8];
+  fs_be64_put(b, v);
+  return fs_meta_put(s, txn, key, b, 8);
+}
+
+/* Record key: area, a 0 byte, id. Returns its length or FS_EINVAL. */
+static int record_key(uint8_t *out, size_t cap, const char *area, const char *id) {
+  size_t a = strlen(area), i = strlen(id);
+  if (a + 1 + i > cap)
+    return FS_EINVAL;
+  memcpy(out, area, a);
+  out[a] = 0;
+  memcpy(out + a + 1, id, i);
+  return (int)(a + 1 + i);
+}
+
+int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                        fs_record *r) {
+  uint8_t kb[REC_KEY_MAX];
+  int kl = record_key(kb, sizeof kb, area, id);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, v;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &v));
+  if (rc)
+    return rc;
+  if (v.mv_size < 8)
+    return FS_EDECODE;
+  return fs_record_decode(r, (uint8_t *)v.mv_data + 8, v.mv_size - 8);
+}
+
+struct conflict_ctx {
+  fs_store *s;
+  MDB_txn *txn;
+  int rc;
+};
+
+static void field_pb(Fs__FieldState *pb, const fs_field *f) {
+  fs__field_state__init(pb);
+  pb->name = f->name;
+  pb->value.data = f->value;
+  pb->value.len = f->value_len;
+  pb->hlc = f->clock.hlc;
+  pb->device.data = (uint8_t *)f->clock.device;
+  pb->device.len = FS_PK_LEN;
+  pb->base_hlc = f->base_hlc;
+}
+
+/* Stores a conflict under a hash of both clocks, so recording it again (a
+ * redelivery, another arrival order) is a no-op overwrite. */
+static void record_conflict(void *arg, const fs_record *r, const fs_field *winner,
+                            const fs_field *loser) {
+  struct conflict_ctx *c = arg;
+  if (c->rc)
+    return;
+  Fs__Conflict cf = FS__CONFLICT__INIT;
+  Fs__FieldState w, l;
+  field_pb(&w, winner);
+  field_pb(&l, loser);
+  cf.area = r->area;
+  cf.record_id = r->id;
+  cf.field = winner->name;
+  cf.winner = &w;
+  cf.loser = &l;
+  uint8_t key[FS_HASH_LEN];
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, FS_HASH_LEN);
+  crypto_generichash_update(&h, (const uint8_t *)r->area, strlen(r->area) + 1);
+  crypto_generichash_update(&h, (const uint8_t *)r->id, strlen(r->id) + 1);
+  crypto_generichash_update(&h, (const uint8_t *)winner->name, strlen(winner->name) + 1);
+  crypto_generichash_update(&h, (const uint8_t *)&winner->clock, sizeof winner->clock);
+  crypto_generichash_update(&h, (const uint8_t *)&loser->clock, sizeof loser->clock);
+  crypto_generichash_final(&h, key, sizeof key);
+  size_t n = fs__conflict__get_packed_size(&cf);
+  MDB_val k = {sizeof key, key}, v = {n, NULL};
+  c->rc = fs_err_from_mdb(mdb_put(c->txn, c->s->conflicts, &k, &v, MDB_RESERVE));
+  if (c->rc == 0)
+    fs__conflict__pack(&cf, v.mv_data);
+}
+
+/* Writes r under its key with a new record seq, moving its recseq entry. */
+static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
+  uint8_t kb[REC_KEY_MAX];
+  int kl = record_key(kb, sizeof kb, r->area, r->id);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, old;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
+  if (rc == 0 && old.mv_size >= 8) {
+    MDB_val ok = {8, old.mv_data};
+    rc = fs_err_from_mdb(mdb_del(txn, s->recseq, &ok, NULL));
+    if (rc && rc != FS_ENOTFOUND)
+      return rc;
+  } else if (rc != FS_ENOTFOUND && rc != 0) {
+    return rc;
+  }
+  uint64_t seq;
+  if ((rc = fs_meta_get_u64(s, txn, "record_seq", &seq)) ||
+      (rc = fs_meta_put_u64(s, txn, "record_seq", ++seq)))
+    return rc;
+  uint8_t *state;
+  size_t len;
+  if ((rc = fs_record_encode(r, &state, &len)))
+    return rc;
+  MDB_val v = {8 + len, NULL};
+  rc = fs_err_from_mdb(mdb_put(txn, s->records, &k, &v, MDB_RESERVE));
+  if (rc == 0) {
+    fs_be64_put(v.mv_data, seq);
+    memcpy((uint8_t *)v.mv_data + 8, state, len);
+    uint8_t sk[8];
+    fs_be64_put(sk, seq);
+    MDB_val skv = {8, sk};
+    rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &k, 0));
+  }
+  free(state);
+  return rc;
+}
+
+/* Loads the stored record or starts an empty one. */
+static int record_load(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                       fs_record *r) {
+  int rc = fs_store_record_get(s, txn, area, id, r);
+  if (rc == FS_ENOTFOUND)
+    rc = fs_record_init(r, area, id);
+  return rc;
+}
+
+int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
+  fs_record cur;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  if (rc)
+    return rc;
+  struct conflict_ctx cc = {s, txn, 0};
+  rc = fs_record_join(&cur, delta, record_conflict, &cc);
+  if (rc == 0 && cc.rc)
+    rc = cc.rc;
+  if (rc == 1) {
+    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur);
+    if (prc)
+      rc = prc;
+  }
+  fs_record_free(&cur);
+  return rc;
+}
+
+int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs) {
+  int changed = 0;
+  for (size_t i = 0; i < cs->n_changes; i++) {
+    const Fs__Change *ch = cs->changes[i];
+    fs_record cur;
+    int rc = record_load(s, txn, cs->area, ch->record_id, &cur);
+    if (rc)
+      return rc;
+    struct conflict_ctx cc = {s, txn, 0};
+    rc = fs_record_apply(&cur, cs, ch, record_conflict, &cc);
+    if (rc >= 0 && cc.rc)
+      rc = cc.rc;
+    if (rc == 1) {
+      changed++;
+      rc = record_put(s, txn, &cur);
+    }
+    fs_record_free(&cur);
+    if (rc < 0)
+      return rc;
+  }
+  return changed;
+}
+
+/* Positions cur at the first record of prefix; returns the range end key
+ * (prefix followed by '/', the byte after '.') in end. Area characters sort
+ * after '/' except the 0 separator and '.', so [prefix, prefix"/") holds
+ * exactly the records of prefix and below. */
+typedef struct scan {
+  MDB_cursor *cur;
+  MDB_val k, v;
+  char end[FS_MAX_AREA_KEY + 2];
+  size_t end_len;
+  size_t plen;
+  int rc;
+} scan;
+
+static int scan_first(fs_store *s, MDB_txn *txn, const char *prefix, scan *sc) {
+  sc->plen = strlen(prefix);
+  if (sc->plen > FS_MAX_AREA_KEY)
+    return FS_EINVAL;
+  memcpy(sc->end, prefix, sc->plen);
+  sc->end[sc->plen] = '/';
+  sc->end_len = sc->plen + 1;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->records, &sc->cur));
+  if (rc)
+    return rc;
+  sc->k.mv_size = sc->plen;
+  sc->k.mv_data = (void *)prefix;
+  sc->rc = fs_err_from_mdb(
+      mdb_cursor_get(sc->cur, &sc->k, &sc->v, sc->plen ? MDB_SET_RANGE : MDB_FIRST));
+  return 0;
+}
+
+/* True while the cursor is on a record within the prefix. */
+static bool scan_valid(const scan *sc) {
+  if (sc->rc)
+    return false;
+  if (sc->plen == 0)
+    return true;
+  size_t n = sc->k.mv_size < sc->end_len ? sc->k.mv_size : sc->end_len;
+  int c = memcmp(sc->k.mv_data, sc->end, n);
+  return c < 0 || (c == 0 && sc->k.mv_size < sc->end_len);
+}
+
+static void scan_next(scan *sc) {
+  sc->rc = fs_err_from_mdb(mdb_cursor_get(sc->cur, &sc->k, &sc->v, MDB_NEXT));
+}
+
+static int scan_end(scan *sc) {
+  mdb_cursor_close(sc->cur);
+  return sc->rc == FS_ENOTFOUND ? 0 : sc->rc;
+}
+
+int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
+                    uint8_t out[FS_HASH_LEN], uint64_t *count) {
+  scan sc;
+  int rc = scan_first(s, txn, prefix, &sc);
+  if (rc)
+    return rc;
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, FS_HASH_LEN);
+  uint64_t n = 0;
+  for (; scan_valid(&sc); scan_next(&sc)) {
+    if (sc.v.mv_size < 8) {
+      sc.rc = FS_ESTORE;
+      break;
+    }
+    uint8_t lens[8];
+    fs_be64_put(lens, (uint64_t)sc.k.mv_size << 32 | (sc.v.mv_size - 8));
+    crypto_generichash_update(&h, lens, 8);
+    crypto_generichash_update(&h, sc.k.mv_data, sc.k.mv_size);
+    crypto_generichash_update(&h, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8);
+    n++;
+  }
+  rc = scan_end(&sc);
+  crypto_generichash_final(&h, out, FS_HASH_LEN);
+  if (count)
+    *count = n;
+  return rc;
+}
+
+int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
+                          fs_record_visit_fn visit, void *arg) {
+  scan sc;
+  int rc = scan_first(s, txn, prefix, &sc);
+  if (rc)
+    return rc;
+  for (; scan_valid(&sc); scan_next(&sc)) {
+    fs_record r;
+    if (sc.v.mv_size < 8 ||
+        (rc = fs_record_decode(&r, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8))) {
+      sc.rc = rc ? rc : FS_ESTORE;
+      break;
+    }
+    rc = visit(arg, &r);
+    fs_record_free(&r);
+    if (rc) {
+      sc.rc = rc;
+      break;
+    }
+  }
+  return scan_end(&sc);
+}
+
+int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
+                           const char *scope, size_t max_records, size_t max_bytes,
+                           size_t max_scan, fs_state_take_fn take, void *arg,
+                           uint64_t *next, bool *more) {
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->recseq, &cur));
+  if (rc)
+    return rc;
+  uint8_t kb[8];
+  fs_be64_put(kb, cursor + 1);
+  MDB_val k = {8, kb}, rk;
+  size_t taken = 0, bytes = 0, scanned = 0;
+  *next = cursor;
+  *more = false;
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_SET_RANGE));
+  while (rc == 0) {
+    if (taken >= max_records || bytes >= max_bytes || scanned >= max_scan) {
+      *more = true;
+      break;
+    }
+    scanned++;
+    if (k.mv_size != 8) {
+      rc = FS_ESTORE;
+      break;
+    }
+    /* The record key starts with its area and a 0 byte. */
+    const char *area = rk.mv_data;
+    size_t alen = strnlen(area, rk.mv_size);
+    char abuf[FS_MAX_AREA_KEY + 1];
+    if (alen == rk.mv_size || alen > FS_MAX_AREA_KEY) {
+      rc = FS_ESTORE;
+      break;
+    }
+    memcpy(abuf, area, alen);
+    abuf[alen] = '\0';
+    if (fs_area_within(abuf, scope)) {
+      MDB_val v;
+      if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &v))))
+        break;
+      if (v.mv_size < 8) {
+        rc = FS_ESTORE;
+        break;
+      }
+      if ((rc = take(arg, (uint8_t *)v.mv_data + 8, v.mv_size - 8)))
+        break;
+      taken++;
+      bytes += v.mv_size;
+    }
+    *next = fs_be64_get(k.mv_data);
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_NEXT));
+  }
+  mdb_cursor_close(cur);
+  return rc == FS_ENOTFOUND ? 0 : rc;
+}
+
+int fs_store_count(fs_store *s, MDB_txn *txn, MDB_dbi dbi, uint64_t *n) {
+  (void)s;
+  MDB_stat st;
+  int rc = fs_err_from_mdb(mdb_stat(txn, dbi, &st));
+  if (rc == 0)
+    *n = st.ms_entries;
+  return rc;
+}

@@ -1,0 +1,107 @@
+/* store.h - the LMDB environment of a node or a laptop.
+ *
+ * One environment, named databases (keys in big-endian where numeric, so
+ * LMDB's byte order is numeric order):
+ *   meta        string -> value      format version, counters, cursors
+ *   changesets  id(32) -> SignedChangeSet encoding, body verbatim
+ *   log         local seq(8) -> id(32): acceptance order, forwarded upward
+ *   devices     key(32) -> head seq(8) || head id(32)
+ *   devseq      key(32) || seq(8) -> id(32)
+ *   records     area 0 id -> record seq(8) || canonical RecordState
+ *   recseq      record seq(8) -> area 0 id: what changed, for pulls
+ *   conflicts   hash(32) -> Conflict
+ *   quarantine  id(32) -> SignedChangeSet (forks kept as evidence)
+ *   outbox      device seq(8) -> SignedChangeSet (laptop: not yet acked)
+ *   peers       peer key(32) || name -> value (cursors, statistics)
+ * Area codes use only [A-Za-z0-9_.], so every area prefix is one contiguous
+ * key range of records: digests, reports and scoped scans are range scans.
+ *
+ * Durability: the environment is opened without MDB_NOSYNC/MDB_NOMETASYNC,
+ * so a committed transaction is on disk when mdb_txn_commit returns; only
+ * then is anything acknowledged. A read transaction's values are valid until
+ * it ends. Write transactions run on one thread at a time.
+ */
+#ifndef FS_STORE_H
+#define FS_STORE_H
+
+#include "fieldsync.pb-c.h"
+#include "keys.h"
+#include "merge.h"
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FS_STORE_FORMAT 1
+#define FS_STORE_MAPSIZE_DEFAULT ((size_t)1 << 33) /* 8 GiB, sparse */
+
+typedef struct fs_store {
+  MDB_env *env;
+  MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
+      quarantine, outbox, peers;
+} fs_store;
+
+/* Opens (creating when missing, mode 0700) the environment in dir. Refuses
+ * a directory written by another on-disk format with FS_EVERSION. Returns 0
+ * or a negative code; on failure s holds nothing to close. */
+int fs_store_open(fs_store *s, const char *dir, size_t mapsize);
+void fs_store_close(fs_store *s);
+
+/* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL. */
+int fs_store_begin(fs_store *s, bool write, MDB_txn **txn);
+
+/* Commits (durably, see above). The txn is gone either way. */
+int fs_store_commit(MDB_txn *txn);
+
+/* A u64 under a string key of meta; missing reads as 0. */
+int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *v);
+int fs_meta_put_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t v);
+
+/* Bytes under a string key of meta; FS_ENOTFOUND when missing. *v points
+ * into the map (valid while txn lives). */
+int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v);
+int fs_meta_put(fs_store *s, MDB_txn *txn, const char *key, const void *p, size_t len);
+
+/* Reads a merged record. Returns 0 (caller owns r), FS_ENOTFOUND, FS_EDECODE. */
+int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                        fs_record *r);
+
+/* Joins delta into the stored record and, when it changed, writes it under
+ * the next record seq. Returns 1 changed, 0 unchanged, or an error. */
+int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta);
+
+/* Applies every change of an opened change set. Conflicts are recorded in
+ * the conflicts database. Returns the number of records changed or an error. */
+int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs);
+
+/* BLAKE2b-256 over (key, state) of every record whose area is within
+ * prefix ("" for all), in key order; *count gets the number of records. */
+int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
+                    uint8_t out[FS_HASH_LEN], uint64_t *count);
+
+/* Visits every record within prefix in key order; a non-zero return from
+ * visit stops the scan and is returned. */
+typedef int (*fs_record_visit_fn)(void *arg, const fs_record *r);
+int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
+                          fs_record_visit_fn visit, void *arg);
+
+/* Records changed after cursor whose area is within scope, in change order.
+ * Calls take(arg, state, len) with each canonical state (pointing into the
+ * map) until max_records were taken, max_bytes reached or max_scan entries
+ * looked at. *next is the cursor to resume from; *more is true when entries
+ * remain after it. */
+typedef int (*fs_state_take_fn)(void *arg, const uint8_t *state, size_t len);
+int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
+                           const char *scope, size_t max_records, size_t max_bytes,
+                           size_t max_scan, fs_state_take_fn take, void *arg,
+                           uint64_t *next, bool *more);
+
+/* Number of entries in a database. */
+int fs_store_count(fs_store *s, MDB_txn *txn, MDB_dbi dbi, uint64_t *n);
+
+/* Big-endian u64 helpers for keys. */
+void fs_be64_put(uint8_t out[8], uint64_t v);
+uint64_t fs_be64_get(const uint8_t in[8]);
+
+#endif

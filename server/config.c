@@ -1,0 +1,237 @@
+/* config.c - INI configuration via inih; every value range-checked. */
+#include "config.h"
+
+#include "conn.h"
+#include "error.h"
+#include "hex.h"
+#include "log.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void config_defaults(fs_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:7400");
+  cfg->map_size_mb = 8192;
+  cfg->log_level = FS_LOG_INFO;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v, const char *what,
+                    fs_config *cfg) {
+  if (strlen(v) >= cap || v[0] == '\0') {
+    snprintf(cfg->error, sizeof cfg->error, "%s must be 1..%zu characters", what,
+             cap - 1);
+    return FS_ECONFIG;
+  }
+  memcpy(dst, v, strlen(v) + 1);
+  return 0;
+}
+
+static int add_peer(fs_config *cfg, fs_peer_role role, const char *value) {
+  char hex[80], area[FS_MAX_AREA + 2];
+  char extra;
+  if (sscanf(value, "%79s %129s %c", hex, area, &extra) != 2) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "expected '<64 hex digit key> <area>', got '%.80s'", value);
+    return FS_ECONFIG;
+  }
+  if (cfg->npeers >= FS_CONFIG_MAX_PEERS) {
+    snprintf(cfg->error, sizeof cfg->error, "more than %d peers",
+             FS_CONFIG_MAX_PEERS);
+    return FS_ECONFIG;
+  }
+  fs_peer_conf p = {.role = role};
+  if (fs_hex_decode(p.key, FS_PK_LEN, hex) != 0) {
+    snprintf(cfg->error, sizeof cfg->error, "key '%.80s' is not 64 hex digits", hex);
+    return FS_ECONFIG;
+  }
+  if (!fs_area_valid(area)) {
+    snprintf(cfg->error, sizeof cfg->error, "area '%.130s' is not a valid area code",
+             area);
+    return FS_ECONFIG;
+  }
+  memcpy(p.area, area, strlen(area) + 1);
+  if (cfg->npeers == cfg->cap) {
+    size_t cap = cfg->cap ? 2 * cfg->cap : 16;
+    fs_peer_conf *np = realloc(cfg->peers, cap * sizeof *np);
+    if (!np)
+      return FS_ENOMEM;
+    cfg->peers = np;
+    cfg->cap = cap;
+  }
+  cfg->peers[cfg->npeers++] = p;
+  return 0;
+}
+
+int fs_config_set(fs_config *cfg, const char *section, const char *name,
+                  const char *v) {
+  if (strcmp(section, "node") == 0) {
+    if (strcmp(name, "id") == 0)
+      return copy_str(cfg->id, sizeof cfg->id, v, "id", cfg);
+    if (strcmp(name, "area") == 0) {
+      if (!fs_area_valid(v)) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "area '%.130s' is not a valid area code (like KT.KPL.DAKNEN)", v);
+        return FS_ECONFIG;
+      }
+      return copy_str(cfg->area, sizeof cfg->area, v, "area", cfg);
+    }
+    if (strcmp(name, "data") == 0)
+      return copy_str(cfg->data, sizeof cfg->data, v, "data", cfg);
+    if (strcmp(name, "key") == 0)
+      return copy_str(cfg->key, sizeof cfg->key, v, "key", cfg);
+    if (strcmp(name, "listen") == 0 || strcmp(name, "parent") == 0) {
+      struct sockaddr_storage ss;
+      if (fs_addr_parse(v, &ss) != 0) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "%s '%.100s' is not host:port (like 127.0.0.1:7401)", name, v);
+        return FS_ECONFIG;
+      }
+      char *dst = name[0] == 'l' ? cfg->listen : cfg->parent;
+      return copy_str(dst, sizeof cfg->listen, v, name, cfg);
+    }
+    if (strcmp(name, "parent_key") == 0) {
+      if (fs_hex_decode(cfg->parent_key, FS_PK_LEN, v) != 0) {
+        snprintf(cfg->error, sizeof cfg->error, "parent_key is not 64 hex digits");
+        return FS_ECONFIG;
+      }
+      cfg->has_parent_key = true;
+      return 0;
+    }
+    if (strcmp(name, "map_size_mb") == 0) {
+      char *end;
+      unsigned long long mb = strtoull(v, &end, 10);
+      if (*end || v[0] == '\0' || v[0] == '-' || mb < 16 || mb > (1ull << 22)) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "map_size_mb '%.40s' must be a number from 16 to 4194304", v);
+        return FS_ECONFIG;
+      }
+      cfg->map_size_mb = mb;
+      return 0;
+    }
+    if (strcmp(name, "log_level") == 0) {
+      int l = fs_log_level_parse(v);
+      if (l < 0) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "log_level '%.40s' must be debug, info, warn or error", v);
+        return FS_ECONFIG;
+      }
+      cfg->log_level = l;
+      return 0;
+    }
+  } else if (strcmp(section, "peers") == 0) {
+    if (strcmp(name, "device") == 0)
+      return add_peer(cfg, FS_PEER_DEVICE, v);
+    if (strcmp(name, "node") == 0)
+      return add_peer(cfg, FS_PEER_NODE, v);
+  }
+  snprintf(cfg->error, sizeof cfg->error, "unknown option '%.40s' in section [%.40s]",
+           name, section);
+  return FS_ECONFIG;
+}
+
+struct parse_ctx {
+  fs_config *cfg;
+  int rc;
+};
+
+static int on_ini(void *user, const char *section, const char *name,
+                  const char *value) {
+  struct parse_ctx *p = user;
+  if (!name) /* a section header alone */
+    return 1;
+  p->rc = fs_config_set(p->cfg, section, name, value);
+  return p->rc == 0;
+}
+
+static int peer_cmp(const void *a, const void *b) {
+  return memcmp(((const fs_peer_conf *)a)->key, ((const fs_peer_conf *)b)->key,
+                FS_PK_LEN);
+}
+
+int fs_config_finish(fs_config *cfg) {
+  if (!cfg->id[0] || !cfg->area[0] || !cfg->data[0] || !cfg->key[0]) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "[node] needs id, area, data and key");
+    return FS_ECONFIG;
+  }
+  if (cfg->parent[0] && !cfg->has_parent_key) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "parent is set but parent_key is not: the node must know whom it pushes to");
+    return FS_ECONFIG;
+  }
+  qsort(cfg->peers, cfg->npeers, sizeof *cfg->peers, peer_cmp);
+  for (size_t i = 0; i < cfg->npeers; i++) {
+    if (i > 0 && peer_cmp(&cfg->peers[i - 1], &cfg->peers[i]) == 0) {
+      snprintf(cfg->error, sizeof cfg->error, "a peer key is listed twice");
+      return FS_ECONFIG;
+    }
+    if (!fs_area_within(cfg->peers[i].area, cfg->area)) {
+      snprintf(cfg->error, sizeof cfg->error,
+               "peer area %s lies outside this node's area %s", cfg->peers[i].area,
+               cfg->area);
+      return FS_ECONFIG;
+    }
+  }
+  return 0;
+}
+
+/* Prepends "name:line: " (or "name: ") to cfg->error. */
+static void prefix_error(fs_config *cfg, const char *name, int line) {
+  char reason[sizeof cfg->error];
+  memcpy(reason, cfg->error, sizeof reason);
+  if (line > 0)
+    snprintf(cfg->error, sizeof cfg->error, "%.150s:%d: %.300s", name, line, reason);
+  else
+    snprintf(cfg->error, sizeof cfg->error, "%.150s: %.300s", name, reason);
+}
+
+/* Turns inih's result (0, -1 open failure, -2 no memory, or the first bad
+ * line) into ours. */
+static int finish_parse(fs_config *cfg, int line, const struct parse_ctx *p,
+                        const char *name) {
+  if (line == -1) {
+    snprintf(cfg->error, sizeof cfg->error, "%.200s: cannot open the file", name);
+    return FS_ECONFIG;
+  }
+  if (line == -2 || p->rc == FS_ENOMEM)
+    return FS_ENOMEM;
+  if (line > 0) {
+    if (p->rc == 0) /* inih's own syntax error */
+      snprintf(cfg->error, sizeof cfg->error,
+               "line is not 'name = value', '[section]' or a comment");
+    prefix_error(cfg, name, line);
+    return FS_ECONFIG;
+  }
+  if (fs_config_finish(cfg) != 0) {
+    prefix_error(cfg, name, 0);
+    return FS_ECONFIG;
+  }
+  return 0;
+}
+
+int fs_config_load(fs_config *cfg, const char *path) {
+  config_defaults(cfg);
+  struct parse_ctx p = {cfg, 0};
+  return finish_parse(cfg, ini_parse(path, on_ini, &p), &p, path);
+}
+
+int fs_config_parse(fs_config *cfg, const char *text, const char *name) {
+  config_defaults(cfg);
+  struct parse_ctx p = {cfg, 0};
+  return finish_parse(cfg, ini_parse_string(text, on_ini, &p), &p, name);
+}
+
+void fs_config_free(fs_config *cfg) {
+  free(cfg->peers);
+  cfg->peers = NULL;
+  cfg->npeers = cfg->cap = 0;
+}
+
+const fs_peer_conf *fs_config_peer(const fs_config *cfg, const uint8_t key[FS_PK_LEN]) {
+  fs_peer_conf probe;
+  memcpy(probe.key, key, FS_PK_LEN);
+  return bsearch(&probe, cfg->peers, cfg->npeers, sizeof *cfg->peers, peer_cmp);
+}

@@ -1,0 +1,279 @@
+/* main.c - fieldsyncd: the server of a commune, district or province.
+ *
+ * Subcommands: run, check-config, keygen, digest, records, status. Exit
+ * codes: 0 ok, 1 usage, 2 refused or failed.
+ */
+#include "config.h"
+#include "error.h"
+#include "hex.h"
+#include "keys.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "view.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 1
+#define EXIT_FAILED 2
+
+static const char usage_text[] =
+    "usage: fieldsyncd <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run --config FILE [--listen ADDR] [--data DIR] [--log-level L]\n"
+    "        serve laptops and child nodes; replicate to the parent\n"
+    "  check-config --config FILE   validate a configuration and exit\n"
+    "  keygen --key PATH [--comment TEXT]\n"
+    "        make a node key pair (PATH 0600, PATH.pub)\n"
+    "  digest --data DIR [--area PREFIX]\n"
+    "        print the state digest of the merged records of an area\n"
+    "  records --data DIR [--area PREFIX] [--all]\n"
+    "        list merged records (--all: include deleted ones)\n"
+    "  status --data DIR            counts of what the node holds\n"
+    "\n"
+    "example:\n"
+    "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
+    "  fieldsyncd run --config /etc/fieldsync/commune.ini\n"
+    "  fieldsyncd digest --data /var/lib/fieldsync --area KT.KPL\n"
+    "\n"
+    "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
+
+static int usage(const char *msg) {
+  if (msg)
+    fprintf(stderr, "fieldsyncd: %s\n\n", msg);
+  fputs(usage_text, msg ? stderr : stdout);
+  return msg ? EXIT_USAGE : 0;
+}
+
+typedef struct opts {
+  const char *config, *listen, *data, *log_level, *key, *comment, *area;
+  bool all, help;
+} opts;
+
+static int parse_opts(int argc, char **argv, opts *o) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+      {"data", required_argument, NULL, 'd'},   {"log-level", required_argument, NULL, 'v'},
+      {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'm'},
+      {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  int ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Ah", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'c': o->config = optarg; break;
+    case 'l': o->listen = optarg; break;
+    case 'd': o->data = optarg; break;
+    case 'v': o->log_level = optarg; break;
+    case 'k': o->key = optarg; break;
+    case 'm': o->comment = optarg; break;
+    case 'a': o->area = optarg; break;
+    case 'A': o->all = true; break;
+    case 'h': o->help = true; break;
+    default: return -1;
+    }
+  }
+  if (optind != argc) {
+    fprintf(stderr, "fieldsyncd: unexpected argument '%s'\n", argv[optind]);
+    return -1;
+  }
+  return 0;
+}
+
+static int load_config(fs_config *cfg, const opts *o) {
+  if (!o->config) {
+    fprintf(stderr, "fieldsyncd: --config FILE is required\n");
+    return EXIT_USAGE;
+  }
+  int rc = fs_config_load(cfg, o->config);
+  if (rc == 0 && o->listen)
+    rc = fs_config_set(cfg, "node", "listen", o->listen);
+  if (rc == 0 && o->data)
+    rc = fs_config_set(cfg, "node", "data", o->data);
+  if (rc == 0 && o->log_level)
+    rc = fs_config_set(cfg, "node", "log_level", o->log_level);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: %s\n",
+            rc == FS_ECONFIG ? cfg->error : fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  return 0;
+}
+
+static int cmd_run(const opts *o) {
+  fs_config cfg;
+  int rc = load_config(&cfg, o);
+  if (rc) {
+    fs_config_free(&cfg);
+    return rc;
+  }
+  fs_log_setup(cfg.log_level, cfg.id);
+  uv_loop_t loop;
+  fs_server srv;
+  if (uv_loop_init(&loop) != 0 || fs_server_start(&srv, &loop, &cfg) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
+    fs_config_free(&cfg);
+    return EXIT_FAILED;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  fs_log(FS_LOG_INFO, "server.stopped", "stored=%llu duplicates=%llu refused=%llu forks=%llu",
+         (unsigned long long)srv.ingest.stored, (unsigned long long)srv.ingest.duplicates,
+         (unsigned long long)srv.ingest.refused, (unsigned long long)srv.ingest.forks);
+  fs_server_free(&srv);
+  uv_loop_close(&loop);
+  fs_config_free(&cfg);
+  return 0;
+}
+
+static int cmd_check_config(const opts *o) {
+  fs_config cfg;
+  int rc = load_config(&cfg, o);
+  if (rc == 0)
+    printf("%s: ok (node %s, area %s, %zu peers)\n", o->config, cfg.id, cfg.area,
+           cfg.npeers);
+  fs_config_free(&cfg);
+  return rc;
+}
+
+static int cmd_keygen(const opts *o) {
+  if (!o->key)
+    return usage("keygen needs --key PATH");
+  fs_keypair kp;
+  int rc = fs_keypair_generate(&kp);
+  if (rc == 0)
+    rc = fs_keypair_save(&kp, o->key, o->comment ? o->comment : "fieldsync node");
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: cannot write %s: %s%s\n", o->key, fs_strerror(rc),
+            rc == FS_EINVAL ? " (it exists already; keys are never overwritten)" : "");
+    fs_keypair_free(&kp);
+    return EXIT_FAILED;
+  }
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, kp.pk, FS_PK_LEN);
+  printf("%s\n", hex);
+  fs_keypair_free(&kp);
+  return 0;
+}
+
+static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
+  if (!o->data) {
+    fprintf(stderr, "fieldsyncd: --data DIR is required\n");
+    return EXIT_USAGE;
+  }
+  int rc = fs_store_open(st, o->data, FS_STORE_MAPSIZE_DEFAULT);
+  if (rc == 0 && (rc = fs_store_begin(st, false, txn)))
+    fs_store_close(st);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: cannot open the store in %s: %s\n", o->data,
+            fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  return 0;
+}
+
+static int cmd_digest(const opts *o) {
+  fs_store st;
+  MDB_txn *txn;
+  int rc = open_store_ro(&st, o, &txn);
+  if (rc)
+    return rc;
+  uint8_t d[FS_HASH_LEN];
+  uint64_t n;
+  rc = fs_store_digest(&st, txn, o->area ? o->area : "", d, &n);
+  mdb_txn_abort(txn);
+  fs_store_close(&st);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: digest failed: %s\n", fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  char hex[2 * FS_HASH_LEN + 1];
+  fs_hex_encode(hex, d, FS_HASH_LEN);
+  printf("%s records=%llu area=%s\n", hex, (unsigned long long)n,
+         o->area && o->area[0] ? o->area : "*");
+  return 0;
+}
+
+static int cmd_records(const opts *o) {
+  fs_store st;
+  MDB_txn *txn;
+  int rc = open_store_ro(&st, o, &txn);
+  if (rc)
+    return rc;
+  fs_view_opts vo = {.out = stdout, .all = o->all};
+  rc = fs_store_records_scan(&st, txn, o->area ? o->area : "", fs_record_print, &vo);
+  mdb_txn_abort(txn);
+  fs_store_close(&st);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: listing failed: %s\n", fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  return 0;
+}
+
+static int cmd_status(const opts *o) {
+  fs_store st;
+  MDB_txn *txn;
+  int rc = open_store_ro(&st, o, &txn);
+  if (rc)
+    return rc;
+  uint64_t sets = 0, recs = 0, devs = 0, quar = 0, confl = 0, log_seq = 0;
+  if ((rc = fs_store_count(&st, txn, st.changesets, &sets)) == 0 &&
+      (rc = fs_store_count(&st, txn, st.records, &recs)) == 0 &&
+      (rc = fs_store_count(&st, txn, st.devices, &devs)) == 0 &&
+      (rc = fs_store_count(&st, txn, st.quarantine, &quar)) == 0 &&
+      (rc = fs_store_count(&st, txn, st.conflicts, &confl)) == 0)
+    rc = fs_meta_get_u64(&st, txn, "log_seq", &log_seq);
+  mdb_txn_abort(txn);
+  fs_store_close(&st);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: status failed: %s\n", fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  printf("change_sets=%llu records=%llu devices=%llu log_seq=%llu quarantined=%llu "
+         "conflicts=%llu\n",
+         (unsigned long long)sets, (unsigned long long)recs, (unsigned long long)devs,
+         (unsigned long long)log_seq, (unsigned long long)quar,
+         (unsigned long long)confl);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage("a command is required");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+    return usage(NULL);
+  if (fs_crypto_init() != 0) {
+    fprintf(stderr, "fieldsyncd: libsodium failed to initialise\n");
+    return EXIT_FAILED;
+  }
+  opts o;
+  if (parse_opts(argc - 1, argv + 1, &o) != 0)
+    return usage("bad options");
+  if (o.help)
+    return usage(NULL);
+  if (o.area && o.area[0] && !fs_area_valid(o.area)) {
+    fprintf(stderr, "fieldsyncd: --area '%s' is not an area code like KT.KPL\n", o.area);
+    return EXIT_USAGE;
+  }
+  if (strcmp(cmd, "run") == 0)
+    return cmd_run(&o);
+  if (strcmp(cmd, "check-config") == 0)
+    return cmd_check_config(&o);
+  if (strcmp(cmd, "keygen") == 0)
+    return cmd_keygen(&o);
+  if (strcmp(cmd, "digest") == 0)
+    return cmd_digest(&o);
+  if (strcmp(cmd, "records") == 0)
+    return cmd_records(&o);
+  if (strcmp(cmd, "status") == 0)
+    return cmd_status(&o);
+  fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
+  fputs(usage_text, stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,57 @@
+/* server.h - one fieldsyncd node: listener, sessions, ingest, uplink.
+ *
+ * The server context is passed explicitly; the loop and the configuration
+ * are the only state shared by its parts. Sessions follow one protocol:
+ *   server: Challenge(nonce, server key)
+ *   peer:   Hello(key, role, signature over "fieldsync-hello-v1"||nonce||server key)
+ *   server: Welcome(server_seq, granted area) or Error, then close
+ *   then any number of Push -> Ack and Pull -> Records, and Bye.
+ */
+#ifndef FS_SERVER_H
+#define FS_SERVER_H
+
+#include "config.h"
+#include "hello.h"
+#include "ingest.h"
+#include "keys.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+#define FS_HANDSHAKE_MS 10000
+#define FS_IDLE_MS 120000
+#define FS_PULL_MAX_RECORDS 512
+#define FS_PULL_MAX_BYTES (1u << 20)
+#define FS_PULL_MAX_SCAN 8192
+
+typedef struct fs_session fs_session;
+typedef struct fs_uplink fs_uplink;
+
+typedef struct fs_server {
+  uv_loop_t *loop;
+  const fs_config *cfg;
+  fs_store store;
+  fs_keypair key;
+  fs_ingest ingest;
+  uv_tcp_t listener;
+  uv_signal_t sigterm, sigint;
+  fs_session *sessions;  /* doubly linked list of live sessions */
+  size_t nsessions;
+  fs_uplink *uplink;     /* NULL without a parent */
+  bool stopping;
+  uint64_t accepted, refused_hello;
+} fs_server;
+
+/* Opens the store and key, binds the listener and starts the uplink.
+ * Returns 0 or a negative code with a log line saying what failed. */
+int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg);
+
+/* Begins an orderly stop: no new connections, sessions told Bye after
+ * their in-flight batch, the loop ends when everything has closed. */
+void fs_server_stop(fs_server *srv);
+
+/* Releases what start acquired; call after uv_run returned. */
+void fs_server_free(fs_server *srv);
+
+#endif
