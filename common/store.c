@@ -58,6 +58,7 @@ int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
       (rc = open_dbi(txn, "recseq", &s->recseq)) ||
       (rc = open_dbi(txn, "conflicts", &s->conflicts)) ||
       (rc = open_dbi(txn, "quarantine", &s->quarantine)) ||
+      (rc = open_dbi(txn, "held", &s->held)) ||
       (rc = open_dbi(txn, "outbox", &s->outbox)) ||
       (rc = open_dbi(txn, "peers", &s->peers)))
     goto fail;
@@ -124,6 +125,44 @@ int fs_meta_put_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t v) {
   uint8_t b[8];
   fs_be64_put(b, v);
   return fs_meta_put(s, txn, key, b, 8);
+}
+
+static int peer_key(uint8_t *out, const uint8_t *key, const char *name) {
+  size_t n = strlen(name);
+  if (n > 64)
+    return FS_EINVAL;
+  memcpy(out, key, FS_PK_LEN);
+  memcpy(out + FS_PK_LEN, name, n);
+  return (int)(FS_PK_LEN + n);
+}
+
+int fs_peer_get_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t *out) {
+  uint8_t kb[FS_PK_LEN + 64];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, v;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->peers, &k, &v));
+  *out = 0;
+  if (rc == FS_ENOTFOUND)
+    return 0;
+  if (rc == 0 && v.mv_size != 8)
+    return FS_ESTORE;
+  if (rc == 0)
+    *out = fs_be64_get(v.mv_data);
+  return rc;
+}
+
+int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t val) {
+  uint8_t kb[FS_PK_LEN + 64], vb[8];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  fs_be64_put(vb, val);
+  MDB_val k = {(size_t)kl, kb}, v = {8, vb};
+  return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
 }
 
 /* Record key: area, a 0 byte, id. Returns its length or FS_EINVAL. */

@@ -11,6 +11,7 @@
  *   recseq      record seq(8) -> area 0 id: what changed, for pulls
  *   conflicts   hash(32) -> Conflict
  *   quarantine  id(32) -> SignedChangeSet (forks kept as evidence)
+ *   held        key(32) || seq(8) -> SignedChangeSet: relayed ahead of a gap
  *   outbox      device seq(8) -> SignedChangeSet (laptop: not yet acked)
  *   peers       peer key(32) || name -> value (cursors, statistics)
  * Area codes use only [A-Za-z0-9_.], so every area prefix is one contiguous
@@ -39,7 +40,7 @@
 typedef struct fs_store {
   MDB_env *env;
   MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
-      quarantine, outbox, peers;
+      quarantine, held, outbox, peers;
 } fs_store;
 
 /* Opens (creating when missing, mode 0700) the environment in dir. Refuses
@@ -57,6 +58,12 @@ int fs_store_commit(MDB_txn *txn);
 /* A u64 under a string key of meta; missing reads as 0. */
 int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *v);
 int fs_meta_put_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t v);
+
+/* A u64 kept per peer key under a name (cursors, counters); missing is 0. */
+int fs_peer_get_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t *v);
+int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t v);
 
 /* Bytes under a string key of meta; FS_ENOTFOUND when missing. *v points
  * into the map (valid while txn lives). */

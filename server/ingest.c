@@ -120,13 +120,13 @@ static int get_head(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t *seq
   return 0;
 }
 
-static int put_signed(MDB_txn *txn, MDB_dbi dbi, const uint8_t *id,
+static int put_signed(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t klen,
                       const Fs__SignedChangeSet *set) {
   /* Our wrapper around the verbatim body; the body bytes are untouched. */
   Fs__SignedChangeSet copy = FS__SIGNED_CHANGE_SET__INIT;
   copy.body = set->body;
   copy.signature = set->signature;
-  MDB_val k = {FS_HASH_LEN, (void *)id},
+  MDB_val k = {klen, (void *)key},
           v = {fs__signed_change_set__get_packed_size(&copy), NULL};
   int rc = fs_err_from_mdb(mdb_put(txn, dbi,
                                    &k, &v, MDB_RESERVE));
@@ -142,7 +142,7 @@ static int accept_set(fs_store *s, MDB_txn *txn, fs_batch_item *it,
   uint64_t log_seq;
   uint8_t lk[8], dv[DEVICE_VAL_LEN], dsk[FS_PK_LEN + 8];
   int rc;
-  if ((rc = put_signed(txn, s->changesets, it->id, set)) ||
+  if ((rc = put_signed(txn, s->changesets, it->id, FS_HASH_LEN, set)) ||
       (rc = fs_meta_get_u64(s, txn, "log_seq", &log_seq)) ||
       (rc = fs_meta_put_u64(s, txn, "log_seq", ++log_seq)))
     return rc;
@@ -167,6 +167,66 @@ static int accept_set(fs_store *s, MDB_txn *txn, fs_batch_item *it,
   it->stored = true;
   it->head_seq = cs->seq;
   return 0;
+}
+
+static void held_key(uint8_t out[FS_PK_LEN + 8], const uint8_t *dev, uint64_t seq) {
+  memcpy(out, dev, FS_PK_LEN);
+  fs_be64_put(out + FS_PK_LEN, seq);
+}
+
+/* After a device's head advanced, applies the sets held for the following
+ * sequence numbers, in order, as long as each extends the chain. Returns
+ * the number applied or a storage error. */
+static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t seq,
+                      const uint8_t *head_id) {
+  uint8_t head[FS_HASH_LEN];
+  memcpy(head, head_id, FS_HASH_LEN);
+  int applied = 0;
+  for (;;) {
+    uint8_t kb[FS_PK_LEN + 8];
+    held_key(kb, dev, seq + 1);
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc = fs_err_from_mdb(mdb_get(txn, s->held, &k, &v));
+    if (rc == FS_ENOTFOUND)
+      return applied;
+    if (rc)
+      return rc;
+    Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    if ((rc = fs_err_from_mdb(mdb_del(txn, s->held, &k, NULL)))) {
+      if (set)
+        fs__signed_change_set__free_unpacked(set, NULL);
+      return rc;
+    }
+    if (!set)
+      return FS_ESTORE;
+    fs_batch_item it = {0};
+    rc = fs_changeset_open(set->body.data, set->body.len, set->signature.data,
+                           set->signature.len, &it.cs, it.id);
+    if (rc == 0 && memcmp(it.cs->prev.data, head, FS_HASH_LEN) == 0) {
+      rc = accept_set(s, txn, &it, set);
+      if (rc == 0) {
+        applied++;
+        seq++;
+        memcpy(head, it.id, FS_HASH_LEN);
+      }
+    } else if (rc == 0) {
+      /* Held for this seq but not on the chain: a fork, kept as evidence. */
+      rc = put_signed(txn, s->quarantine, it.id, FS_HASH_LEN, set);
+      fs_log(FS_LOG_WARN, "ingest.fork", "seq=%llu reason=\"held set does not extend the chain\"",
+             (unsigned long long)it.cs->seq);
+      if (rc == 0)
+        rc = 1; /* stop draining */
+    } else {
+      rc = 0; /* verified when it was held; cannot fail now unless the store lies */
+    }
+    if (it.cs)
+      fs__change_set__free_unpacked(it.cs, NULL);
+    fs__signed_change_set__free_unpacked(set, NULL);
+    if (rc < 0)
+      return rc;
+    if (rc == 1)
+      return applied;
+  }
 }
 
 /* Decides one item inside the commit transaction. Returns 0 when the item
@@ -202,6 +262,25 @@ static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it
   }
   if (rc != FS_ENOTFOUND)
     return rc;
+  if (cs->seq > it->head_seq + 1 && !b->from_device) {
+    /* Relayed from below ahead of an earlier set: keep it durably so the
+     * child can move on, apply it once the chain reaches it. */
+    uint8_t kb[FS_PK_LEN + 8];
+    held_key(kb, cs->device.data, cs->seq);
+    MDB_val hk = {sizeof kb, kb}, hv;
+    rc = fs_err_from_mdb(mdb_get(txn, s->held, &hk, &hv));
+    if (rc == FS_ENOTFOUND) {
+      if ((rc = put_signed(txn, s->held, kb, sizeof kb, set)))
+        return rc;
+    } else if (rc) {
+      return rc;
+    }
+    it->status = FS__ACK_STATUS__ACK_HELD;
+    snprintf(it->reason, sizeof it->reason,
+             "held until change sets %llu..%llu of this device arrive",
+             (unsigned long long)it->head_seq + 1, (unsigned long long)cs->seq - 1);
+    return 0;
+  }
   if (cs->seq > it->head_seq + 1) {
     char why[96];
     snprintf(why, sizeof why, "server head is %llu; resend from there",
@@ -209,11 +288,17 @@ static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it
     refuse(it, FS__ACK_STATUS__ACK_GAP, FS_EGAP, why);
     return 0;
   }
-  if (cs->seq == it->head_seq + 1 && memcmp(cs->prev.data, head, FS_HASH_LEN) == 0)
-    return accept_set(s, txn, it, set);
+  if (cs->seq == it->head_seq + 1 && memcmp(cs->prev.data, head, FS_HASH_LEN) == 0) {
+    if ((rc = accept_set(s, txn, it, set)))
+      return rc;
+    rc = drain_held(s, txn, cs->device.data, cs->seq, it->id);
+    if (rc > 0)
+      it->head_seq += (uint64_t)rc;
+    return rc < 0 ? rc : 0;
+  }
   /* A second body for a seq we hold, or one that does not extend the head:
    * the device forked. Keep it as evidence, refuse it. */
-  if ((rc = put_signed(txn, s->quarantine, it->id, set)))
+  if ((rc = put_signed(txn, s->quarantine, it->id, FS_HASH_LEN, set)))
     return rc;
   refuse(it, FS__ACK_STATUS__ACK_FORK, FS_EFORK,
          cs->seq <= it->head_seq ? "another change set holds this sequence number"
@@ -226,9 +311,15 @@ static void commit_work(uv_work_t *w) {
   fs_store *s = ing->store;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
-  for (fs_batch *b = ing->committing; rc == 0 && b; b = b->next)
+  for (fs_batch *b = ing->committing; rc == 0 && b; b = b->next) {
     for (size_t i = 0; rc == 0 && i < b->n; i++)
       rc = commit_item(s, txn, b, &b->items[i], b->env->push->sets[i]);
+    uint64_t prev;
+    if (rc == 0 && b->set_cursor &&
+        (rc = fs_peer_get_u64(s, txn, b->peer_key, "cursor", &prev)) == 0 &&
+        b->cursor > prev)
+      rc = fs_peer_put_u64(s, txn, b->peer_key, "cursor", b->cursor);
+  }
   if (rc == 0)
     rc = fs_store_commit(txn);
   else
@@ -254,6 +345,7 @@ static void commit_done(uv_work_t *w, int status) {
       case FS__ACK_STATUS__ACK_STORED: stored++; break;
       case FS__ACK_STATUS__ACK_DUPLICATE: ing->duplicates++; break;
       case FS__ACK_STATUS__ACK_GAP: ing->gaps++; break;
+      case FS__ACK_STATUS__ACK_HELD: ing->held++; break;
       case FS__ACK_STATUS__ACK_FORK: ing->forks++; break;
       default: ing->refused++; break;
       }

@@ -43,6 +43,10 @@ struct fs_batch {
    * sets within its area. */
   bool from_device;
   uint8_t peer_key[FS_PK_LEN];
+  /* From a node: sets ahead of a gap are held (stored, applied when the
+   * chain reaches them) and the node's log cursor is stored with them. */
+  bool set_cursor;
+  uint64_t cursor;
   char scope[FS_MAX_AREA + 1];
   int rc;                  /* commit result: 0 or an error for all items */
   void (*done)(fs_batch *b);
@@ -64,7 +68,7 @@ struct fs_ingest {
   int verifying;                     /* batches on the pool for verify */
   fs_ingest_committed_fn committed;  /* after each commit that stored sets */
   void *committed_arg;
-  uint64_t stored, duplicates, refused, forks, gaps, commits;
+  uint64_t stored, duplicates, refused, forks, gaps, held, commits;
 };
 
 void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store);

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "hex.h"
 #include "log.h"
+#include "uplink.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -99,9 +100,11 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   s->st = S_READY;
   s->conn.idle_ms = FS_IDLE_MS;
   MDB_txn *txn;
-  uint64_t seq = 0;
+  uint64_t seq = 0, cursor = 0;
   if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
     rc = fs_meta_get_u64(&srv->store, txn, "record_seq", &seq);
+    if (rc == 0 && want_node)
+      rc = fs_peer_get_u64(&srv->store, txn, p->key, "cursor", &cursor);
     mdb_txn_abort(txn);
   }
   if (rc) {
@@ -112,6 +115,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
          s->conn.peer, want_node ? "node" : "device", hex, p->area);
   Fs__Welcome w = FS__WELCOME__INIT;
   w.server_seq = seq;
+  w.peer_cursor = cursor;
   w.area = (char *)s->peer->area;
   w.node_id = (char *)srv->cfg->id;
   Fs__Envelope env = FS__ENVELOPE__INIT;
@@ -146,6 +150,8 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
     return;
   }
   b->from_device = s->peer->role == FS_PEER_DEVICE;
+  b->set_cursor = !b->from_device && env->push->log_last > 0;
+  b->cursor = env->push->log_last;
   memcpy(b->peer_key, s->peer->key, FS_PK_LEN);
   memcpy(b->scope, s->peer->area, sizeof b->scope);
   b->done = on_batch_done;
@@ -310,6 +316,10 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   srv->sigterm.data = srv->sigint.data = srv;
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  if (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv))) {
+    fs_server_stop(srv);
+    return rc;
+  }
   char hex[2 * FS_PK_LEN + 1];
   fs_hex_encode(hex, srv->key.pk, FS_PK_LEN);
   fs_log(FS_LOG_INFO, "server.started", "id=%s area=%s listen=%s key=%s", cfg->id,
@@ -328,6 +338,8 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->listener, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
+  if (srv->uplink)
+    fs_uplink_stop(srv->uplink);
   for (fs_session *s = srv->sessions; s; s = s->next) {
     if (s->batch)
       continue; /* its Ack goes out first, then it is told (on_batch_done) */

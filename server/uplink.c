@@ -1,0 +1,409 @@
+/* uplink.c - child -> parent replication link with resumable cursor. */
+#include "uplink.h"
+
+#include "conn.h"
+#include "error.h"
+#include "hello.h"
+#include "hex.h"
+#include "hlc.h"
+#include "log.h"
+#include "server.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { U_IDLE, U_CONNECTING, U_CHALLENGE, U_WELCOME, U_READY } uplink_state;
+
+struct fs_uplink {
+  fs_server *srv;
+  fs_conn *conn;          /* current connection, or NULL; freed in its close cb */
+  uv_timer_t retry;       /* backoff, then keepalive pulls while connected */
+  struct sockaddr_storage addr;
+  uplink_state st;
+  uint64_t backoff_ms;
+  uint64_t push_last;     /* log seq of the last set in the Push in flight */
+  size_t push_n;
+  bool pushing, pulling, more_to_pull, stopping;
+  uint64_t pull_cursor;
+  fs_uplink_stats stats;
+};
+
+/* The conn is allocated per attempt so a late callback of an old attempt
+ * can never touch a new one. */
+typedef struct uplink_conn {
+  fs_conn conn;
+  fs_uplink *u;
+} uplink_conn;
+
+static void schedule_retry(fs_uplink *u);
+
+static void on_retry_closed(uv_handle_t *h) { free(h->data); }
+static void push_next(fs_uplink *u);
+static void on_timer(uv_timer_t *t);
+
+static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void link_error(fs_uplink *u, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(u->stats.last_error, sizeof u->stats.last_error, fmt, ap);
+  va_end(ap);
+  u->stats.failures++;
+  fs_log(FS_LOG_WARN, "uplink.error", "parent=%s err=%s msg=\"%s\"", u->srv->cfg->parent,
+         fs_errname(rc), u->stats.last_error);
+  if (u->conn)
+    fs_conn_close(u->conn, rc);
+}
+
+static int send_env(fs_uplink *u, const Fs__Envelope *env) {
+  int rc = fs_conn_send(u->conn, env);
+  if (rc)
+    link_error(u, rc, "cannot send to the parent: %s", fs_strerror(rc));
+  return rc;
+}
+
+static void send_pull(fs_uplink *u) {
+  if (u->pulling || u->st != U_READY)
+    return;
+  Fs__Pull p = FS__PULL__INIT;
+  p.cursor = u->pull_cursor;
+  p.max = 512;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &p;
+  if (send_env(u, &env) == 0)
+    u->pulling = true;
+}
+
+/* Reads the next batch of our log after the cursor and pushes it. */
+static void push_next(fs_uplink *u) {
+  if (u->st != U_READY || u->pushing)
+    return;
+  fs_store *s = &u->srv->store;
+  Fs__SignedChangeSet *sets[FS_UPLINK_BATCH_SETS];
+  size_t n = 0, bytes = 0;
+  uint64_t last = u->stats.cursor;
+  MDB_txn *txn;
+  MDB_cursor *cur = NULL;
+  int rc = fs_store_begin(s, false, &txn);
+  if (rc) {
+    link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
+    return;
+  }
+  rc = fs_meta_get_u64(s, txn, "log_seq", &u->stats.log_seq);
+  if (rc == 0)
+    rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur));
+  uint8_t kb[8];
+  fs_be64_put(kb, u->stats.cursor + 1);
+  MDB_val k = {8, kb}, v;
+  if (rc == 0)
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+  while (rc == 0 && n < FS_UPLINK_BATCH_SETS && bytes < FS_UPLINK_BATCH_BYTES) {
+    MDB_val sv;
+    if (k.mv_size != 8 || v.mv_size != FS_HASH_LEN ||
+        (rc = fs_err_from_mdb(mdb_get(txn, s->changesets, &v, &sv)))) {
+      rc = rc ? rc : FS_ESTORE;
+      break;
+    }
+    sets[n] = fs__signed_change_set__unpack(NULL, sv.mv_size, sv.mv_data);
+    if (!sets[n]) {
+      rc = FS_ESTORE;
+      break;
+    }
+    bytes += sv.mv_size;
+    last = fs_be64_get(k.mv_data);
+    n++;
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
+  }
+  if (cur)
+    mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  if (rc && rc != FS_ENOTFOUND) {
+    link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
+  } else if (n > 0) {
+    Fs__Push push = FS__PUSH__INIT;
+    push.n_sets = n;
+    push.sets = sets;
+    push.log_last = last;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_PUSH;
+    env.push = &push;
+    if (send_env(u, &env) == 0) {
+      u->pushing = true;
+      u->push_last = last;
+      u->push_n = n;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    fs__signed_change_set__free_unpacked(sets[i], NULL);
+}
+
+static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
+  if (!u->pushing || ack->n_items != u->push_n) {
+    link_error(u, FS_EPROTOCOL, "parent acknowledged %zu sets, %zu were pushed",
+               ack->n_items, u->push_n);
+    return;
+  }
+  for (size_t i = 0; i < ack->n_items; i++) {
+    const Fs__AckItem *it = ack->items[i];
+    switch (it->status) {
+    case FS__ACK_STATUS__ACK_STORED: u->stats.stored++; break;
+    case FS__ACK_STATUS__ACK_DUPLICATE: u->stats.duplicates++; break;
+    case FS__ACK_STATUS__ACK_HELD: u->stats.held++; break;
+    default: {
+      /* Refused above: visible here and at the parent; the cursor moves on
+       * because sending it again cannot change the verdict. */
+      char dev[2 * FS_PK_LEN + 1] = "?";
+      if (it->device.len == FS_PK_LEN)
+        fs_hex_encode(dev, it->device.data, FS_PK_LEN);
+      u->stats.refused++;
+      snprintf(u->stats.last_error, sizeof u->stats.last_error,
+               "parent refused device %.16s seq %llu: %s", dev,
+               (unsigned long long)it->seq, it->reason);
+      fs_log(FS_LOG_WARN, "uplink.refused", "device=%.16s seq=%llu reason=\"%s\"", dev,
+             (unsigned long long)it->seq, it->reason);
+    }
+    }
+  }
+  u->stats.pushed += ack->n_items;
+  u->stats.cursor = u->push_last;
+  u->stats.last_ack_ms = fs_hlc_now_ms();
+  u->pushing = false;
+  push_next(u);
+  if (!u->pushing)
+    send_pull(u); /* caught up: see what came down */
+}
+
+static void on_records(fs_uplink *u, const Fs__Records *r) {
+  fs_store *s = &u->srv->store;
+  MDB_txn *txn;
+  u->pulling = false;
+  if (r->n_states == 0) {
+    u->pull_cursor = r->cursor;
+    if (r->more)
+      send_pull(u);
+    return;
+  }
+  /* Records from above are joined like a laptop's pull; they are states,
+   * not change sets, so they never enter our log and never go back up. A
+   * small write txn on the loop thread: downward traffic is light. */
+  int rc = fs_store_begin(s, true, &txn);
+  for (size_t i = 0; rc == 0 && i < r->n_states; i++) {
+    fs_record rec;
+    if ((rc = fs_record_decode(&rec, r->states[i].data, r->states[i].len)))
+      break;
+    if (!fs_area_within(rec.area, u->srv->cfg->area))
+      rc = FS_ESCOPE;
+    else if ((rc = fs_store_record_merge(s, txn, &rec)) > 0)
+      rc = 0;
+    fs_record_free(&rec);
+  }
+  if (rc == 0)
+    rc = fs_store_commit(txn);
+  else if (txn)
+    mdb_txn_abort(txn);
+  if (rc) {
+    link_error(u, rc, "cannot store records from the parent: %s", fs_strerror(rc));
+    return;
+  }
+  u->stats.pulled += r->n_states;
+  u->pull_cursor = r->cursor;
+  if (r->more)
+    send_pull(u);
+}
+
+static void on_challenge(fs_uplink *u, const Fs__Challenge *ch) {
+  const fs_config *cfg = u->srv->cfg;
+  if (ch->server_key.len != FS_PK_LEN ||
+      sodium_memcmp(ch->server_key.data, cfg->parent_key, FS_PK_LEN) != 0) {
+    link_error(u, FS_EUNKNOWN_PEER, "the server at %s is not the configured parent",
+               cfg->parent);
+    return;
+  }
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  int rc = fs_hello_sign(&h, sig, &u->srv->key, ch, "node", cfg->id);
+  if (rc) {
+    link_error(u, rc, "cannot answer the parent's challenge: %s", fs_strerror(rc));
+    return;
+  }
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  if (send_env(u, &env) == 0)
+    u->st = U_WELCOME;
+}
+
+static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
+  fs_store *s = &u->srv->store;
+  MDB_txn *txn;
+  uint64_t log_seq = 0;
+  int rc = fs_store_begin(s, false, &txn);
+  if (rc == 0) {
+    rc = fs_meta_get_u64(s, txn, "log_seq", &log_seq);
+    mdb_txn_abort(txn);
+  }
+  if (rc) {
+    link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
+    return;
+  }
+  u->stats.cursor = w->peer_cursor;
+  if (w->peer_cursor > log_seq) {
+    /* The parent has acknowledged more than our log holds: this store was
+     * restored from an older copy. Resend everything; duplicates are
+     * acknowledged and stored once. */
+    fs_log(FS_LOG_WARN, "uplink.cursor_reset", "parent_cursor=%llu log_seq=%llu",
+           (unsigned long long)w->peer_cursor, (unsigned long long)log_seq);
+    u->stats.cursor = 0;
+  }
+  u->st = U_READY;
+  u->stats.connected = true;
+  u->stats.connects++;
+  u->backoff_ms = 0;
+  u->stats.last_error[0] = '\0';
+  fs_log(FS_LOG_INFO, "uplink.ready", "parent=%s parent_id=%s cursor=%llu log_seq=%llu",
+         u->srv->cfg->parent, w->node_id, (unsigned long long)u->stats.cursor,
+         (unsigned long long)log_seq);
+  uv_timer_start(&u->retry, on_timer, FS_UPLINK_KEEPALIVE_MS, FS_UPLINK_KEEPALIVE_MS);
+  push_next(u);
+  if (!u->pushing)
+    send_pull(u);
+}
+
+static void on_frame(fs_conn *c, Fs__Envelope *env) {
+  uplink_conn *uc = container_of(c, uplink_conn, conn);
+  fs_uplink *u = uc->u;
+  Fs__Envelope__MsgCase mc = env->msg_case;
+  if (mc == FS__ENVELOPE__MSG_ERROR) {
+    link_error(u, FS_EREFUSED, "parent says: %s", env->error->message);
+  } else if (u->st == U_CHALLENGE && mc == FS__ENVELOPE__MSG_CHALLENGE) {
+    on_challenge(u, env->challenge);
+  } else if (u->st == U_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
+    on_welcome(u, env->welcome);
+  } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_ACK) {
+    on_ack(u, env->ack);
+  } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_RECORDS && u->pulling) {
+    on_records(u, env->records);
+  } else {
+    link_error(u, FS_EPROTOCOL, "unexpected message %d from the parent", (int)mc);
+  }
+  fs__envelope__free_unpacked(env, NULL);
+}
+
+static void on_conn_closed(fs_conn *c, int reason) {
+  uplink_conn *uc = container_of(c, uplink_conn, conn);
+  fs_uplink *u = uc->u;
+  free(uc);
+  u->conn = NULL;
+  u->st = U_IDLE;
+  u->pushing = u->pulling = false;
+  u->stats.connected = false;
+  if (u->stopping) {
+    uv_close((uv_handle_t *)&u->retry, on_retry_closed);
+    return;
+  }
+  fs_log(FS_LOG_INFO, "uplink.closed", "parent=%s reason=%s", u->srv->cfg->parent,
+         fs_errname(reason));
+  schedule_retry(u);
+}
+
+static void on_connect(fs_conn *c, int status) {
+  uplink_conn *uc = container_of(c, uplink_conn, conn);
+  fs_uplink *u = uc->u;
+  if (status) {
+    link_error(u, status, "cannot reach the parent at %s: %s", u->srv->cfg->parent,
+               fs_strerror(status));
+    return;
+  }
+  u->st = U_CHALLENGE;
+}
+
+static void connect_now(fs_uplink *u) {
+  uplink_conn *uc = calloc(1, sizeof *uc);
+  if (!uc) {
+    schedule_retry(u);
+    return;
+  }
+  uc->u = u;
+  int rc = fs_conn_init(u->srv->loop, &uc->conn, on_frame, on_conn_closed);
+  if (rc) {
+    free(uc);
+    schedule_retry(u);
+    return;
+  }
+  u->conn = &uc->conn;
+  u->st = U_CONNECTING;
+  /* Keepalive pulls get an answer every FS_UPLINK_KEEPALIVE_MS, so a link
+   * silent for longer than the idle limit has stalled: close and retry. */
+  uv_tcp_keepalive(&uc->conn.tcp, 1, 30);
+  if ((rc = fs_conn_connect(&uc->conn, (struct sockaddr *)&u->addr,
+                            FS_UPLINK_IDLE_MS, on_connect)))
+    link_error(u, rc, "cannot connect to %s: %s", u->srv->cfg->parent, fs_strerror(rc));
+}
+
+/* One timer: the backoff before a reconnect, then, while connected, a
+ * repeating keepalive pull (which also fetches what came down). */
+static void on_timer(uv_timer_t *t) {
+  fs_uplink *u = t->data;
+  if (u->stopping)
+    return;
+  if (!u->conn)
+    connect_now(u);
+  else if (u->st == U_READY && !u->pushing)
+    send_pull(u);
+}
+
+/* Exponential backoff with full jitter, so a parent coming back is not hit
+ * by every child at the same instant. */
+static void schedule_retry(fs_uplink *u) {
+  u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : FS_UPLINK_BACKOFF_MIN_MS;
+  if (u->backoff_ms > FS_UPLINK_BACKOFF_MAX_MS)
+    u->backoff_ms = FS_UPLINK_BACKOFF_MAX_MS;
+  uint64_t delay = u->backoff_ms / 2 + randombytes_uniform((uint32_t)(u->backoff_ms / 2 + 1));
+  uv_timer_start(&u->retry, on_timer, delay, 0);
+}
+
+static void on_committed(void *arg, uint64_t stored) {
+  (void)stored;
+  push_next(arg);
+}
+
+int fs_uplink_start(fs_uplink **out, fs_server *srv) {
+  fs_uplink *u = calloc(1, sizeof *u);
+  if (!u)
+    return FS_ENOMEM;
+  u->srv = srv;
+  int rc = fs_addr_parse(srv->cfg->parent, &u->addr);
+  if (rc == 0)
+    rc = uv_timer_init(srv->loop, &u->retry);
+  if (rc) {
+    free(u);
+    return rc;
+  }
+  u->retry.data = u;
+  srv->ingest.committed = on_committed;
+  srv->ingest.committed_arg = u;
+  *out = u;
+  connect_now(u);
+  return 0;
+}
+
+void fs_uplink_notify(fs_uplink *u) { push_next(u); }
+
+void fs_uplink_stop(fs_uplink *u) {
+  if (u->stopping)
+    return;
+  u->stopping = true;
+  u->srv->ingest.committed = NULL;
+  uv_timer_stop(&u->retry);
+  if (u->conn)
+    fs_conn_close(u->conn, FS_ESHUTDOWN); /* the close callback frees u */
+  else
+    uv_close((uv_handle_t *)&u->retry, on_retry_closed);
+}
+
+const fs_uplink_stats *fs_uplink_stats_get(const fs_uplink *u) { return &u->stats; }

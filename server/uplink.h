@@ -1,0 +1,50 @@
+/* uplink.h - a node's one outbound link to its parent.
+ *
+ * The child connects out (communes sit behind NAT and poor links), proves
+ * its node key, checks the parent's key against parent_key, then pushes its
+ * log from the cursor the parent reports in Welcome, one bounded batch at a
+ * time. The parent stores that cursor in the same transaction as the sets
+ * it covers, so the two can never disagree and nothing is skipped or sent
+ * twice except what was in flight. New sets are pushed as soon as the
+ * ingest commits them (fs_uplink_notify), not on a timer. Downward, the
+ * same link pulls the records of the node's area from the parent with the
+ * Pull/Records messages laptops use. On any failure the link is closed and
+ * retried with exponential backoff and jitter.
+ */
+#ifndef FS_UPLINK_H
+#define FS_UPLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fs_server;
+typedef struct fs_uplink fs_uplink;
+
+#define FS_UPLINK_BATCH_SETS 256
+#define FS_UPLINK_BATCH_BYTES (1u << 20)
+#define FS_UPLINK_BACKOFF_MIN_MS 250
+#define FS_UPLINK_BACKOFF_MAX_MS 30000
+#define FS_UPLINK_KEEPALIVE_MS 30000
+#define FS_UPLINK_IDLE_MS 75000
+
+typedef struct fs_uplink_stats {
+  bool connected;
+  uint64_t cursor;        /* parent's acknowledged log seq */
+  uint64_t log_seq;       /* our newest log seq when last looked at */
+  uint64_t pushed, stored, duplicates, held, refused, connects, failures;
+  uint64_t pulled, last_ack_ms;
+  char last_error[256];
+} fs_uplink_stats;
+
+/* Allocates the uplink and starts connecting. Returns 0 or a negative code. */
+int fs_uplink_start(fs_uplink **out, struct fs_server *srv);
+
+/* Called after a commit stored new sets: pushes them if the link is idle. */
+void fs_uplink_notify(fs_uplink *u);
+
+/* Closes the link and frees the uplink once its handles have closed. */
+void fs_uplink_stop(fs_uplink *u);
+
+const fs_uplink_stats *fs_uplink_stats_get(const fs_uplink *u);
+
+#endif
