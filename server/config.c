@@ -82,14 +82,15 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       return copy_str(cfg->data, sizeof cfg->data, v, "data", cfg);
     if (strcmp(name, "key") == 0)
       return copy_str(cfg->key, sizeof cfg->key, v, "key", cfg);
-    if (strcmp(name, "listen") == 0 || strcmp(name, "parent") == 0) {
+    if (strcmp(name, "listen") == 0 || strcmp(name, "parent") == 0 ||
+        strcmp(name, "admin") == 0) {
       struct sockaddr_storage ss;
       if (fs_addr_parse(v, &ss) != 0) {
         snprintf(cfg->error, sizeof cfg->error,
                  "%s '%.100s' is not host:port (like 127.0.0.1:7401)", name, v);
         return FS_ECONFIG;
       }
-      char *dst = name[0] == 'l' ? cfg->listen : cfg->parent;
+      char *dst = name[0] == 'l' ? cfg->listen : name[0] == 'p' ? cfg->parent : cfg->admin;
       return copy_str(dst, sizeof cfg->listen, v, name, cfg);
     }
     if (strcmp(name, "parent_key") == 0) {

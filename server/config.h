@@ -8,6 +8,7 @@
  *   listen = 127.0.0.1:7401      ; for laptops and child nodes
  *   parent = 10.0.0.2:7301       ; optional: the node to replicate up to
  *   parent_key = <64 hex>        ; the parent's public key
+ *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
  *   map_size_mb = 8192
  *   log_level = info
  *   [peers]
@@ -44,6 +45,7 @@ typedef struct fs_config {
   char key[1024];
   char listen[128];
   char parent[128];
+  char admin[128];
   uint8_t parent_key[FS_PK_LEN];
   bool has_parent_key;
   uint64_t map_size_mb;

@@ -99,7 +99,7 @@ int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
 
 static void refuse(fs_batch_item *it, Fs__AckStatus st, int code, const char *why) {
   it->status = st;
-  snprintf(it->reason, sizeof it->reason, "%s: %s", fs_errname(code), why);
+  snprintf(it->reason, sizeof it->reason, "%s: %.250s", fs_errname(code), why);
 }
 
 static int get_head(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t *seq,

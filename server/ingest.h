@@ -32,7 +32,7 @@ typedef struct fs_batch_item {
   Fs__AckStatus status;
   uint64_t head_seq;
   bool stored;             /* newly stored by this batch */
-  char reason[160];
+  char reason[320];
 } fs_batch_item;
 
 struct fs_batch {

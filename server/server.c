@@ -5,6 +5,7 @@
  */
 #include "server.h"
 
+#include "admin.h"
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
@@ -232,6 +233,14 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     return; /* the batch owns env now */
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PULL) {
     on_pull(s, env->pull);
+  } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_STATUS &&
+             s->peer->role == FS_PEER_NODE) {
+    int rc = fs_status_keep(&s->srv->status, (size_t)(s->peer - s->srv->cfg->peers),
+                            env->status);
+    if (rc)
+      fs_conn_fail(c, rc, "status report refused: %s", fs_strerror(rc));
+    else if (s->srv->uplink)
+      fs_uplink_mark_dirty(s->srv->uplink);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_BYE) {
     fs_conn_finish(c);
   } else {
@@ -299,6 +308,8 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
     return rc;
   }
   fs_ingest_init(&srv->ingest, loop, &srv->store);
+  if ((rc = fs_status_init(&srv->status, cfg->npeers)))
+    goto fail_store;
   struct sockaddr_storage addr;
   if ((rc = fs_addr_parse(cfg->listen, &addr)) ||
       (rc = uv_tcp_init(loop, &srv->listener)))
@@ -316,7 +327,8 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   srv->sigterm.data = srv->sigint.data = srv;
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
-  if (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv))) {
+  if ((cfg->admin[0] && (rc = fs_admin_start(&srv->admin, srv, cfg->admin))) ||
+      (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv)))) {
     fs_server_stop(srv);
     return rc;
   }
@@ -326,6 +338,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
          cfg->area, cfg->listen, hex);
   return 0;
 fail_store:
+  fs_status_free(&srv->status);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);
   return rc;
@@ -340,6 +353,8 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   if (srv->uplink)
     fs_uplink_stop(srv->uplink);
+  if (srv->admin)
+    fs_admin_stop(srv->admin);
   for (fs_session *s = srv->sessions; s; s = s->next) {
     if (s->batch)
       continue; /* its Ack goes out first, then it is told (on_batch_done) */
@@ -350,6 +365,7 @@ void fs_server_stop(fs_server *srv) {
 }
 
 void fs_server_free(fs_server *srv) {
+  fs_status_free(&srv->status);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);
 }

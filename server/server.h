@@ -14,6 +14,7 @@
 #include "hello.h"
 #include "ingest.h"
 #include "keys.h"
+#include "status.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -39,6 +40,8 @@ typedef struct fs_server {
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */
+  fs_status status;      /* own counters' cache and children's reports */
+  struct fs_admin *admin; /* the HTTP admin port, or NULL */
   bool stopping;
   uint64_t accepted, refused_hello;
 } fs_server;

@@ -8,6 +8,7 @@
 #include "hlc.h"
 #include "log.h"
 #include "server.h"
+#include "status.h"
 
 #include <sodium.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@ struct fs_uplink {
   size_t push_n;
   bool pushing, pulling, more_to_pull, stopping;
   uint64_t pull_cursor;
+  uint64_t status_sent_ms;
+  bool status_dirty;      /* send a report on the next tick */
   fs_uplink_stats stats;
 };
 
@@ -43,6 +46,7 @@ static void schedule_retry(fs_uplink *u);
 static void on_retry_closed(uv_handle_t *h) { free(h->data); }
 static void push_next(fs_uplink *u);
 static void on_timer(uv_timer_t *t);
+static void send_status(fs_uplink *u);
 
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -174,8 +178,11 @@ static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
   u->stats.last_ack_ms = fs_hlc_now_ms();
   u->pushing = false;
   push_next(u);
-  if (!u->pushing)
-    send_pull(u); /* caught up: see what came down */
+  if (!u->pushing) {
+    /* Caught up: tell the parent on the next tick, see what came down. */
+    u->status_dirty = true;
+    send_pull(u);
+  }
 }
 
 static void on_records(fs_uplink *u, const Fs__Records *r) {
@@ -261,6 +268,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
     u->stats.cursor = 0;
   }
   u->st = U_READY;
+  snprintf(u->stats.parent_id, sizeof u->stats.parent_id, "%s", w->node_id);
   u->stats.connected = true;
   u->stats.connects++;
   u->backoff_ms = 0;
@@ -268,9 +276,10 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   fs_log(FS_LOG_INFO, "uplink.ready", "parent=%s parent_id=%s cursor=%llu log_seq=%llu",
          u->srv->cfg->parent, w->node_id, (unsigned long long)u->stats.cursor,
          (unsigned long long)log_seq);
-  uv_timer_start(&u->retry, on_timer, FS_UPLINK_KEEPALIVE_MS, FS_UPLINK_KEEPALIVE_MS);
+  uv_timer_start(&u->retry, on_timer, FS_UPLINK_TICK_MS, FS_UPLINK_TICK_MS);
+  send_status(u);
   push_next(u);
-  if (!u->pushing)
+  if (u->conn && !u->pushing)
     send_pull(u);
 }
 
@@ -345,15 +354,47 @@ static void connect_now(fs_uplink *u) {
     link_error(u, rc, "cannot connect to %s: %s", u->srv->cfg->parent, fs_strerror(rc));
 }
 
+/* Sends this node's status and its subtree's upward. */
+static void send_status(fs_uplink *u) {
+  uint8_t *packed;
+  size_t len;
+  int rc = fs_status_report(u->srv, &packed, &len);
+  if (rc) {
+    fs_log(FS_LOG_WARN, "uplink.status_failed", "err=%s", fs_errname(rc));
+    return;
+  }
+  Fs__StatusReport *r = fs__status_report__unpack(NULL, len, packed);
+  free(packed);
+  if (!r)
+    return;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_STATUS;
+  env.status = r;
+  send_env(u, &env);
+  fs__status_report__free_unpacked(r, NULL);
+  u->status_sent_ms = fs_hlc_now_ms();
+  u->status_dirty = false;
+}
+
 /* One timer: the backoff before a reconnect, then, while connected, a
- * repeating keepalive pull (which also fetches what came down). */
+ * one-second tick that sends a status report when something changed (or
+ * every FS_UPLINK_KEEPALIVE_MS anyway) and a pull every keepalive period:
+ * the keepalive that also fetches what came down. */
 static void on_timer(uv_timer_t *t) {
   fs_uplink *u = t->data;
   if (u->stopping)
     return;
-  if (!u->conn)
+  if (!u->conn) {
     connect_now(u);
-  else if (u->st == U_READY && !u->pushing)
+    return;
+  }
+  if (u->st != U_READY)
+    return;
+  uint64_t now = fs_hlc_now_ms();
+  bool keepalive = now - u->status_sent_ms >= FS_UPLINK_KEEPALIVE_MS;
+  if (u->status_dirty || keepalive)
+    send_status(u);
+  if (keepalive && u->conn && !u->pushing)
     send_pull(u);
 }
 
@@ -393,6 +434,8 @@ int fs_uplink_start(fs_uplink **out, fs_server *srv) {
 }
 
 void fs_uplink_notify(fs_uplink *u) { push_next(u); }
+
+void fs_uplink_mark_dirty(fs_uplink *u) { u->status_dirty = true; }
 
 void fs_uplink_stop(fs_uplink *u) {
   if (u->stopping)

@@ -24,11 +24,13 @@ typedef struct fs_uplink fs_uplink;
 #define FS_UPLINK_BATCH_BYTES (1u << 20)
 #define FS_UPLINK_BACKOFF_MIN_MS 250
 #define FS_UPLINK_BACKOFF_MAX_MS 30000
-#define FS_UPLINK_KEEPALIVE_MS 30000
-#define FS_UPLINK_IDLE_MS 75000
+#define FS_UPLINK_TICK_MS 1000
+#define FS_UPLINK_KEEPALIVE_MS 5000 /* status report + pull: small and cheap */
+#define FS_UPLINK_IDLE_MS 30000
 
 typedef struct fs_uplink_stats {
   bool connected;
+  char parent_id[64];     /* from the parent's Welcome */
   uint64_t cursor;        /* parent's acknowledged log seq */
   uint64_t log_seq;       /* our newest log seq when last looked at */
   uint64_t pushed, stored, duplicates, held, refused, connects, failures;
@@ -41,6 +43,9 @@ int fs_uplink_start(fs_uplink **out, struct fs_server *srv);
 
 /* Called after a commit stored new sets: pushes them if the link is idle. */
 void fs_uplink_notify(fs_uplink *u);
+
+/* Something below changed (a child's report): report on the next tick. */
+void fs_uplink_mark_dirty(fs_uplink *u);
 
 /* Closes the link and frees the uplink once its handles have closed. */
 void fs_uplink_stop(fs_uplink *u);

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The demo: a whole fieldsync tree on 127.0.0.1 with real LMDB stores.
+#
+#   province KT (Kon Tum)
+#     district KT.KPL (Kon Plông): communes KT.KPL.DAKNEN, KT.KPL.HIEU
+#     district KT.DH  (Đăk Hà):    communes KT.DH.DAKMAR,  KT.DH.HAMON
+#   two field laptops per commune (eight in all)
+#
+# Laptops record the movement's sample data offline, sync with their commune,
+# replication carries everything up to the province, and the script prints
+# each node's replication status and the state digests that prove every
+# level converged. It then serves (dashboard included) until Ctrl-C; with
+# FIELDSYNC_DEMO_ONCE=1 it exits instead: 0 only if every node converged.
+#
+# Environment: FIELDSYNC_DEMO_DIR (default ./demo-data, wiped at start),
+# FIELDSYNC_DEMO_PORT (first port, default 7400; uses the next 20 ports),
+# FIELDSYNC_BUILD_DIR (default build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+
+echo "== building" >&2
+BUILD=${FIELDSYNC_BUILD_DIR:-build}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target fieldsyncd fieldsync >/dev/null
+
+FSD=$PWD/$BUILD/server/fieldsyncd
+FS=$PWD/$BUILD/client/fieldsync
+DIR=${FIELDSYNC_DEMO_DIR:-$PWD/demo-data}
+PORT=${FIELDSYNC_DEMO_PORT:-7400}
+rm -rf "$DIR"
+mkdir -p "$DIR/keys" "$DIR/etc" "$DIR/logs" "$DIR/laptops" "$DIR/data"
+
+# id area parent-id admin-port-offset
+NODES=(
+  "province KT - 0"
+  "kon-plong KT.KPL province 1"
+  "dak-ha KT.DH province 2"
+  "dak-nen KT.KPL.DAKNEN kon-plong 3"
+  "hieu KT.KPL.HIEU kon-plong 4"
+  "dak-mar KT.DH.DAKMAR dak-ha 5"
+  "ha-mon KT.DH.HAMON dak-ha 6"
+)
+declare -A AREA PARENT LISTEN ADMIN KEY
+for n in "${NODES[@]}"; do
+  read -r id area parent off <<<"$n"
+  AREA[$id]=$area; PARENT[$id]=$parent
+  LISTEN[$id]=127.0.0.1:$((PORT + off)); ADMIN[$id]=127.0.0.1:$((PORT + 10 + off))
+  KEY[$id]=$("$FSD" keygen --key "$DIR/keys/$id.key" --comment "$id")
+done
+
+# Two laptops per commune, each enrolled at its commune.
+declare -A LAPTOP_AREA LAPTOP_NODE
+declare -A PLACE=([dak-nen]="xã Đăk Nên" [hieu]="xã Hiếu" [dak-mar]="xã Đăk Mar" [ha-mon]="xã Hà Mòn")
+OFFICERS=("Nguyễn Văn An" "Trần Thị Bình" "Lê Văn Cường" "Phạm Thị Dung" "A Phiên" "Y Lan" "Đinh Văn Hùng" "Hoàng Thị Mai")
+i=0
+for id in dak-nen hieu dak-mar ha-mon; do
+  for k in 1 2; do
+    lap=$id-laptop$k
+    LAPTOP_AREA[$lap]=${AREA[$id]}; LAPTOP_NODE[$lap]=$id
+    "$FS" init --dir "$DIR/laptops/$lap" --area "${AREA[$id]}" --officer "${OFFICERS[$i]}" \
+      >"$DIR/laptops.$lap.key" 2>"$DIR/logs/init.log"
+    i=$((i + 1))
+  done
+done
+
+for n in "${NODES[@]}"; do
+  read -r id area parent off <<<"$n"
+  {
+    echo "[node]"
+    echo "id = $id"
+    echo "area = $area"
+    echo "data = $DIR/data/$id"
+    echo "key = $DIR/keys/$id.key"
+    echo "listen = ${LISTEN[$id]}"
+    echo "admin = ${ADMIN[$id]}"
+    if [ "$parent" != - ]; then
+      echo "parent = ${LISTEN[$parent]}"
+      echo "parent_key = ${KEY[$parent]}"
+    fi
+    echo "[peers]"
+    for c in "${NODES[@]}"; do
+      read -r cid carea cparent _ <<<"$c"
+      [ "$cparent" = "$id" ] && echo "node = ${KEY[$cid]} $carea"
+    done
+    for lap in "${!LAPTOP_NODE[@]}"; do
+      [ "${LAPTOP_NODE[$lap]}" = "$id" ] && echo "device = $(cat "$DIR/laptops.$lap.key") ${LAPTOP_AREA[$lap]}"
+    done
+  } >"$DIR/etc/$id.ini"
+done
+
+PIDS=()
+stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop_all EXIT
+
+echo "== starting 7 servers (logs in $DIR/logs)" >&2
+for n in "${NODES[@]}"; do
+  read -r id _ _ _ <<<"$n"
+  "$FSD" run --config "$DIR/etc/$id.ini" 2>"$DIR/logs/$id.log" &
+  PIDS+=($!)
+done
+sleep 0.3
+for p in "${PIDS[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "a server failed to start; see $DIR/logs" >&2; tail -n 3 "$DIR"/logs/*.log >&2; exit 1; }
+done
+
+echo "== recording sample data offline on 8 laptops" >&2
+add() { "$FS" add --dir "$DIR/laptops/$1" "${@:2}" >/dev/null; }
+for lap in "${!LAPTOP_NODE[@]}"; do
+  a=${PLACE[${LAPTOP_NODE[$lap]}]}
+  add "$lap" --type incident category=theft occurred_at=2026-11-20T21:15 "place=Thôn 3, ${a}" \
+    "description=Mất trộm xe máy Honda Wave trước nhà văn hóa thôn" status=handling
+  add "$lap" --type incident category=public_order occurred_at=2026-11-22T19:40 "place=Chợ trung tâm ${a}" \
+    "description=Gây rối trật tự tại chợ, đã lập biên bản" status=resolved
+  add "$lap" --type tip received_at=2026-11-23 channel=phone status=verifying \
+    "content=Phản ánh có đối tượng lạ tụ tập đánh bạc ở rẫy cà phê"
+  add "$lap" --type surrender date=2026-11-18 "handed_in_by=Bà Y Hoa" "received_by=Công an xã" \
+    kind=gun quantity=1 unit=piece mode=handed_in "description=Súng kíp tự chế"
+  add "$lap" --type surrender date=2026-11-19 "handed_in_by=Ông A Tâm" "received_by=Công an xã" \
+    kind=detonator quantity=12 unit=piece mode=handed_in "description=Kíp nổ"
+  add "$lap" --type mediation "parties=Hộ ông Hùng và hộ bà Lan" subject=land date=2026-11-15 outcome=reconciled
+  add "$lap" --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 "route=Thôn 1 - Thôn 5" \
+    "members=Tổ an ninh xung kích" "notes=Không phát hiện vụ việc"
+done
+# A shared record both laptops of one commune edit offline: it converges.
+shared=$("$FS" add --dir "$DIR/laptops/dak-nen-laptop1" --type model --id model_dak_nen_1 \
+  "name=Tổ tự quản an ninh trật tự thôn 3" kind=self_management "leader=A Phiên" members=12)
+
+echo "== syncing the laptops" >&2
+sync_lap() { "$FS" sync --dir "$DIR/laptops/$1" --server "${LISTEN[${LAPTOP_NODE[$1]}]}" >/dev/null; }
+sync_lap dak-nen-laptop1
+sync_lap dak-nen-laptop2
+"$FS" edit --dir "$DIR/laptops/dak-nen-laptop1" "$shared" members=14 >/dev/null
+"$FS" edit --dir "$DIR/laptops/dak-nen-laptop2" "$shared" "leader=Y Lan" >/dev/null
+for lap in "${!LAPTOP_NODE[@]}"; do sync_lap "$lap"; done
+sync_lap dak-nen-laptop1
+sync_lap dak-nen-laptop2
+
+digest() { "$FSD" digest --data "$DIR/data/$1" --area "$2" | cut -d' ' -f1; }
+converged() {
+  for n in "${NODES[@]}"; do
+    read -r id area parent _ <<<"$n"
+    local d; d=$(digest "$id" "$area")
+    while [ "$parent" != - ]; do
+      [ "$(digest "$parent" "$area")" = "$d" ] || return 1
+      parent=${PARENT[$parent]}
+    done
+  done
+}
+echo "== waiting for replication to settle" >&2
+ok=0
+for _ in $(seq 1 100); do
+  if converged; then ok=1; break; fi
+  sleep 0.2
+done
+
+echo
+echo "replication status of every node:"
+printf '%-10s %-14s %-10s %8s %8s  %-16s %s\n' NODE AREA PARENT LOG RECORDS DIGEST CONVERGED
+for n in "${NODES[@]}"; do
+  read -r id area parent _ <<<"$n"
+  log=$("$FSD" status --data "$DIR/data/$id" | sed 's/.*log_seq=\([0-9]*\).*/\1/')
+  read -r d recs _ <<<"$("$FSD" digest --data "$DIR/data/$id" --area "$area")"
+  same=yes; p=$parent
+  while [ "$p" != - ]; do [ "$(digest "$p" "$area")" = "$d" ] || same=no; p=${PARENT[$p]}; done
+  printf '%-10s %-14s %-10s %8s %8s  %-16s %s\n' "$id" "$area" "$parent" "$log" "${recs#records=}" "${d:0:16}" "$same"
+done
+echo
+echo "merged records at commune dak-nen (KT.KPL.DAKNEN), first 5:"
+"$FSD" records --data "$DIR/data/dak-nen" | head -n 5
+echo
+echo "dashboard: http://${ADMIN[province]}/"
+if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi
+
+if [ "${FIELDSYNC_DEMO_ONCE:-}" = 1 ]; then
+  [ "$ok" = 1 ]
+  exit
+fi
+echo "serving until Ctrl-C (data in $DIR)"
+trap 'echo; echo stopping; stop_all; exit 0' INT TERM
+wait

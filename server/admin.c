@@ -1,0 +1,319 @@
+/* admin.c - a small HTTP/1.1 server on the node's loop (http-parser). */
+#include "admin.h"
+
+#include "conn.h"
+#include "error.h"
+#include "hex.h"
+#include "log.h"
+#include "server.h"
+#include "status.h"
+#include "strbuf.h"
+
+#include <http_parser.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ADMIN_REQ_MAX 16384
+#define ADMIN_URL_MAX 2048
+#define ADMIN_TIMEOUT_MS 10000
+
+extern const char fs_dashboard_html[];
+
+struct fs_admin {
+  uv_tcp_t listener;
+  fs_server *srv;
+  struct http_req *reqs; /* open requests, to close them at stop */
+  bool stopping;
+};
+
+typedef struct http_req {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t write;
+  fs_admin *admin;
+  http_parser parser;
+  char url[ADMIN_URL_MAX];
+  size_t url_len, received;
+  fs_strbuf out;
+  int open_handles;
+  bool done, closing;
+  struct http_req *prev, *next;
+} http_req;
+
+static void req_handle_closed(uv_handle_t *h) {
+  http_req *r = h->data;
+  if (--r->open_handles > 0)
+    return;
+  fs_admin *a = r->admin;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    a->reqs = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  fs_strbuf_free(&r->out);
+  free(r);
+}
+
+static void req_close(http_req *r) {
+  if (r->closing)
+    return;
+  r->closing = true;
+  uv_close((uv_handle_t *)&r->tcp, req_handle_closed);
+  uv_close((uv_handle_t *)&r->timer, req_handle_closed);
+}
+
+static void on_written(uv_write_t *w, int status) {
+  (void)status;
+  req_close(w->data);
+}
+
+static void respond(http_req *r, int code, const char *type, const fs_strbuf *body) {
+  const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found"
+                     : code == 405 ? "Method Not Allowed" : code == 400 ? "Bad Request"
+                     : code == 413 ? "Payload Too Large" : "Internal Server Error";
+  fs_strbuf_printf(&r->out,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                   "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                   code, reason, type, body ? body->len : 0);
+  if (body && body->len)
+    fs_strbuf_add(&r->out, body->p, body->len);
+  if (r->out.err) {
+    req_close(r);
+    return;
+  }
+  r->done = true;
+  uv_read_stop((uv_stream_t *)&r->tcp);
+  uv_buf_t buf = uv_buf_init(r->out.p, (unsigned)r->out.len);
+  r->write.data = r;
+  if (uv_write(&r->write, (uv_stream_t *)&r->tcp, &buf, 1, on_written) != 0)
+    req_close(r);
+}
+
+static void respond_text(http_req *r, int code, const char *text) {
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  fs_strbuf_puts(&b, text);
+  respond(r, code, "text/plain; charset=utf-8", &b);
+  fs_strbuf_free(&b);
+}
+
+/* Value of a query parameter, URL-decoded into out; false when absent or
+ * malformed. */
+static bool query_param(const char *url, const char *name, char *out, size_t cap) {
+  const char *q = strchr(url, '?');
+  size_t nlen = strlen(name);
+  while (q && *q) {
+    q++;
+    if (strncmp(q, name, nlen) == 0 && q[nlen] == '=') {
+      const char *v = q + nlen + 1;
+      size_t o = 0;
+      while (*v && *v != '&') {
+        if (o + 1 >= cap)
+          return false;
+        if (*v == '%' && v[1] && v[2]) {
+          uint8_t byte;
+          char hx[3] = {v[1], v[2], 0};
+          if (fs_hex_decode(&byte, 1, hx) != 0)
+            return false;
+          out[o++] = (char)byte;
+          v += 3;
+        } else {
+          out[o++] = *v == '+' ? ' ' : *v;
+          v++;
+        }
+      }
+      out[o] = '\0';
+      return true;
+    }
+    q = strchr(q, '&');
+  }
+  return false;
+}
+
+static void route_digest(http_req *r, fs_server *srv) {
+  char area[FS_MAX_AREA + 1];
+  if (!query_param(r->url, "area", area, sizeof area) || !fs_area_valid(area)) {
+    respond_text(r, 400, "area=PREFIX is required and must be an area code like KT.KPL\n");
+    return;
+  }
+  MDB_txn *txn;
+  uint8_t d[FS_HASH_LEN];
+  uint64_t n = 0;
+  int rc = fs_store_begin(&srv->store, false, &txn);
+  if (rc == 0) {
+    rc = fs_store_digest(&srv->store, txn, area, d, &n);
+    mdb_txn_abort(txn);
+  }
+  if (rc) {
+    respond_text(r, 500, fs_strerror(rc));
+    return;
+  }
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  fs_strbuf_puts(&b, "{\"node\":");
+  fs_strbuf_json(&b, srv->cfg->id);
+  fs_strbuf_puts(&b, ",\"area\":");
+  fs_strbuf_json(&b, area);
+  fs_strbuf_puts(&b, ",\"digest\":\"");
+  fs_strbuf_hex(&b, d, sizeof d);
+  fs_strbuf_printf(&b, "\",\"records\":%llu}\n", (unsigned long long)n);
+  respond(r, 200, "application/json", &b);
+  fs_strbuf_free(&b);
+}
+
+static void route(http_req *r) {
+  fs_server *srv = r->admin->srv;
+  if (r->parser.method != HTTP_GET && r->parser.method != HTTP_HEAD) {
+    respond_text(r, 405, "only GET\n");
+    return;
+  }
+  size_t plen = strcspn(r->url, "?");
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  int rc = 0;
+  if (plen == 1 && r->url[0] == '/') {
+    fs_strbuf_puts(&b, fs_dashboard_html);
+    respond(r, 200, "text/html; charset=utf-8", &b);
+  } else if (plen == 11 && strncmp(r->url, "/api/status", 11) == 0) {
+    if ((rc = fs_status_json(srv, &b)) == 0)
+      respond(r, 200, "application/json", &b);
+  } else if (plen == 8 && strncmp(r->url, "/metrics", 8) == 0) {
+    if ((rc = fs_status_metrics(srv, &b)) == 0)
+      respond(r, 200, "text/plain; version=0.0.4", &b);
+  } else if (plen == 11 && strncmp(r->url, "/api/digest", 11) == 0) {
+    route_digest(r, srv);
+  } else {
+    respond_text(r, 404, "not found: try /, /api/status, /api/digest?area=KT or /metrics\n");
+  }
+  if (rc)
+    respond_text(r, 500, fs_strerror(rc));
+  fs_strbuf_free(&b);
+}
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+  http_req *r = p->data;
+  if (r->url_len + len >= sizeof r->url)
+    return 1; /* too long: the parser stops with an error */
+  memcpy(r->url + r->url_len, at, len);
+  r->url_len += len;
+  r->url[r->url_len] = '\0';
+  return 0;
+}
+
+static int on_complete(http_parser *p) {
+  http_req *r = p->data;
+  if (!r->done)
+    route(r);
+  return 1; /* one request per connection: ignore anything after it */
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_message_complete = on_complete,
+};
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)h;
+  (void)hint;
+  static char slab[8192];
+  buf->base = slab;
+  buf->len = sizeof slab;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  http_req *r = s->data;
+  if (n < 0) {
+    req_close(r);
+    return;
+  }
+  if (n == 0 || r->done)
+    return;
+  r->received += (size_t)n;
+  if (r->received > ADMIN_REQ_MAX) {
+    respond_text(r, 413, "request too large\n");
+    return;
+  }
+  size_t used = http_parser_execute(&r->parser, &parser_settings, buf->base, (size_t)n);
+  if (!r->done && (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || used != (size_t)n))
+    respond_text(r, 400, "malformed HTTP request\n");
+}
+
+static void on_timeout(uv_timer_t *t) { req_close(t->data); }
+
+static void on_connection(uv_stream_t *l, int status) {
+  fs_admin *a = l->data;
+  if (status < 0 || a->stopping)
+    return;
+  http_req *r = calloc(1, sizeof *r);
+  if (!r)
+    return;
+  r->admin = a;
+  fs_strbuf_init(&r->out);
+  if (uv_tcp_init(l->loop, &r->tcp) != 0) {
+    free(r);
+    return;
+  }
+  r->tcp.data = r;
+  r->open_handles = 1;
+  r->next = a->reqs;
+  if (a->reqs)
+    a->reqs->prev = r;
+  a->reqs = r;
+  if (uv_timer_init(l->loop, &r->timer) != 0) {
+    r->closing = true;
+    uv_close((uv_handle_t *)&r->tcp, req_handle_closed);
+    return;
+  }
+  r->timer.data = r;
+  r->open_handles = 2;
+  http_parser_init(&r->parser, HTTP_REQUEST);
+  r->parser.data = r;
+  if (uv_accept(l, (uv_stream_t *)&r->tcp) != 0 ||
+      uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read) != 0) {
+    req_close(r);
+    return;
+  }
+  uv_timer_start(&r->timer, on_timeout, ADMIN_TIMEOUT_MS, 0);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  fs_admin *a = h->data;
+  free(a);
+}
+
+int fs_admin_start(fs_admin **out, fs_server *srv, const char *addr) {
+  struct sockaddr_storage ss;
+  int rc = fs_addr_parse(addr, &ss);
+  if (rc)
+    return rc;
+  fs_admin *a = calloc(1, sizeof *a);
+  if (!a)
+    return FS_ENOMEM;
+  a->srv = srv;
+  if ((rc = uv_tcp_init(srv->loop, &a->listener))) {
+    free(a);
+    return rc;
+  }
+  a->listener.data = a;
+  if ((rc = uv_tcp_bind(&a->listener, (struct sockaddr *)&ss, 0)) ||
+      (rc = uv_listen((uv_stream_t *)&a->listener, 64, on_connection))) {
+    fs_log(FS_LOG_ERROR, "admin.listen", "addr=%s err=%s msg=\"%s\"", addr,
+           fs_errname(rc), fs_strerror(rc));
+    uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+    return rc;
+  }
+  fs_log(FS_LOG_INFO, "admin.started", "url=http://%s/", addr);
+  *out = a;
+  return 0;
+}
+
+void fs_admin_stop(fs_admin *a) {
+  if (a->stopping)
+    return;
+  a->stopping = true;
+  for (http_req *r = a->reqs; r; r = r->next)
+    req_close(r);
+  /* Requests free themselves; they no longer touch a after closing. */
+  uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+}

@@ -1,0 +1,50 @@
+/* status.h - what a node knows about itself and the nodes below it.
+ *
+ * A node's own status is computed from its counters and store (the area
+ * digest is cached until the merged records change). Each child's latest
+ * StatusReport (itself and its subtree) is kept in memory, replaced on
+ * every report; the node sends its own report upward with the same
+ * content, so the province holds the whole tree.
+ */
+#ifndef FS_STATUS_H
+#define FS_STATUS_H
+
+#include "fieldsync.pb-c.h"
+#include "strbuf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fs_server;
+
+#define FS_STATUS_MAX_NODES 4096
+
+typedef struct fs_status {
+  uint8_t **child_reports;   /* per configured peer: packed StatusReport */
+  size_t *child_report_len;
+  uint64_t *child_seen_ms;   /* when it arrived, per peer */
+  size_t npeers;
+  uint64_t digest_seq;       /* record_seq the cached digest was made at */
+  uint8_t digest[32];
+  uint64_t records;
+  uint64_t started_ms;
+  char last_error[256];
+} fs_status;
+
+int fs_status_init(fs_status *st, size_t npeers);
+void fs_status_free(fs_status *st);
+
+/* Keeps a child's report (re-packed copy). Returns 0, FS_ELIMIT, FS_ENOMEM. */
+int fs_status_keep(fs_status *st, size_t peer_index, const Fs__StatusReport *r);
+
+/* Builds this node's report (itself first, then every kept child report's
+ * nodes) as a packed StatusReport in *out (malloc'ed, caller frees). */
+int fs_status_report(struct fs_server *srv, uint8_t **out, size_t *len);
+
+/* Renders the JSON of /api/status into b. */
+int fs_status_json(struct fs_server *srv, fs_strbuf *b);
+
+/* Renders Prometheus text metrics of this node into b. */
+int fs_status_metrics(struct fs_server *srv, fs_strbuf *b);
+
+#endif
