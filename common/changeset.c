@@ -2,6 +2,7 @@
 #include "changeset.h"
 
 #include "error.h"
+#include "hlc.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ static bool str_ok(const char *s, size_t max, bool allow_empty) {
  * types and lengths against the buffer. */
 static int check_body(const Fs__ChangeSet *cs) {
   if (cs->device.len != FS_PK_LEN || cs->prev.len != FS_HASH_LEN || cs->seq == 0 ||
-      cs->hlc == 0)
+      cs->hlc == 0 || cs->hlc >= FS_HLC_LIMIT)
     return FS_EINVAL;
   if (!fs_area_valid(cs->area))
     return FS_EINVAL;
@@ -82,7 +83,7 @@ static int check_body(const Fs__ChangeSet *cs) {
       const Fs__FieldWrite *w = ch->writes[j];
       if (!str_ok(w->name, FS_MAX_NAME, false) || w->value.len > FS_MAX_VALUE)
         return FS_ELIMIT;
-      if (w->hlc == 0 || w->base_hlc >= w->hlc)
+      if (w->hlc == 0 || w->hlc >= FS_HLC_LIMIT || w->base_hlc >= w->hlc)
         return FS_EINVAL; /* a write is newer than what it saw */
     }
   }

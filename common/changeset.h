@@ -36,7 +36,7 @@ int fs_changeset_seal(const Fs__ChangeSet *cs, const uint8_t *sk, uint8_t **body
  * Returns 0, FS_ETOOBIG, FS_EBADSIG (including a signature of wrong length
  * or a device field that is not a key), FS_EDECODE, or FS_ELIMIT / FS_EINVAL
  * when a decoded value breaks a bound (seq 0, bad area, empty record id,
- * too many changes, oversize strings). */
+ * too many changes, oversize strings, a clock of 0 or >= FS_HLC_LIMIT). */
 int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
                       size_t sig_len, Fs__ChangeSet **cs, uint8_t id[FS_HASH_LEN]);
 

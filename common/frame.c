@@ -21,6 +21,8 @@ static uint32_t be32(const uint8_t *p) {
 }
 
 int fs_frame_reader_feed(fs_frame_reader *r, const uint8_t *data, size_t len) {
+  if (len == 0)
+    return 0;
   if (r->off > 0 && r->off == r->len)
     r->off = r->len = 0;
   if (r->len - r->off >= FS_FRAME_HDR && be32(r->buf + r->off) > r->max)

@@ -15,6 +15,12 @@
 #define FS_HLC_LOGICAL_BITS 16
 #define FS_HLC_LOGICAL_MAX 0xffffu
 
+/* Clocks at or beyond FS_HLC_LIMIT (year 6429) are malformed: refusing them
+ * keeps fs_hlc_tick from ever wrapping. */
+#define FS_HLC_LIMIT ((uint64_t)1 << 63)
+/* A laptop's clock may run at most this far ahead of the commune's. */
+#define FS_HLC_MAX_SKEW_MS (24ull * 3600 * 1000)
+
 static inline uint64_t fs_hlc_make(uint64_t ms, uint32_t logical) {
   return ms << FS_HLC_LOGICAL_BITS | (logical & FS_HLC_LOGICAL_MAX);
 }

@@ -55,6 +55,14 @@ static int write_new_file(const char *path, mode_t mode, const char *text) {
   return rc;
 }
 
+/* The comment stays one line: control bytes become spaces. */
+static void comment_line(char *out, size_t cap, const char *comment) {
+  size_t n = 0;
+  for (; comment[n] && n + 1 < cap; n++)
+    out[n] = (unsigned char)comment[n] < 0x20 ? ' ' : comment[n];
+  out[n] = '\0';
+}
+
 int fs_keypair_save(const fs_keypair *kp, const char *path, const char *comment) {
   char pubpath[4096];
   if (snprintf(pubpath, sizeof pubpath, "%s.pub", path) >= (int)sizeof pubpath)
@@ -63,9 +71,10 @@ int fs_keypair_save(const fs_keypair *kp, const char *path, const char *comment)
   char *text = sodium_malloc(KEYFILE_MAX);
   if (!text)
     return FS_ENOMEM;
-  char hex[2 * FS_SK_LEN + 1];
+  char hex[2 * FS_SK_LEN + 1], line[101];
+  comment_line(line, sizeof line, comment);
   fs_hex_encode(hex, kp->sk, FS_SK_LEN);
-  snprintf(text, KEYFILE_MAX, "fieldsync secret key: %.100s\n%s\n", comment, hex);
+  snprintf(text, KEYFILE_MAX, "fieldsync secret key: %s\n%s\n", line, hex);
   sodium_memzero(hex, sizeof hex);
   int rc = write_new_file(path, 0600, text);
   sodium_free(text);
@@ -73,7 +82,7 @@ int fs_keypair_save(const fs_keypair *kp, const char *path, const char *comment)
     return rc;
   char pub[256], pkhex[2 * FS_PK_LEN + 1];
   fs_hex_encode(pkhex, kp->pk, FS_PK_LEN);
-  snprintf(pub, sizeof pub, "fieldsync public key: %.100s\n%s\n", comment, pkhex);
+  snprintf(pub, sizeof pub, "fieldsync public key: %s\n%s\n", line, pkhex);
   rc = write_new_file(pubpath, 0644, pub);
   if (rc != 0)
     unlink(path);

@@ -13,16 +13,20 @@ int fs_clock_cmp(const fs_clock *a, const fs_clock *b) {
   return memcmp(a->device, b->device, FS_PK_LEN);
 }
 
-/* Total order on writes: the clock, then the value bytes, so that even two
- * writes at one clock (only a forked device can make them) join the same
- * way everywhere. */
+/* Total order on writes: the clock, then the value bytes, then base_hlc,
+ * so that even two writes at one clock (a forked or broken device can make
+ * them) join the same way everywhere. */
 static int field_cmp(const fs_field *a, const fs_field *b) {
   int c = fs_clock_cmp(&a->clock, &b->clock);
   if (c != 0)
     return c;
   if (a->value_len != b->value_len)
     return a->value_len < b->value_len ? -1 : 1;
-  return a->value_len ? memcmp(a->value, b->value, a->value_len) : 0;
+  c = a->value_len ? memcmp(a->value, b->value, a->value_len) : 0;
+  if (c != 0)
+    return c;
+  /* base_hlc is stored too, so it must take part in the order. */
+  return a->base_hlc < b->base_hlc ? -1 : a->base_hlc > b->base_hlc;
 }
 
 int fs_record_init(fs_record *r, const char *area, const char *id) {

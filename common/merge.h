@@ -2,8 +2,9 @@
  *
  * A record is a set of registers: one per field, one for its type and one
  * tombstone. Each register holds the write with the greatest clock, where a
- * clock is (hlc, device key) and, for the impossible-in-practice case of one
- * device writing two values at one hlc (a fork), the value bytes decide.
+ * clock is (hlc, device key) and, for the case of one device writing two
+ * values at one hlc (a fork or a broken laptop), the value bytes and then
+ * base_hlc decide.
  * fs_record_join takes the per-register maximum, so it is commutative,
  * associative and idempotent: any delivery order of the same writes gives
  * the same state, and fs_record_encode gives the same bytes (fields sorted
@@ -48,7 +49,11 @@ typedef struct fs_record {
   size_t nfields, cap;
 } fs_record;
 
-/* Called for each pair of writes where the winner did not see the loser. */
+/* Called when a write meets the current value of its field and the one
+ * that wins was made without seeing the other (winner.base_hlc <
+ * loser.hlc). Conflicts are advisory, recorded where merged and not part of
+ * the state: which pairs meet depends on arrival order (with three
+ * concurrent writes a node may see two pairs, another node one). */
 typedef void (*fs_conflict_fn)(void *arg, const fs_record *r, const fs_field *winner,
                                const fs_field *loser);
 

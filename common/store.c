@@ -443,6 +443,10 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
   size_t taken = 0, bytes = 0, scanned = 0;
   *next = cursor;
   *more = false;
+  if (cursor == UINT64_MAX) { /* nothing comes after the end */
+    mdb_cursor_close(cur);
+    return 0;
+  }
   rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_SET_RANGE));
   while (rc == 0) {
     if (taken >= max_records || bytes >= max_bytes || scanned >= max_scan) {

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
+#include "hlc.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -229,6 +230,16 @@ static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t se
   }
 }
 
+/* The greatest clock a change set carries. */
+static uint64_t max_clock(const Fs__ChangeSet *cs) {
+  uint64_t m = cs->hlc;
+  for (size_t i = 0; i < cs->n_changes; i++)
+    for (size_t j = 0; j < cs->changes[i]->n_writes; j++)
+      if (cs->changes[i]->writes[j]->hlc > m)
+        m = cs->changes[i]->writes[j]->hlc;
+  return m;
+}
+
 /* Decides one item inside the commit transaction. Returns 0 when the item
  * got a status, or a storage error that aborts the transaction. */
 static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it,
@@ -241,6 +252,12 @@ static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it
   if (b->from_device && memcmp(cs->device.data, b->peer_key, FS_PK_LEN) != 0) {
     refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_ESCOPE,
            "a device may push only change sets it signed itself");
+    return 0;
+  }
+  if (b->from_device && fs_hlc_ms(max_clock(cs)) > fs_hlc_now_ms() + FS_HLC_MAX_SKEW_MS) {
+    refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_ECLOCK,
+           "the laptop's clock is more than a day ahead of the server's; correct "
+           "the laptop's date and time");
     return 0;
   }
   if (!fs_area_within(cs->area, b->scope)) {

@@ -1,0 +1,444 @@
+/* test_changeset.c - sealing and opening signed change sets: the id, the
+ * signature over the exact bytes, every bound on a decoded body, and area
+ * codes. Every refused body is properly signed, so the refusal comes from
+ * the bound under test and not from the signature. */
+#include "changeset.h"
+#include "error.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+static fs_keypair kp;
+
+static int setup(void **state) {
+  (void)state;
+  if (fs_crypto_init() != 0 || fs_keypair_generate(&kp) != 0)
+    return -1;
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  fs_keypair_free(&kp);
+  return 0;
+}
+
+/* A valid change set: one record with one write. */
+static Fs__ChangeSet *valid_cs(void) {
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT.KPL");
+  Fs__Change *ch = tu_cs_change(cs, "inc-1", "incident", false);
+  tu_change_write_str(ch, "title", "weapons handed in", 999, 0);
+  return cs;
+}
+
+/* Seals cs with the test key and returns what fs_changeset_open says. */
+static int seal_open(const Fs__ChangeSet *cs) {
+  tu_sealed s;
+  tu_seal(cs, kp.sk, &s);
+  Fs__ChangeSet *out = NULL;
+  uint8_t id[FS_HASH_LEN];
+  int rc = fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN, &out, id);
+  if (rc == 0)
+    fs__change_set__free_unpacked(out, NULL);
+  else
+    assert_null(out);
+  tu_sealed_free(&s);
+  return rc;
+}
+
+/* A body that breaks a bound is refused as invalid or over a limit. */
+#define assert_refused(rc)                                                    \
+  do {                                                                        \
+    int rc_ = (rc);                                                           \
+    if (rc_ != FS_EINVAL && rc_ != FS_ELIMIT)                                 \
+      fail_msg("expected E_INVAL or E_LIMIT, got %s", fs_errname(rc_));       \
+  } while (0)
+
+static void test_round_trip(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  tu_sealed a, b;
+  tu_seal(cs, kp.sk, &a);
+  tu_seal(cs, kp.sk, &b);
+  /* Sealing is deterministic: same body, same signature, same id. */
+  assert_int_equal(a.len, b.len);
+  assert_memory_equal(a.body, b.body, a.len);
+  assert_memory_equal(a.sig, b.sig, FS_SIG_LEN);
+  assert_memory_equal(a.id, b.id, FS_HASH_LEN);
+
+  uint8_t h[FS_HASH_LEN];
+  crypto_generichash(h, sizeof h, a.body, a.len, NULL, 0);
+  assert_memory_equal(a.id, h, FS_HASH_LEN);
+  uint8_t id2[FS_HASH_LEN];
+  fs_changeset_id(a.body, a.len, id2);
+  assert_memory_equal(id2, h, FS_HASH_LEN);
+  assert_int_equal(crypto_sign_verify_detached(a.sig, a.body, a.len, kp.pk), 0);
+
+  Fs__ChangeSet *o = tu_open(&a); /* checks the id too */
+  assert_memory_equal(o->device.data, kp.pk, FS_PK_LEN);
+  assert_int_equal(o->seq, 1);
+  assert_int_equal(o->hlc, 1000);
+  assert_string_equal(o->area, "KT.KPL");
+  assert_int_equal(o->n_changes, 1);
+  assert_string_equal(o->changes[0]->record_id, "inc-1");
+  assert_string_equal(o->changes[0]->record_type, "incident");
+  assert_int_equal(o->changes[0]->n_writes, 1);
+  const Fs__FieldWrite *w = o->changes[0]->writes[0];
+  assert_string_equal(w->name, "title");
+  assert_int_equal(w->value.len, strlen("weapons handed in"));
+  assert_memory_equal(w->value.data, "weapons handed in", w->value.len);
+  assert_int_equal(w->hlc, 999);
+  assert_int_equal(w->base_hlc, 0);
+
+  fs__change_set__free_unpacked(o, NULL);
+  tu_sealed_free(&a);
+  tu_sealed_free(&b);
+  tu_cs_free(cs);
+}
+
+static void test_flipped_body_bit(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  tu_sealed s;
+  tu_seal(cs, kp.sk, &s);
+  int badsig = 0;
+  for (size_t i = 0; i < s.len; i++) {
+    for (int bit = 0; bit < 8; bit++) {
+      s.body[i] ^= (uint8_t)(1u << bit);
+      Fs__ChangeSet *o = NULL;
+      uint8_t id[FS_HASH_LEN];
+      int rc = fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN, &o, id);
+      /* A body that no longer parses cannot name its key: E_DECODE. Any
+       * body that still parses must fail the signature. */
+      Fs__ChangeSet *parsed = fs__change_set__unpack(NULL, s.len, s.body);
+      if (parsed) {
+        if (rc != FS_EBADSIG)
+          fail_msg("byte %zu bit %d: expected E_BADSIG, got %s", i, bit,
+                   fs_errname(rc));
+        badsig++;
+        fs__change_set__free_unpacked(parsed, NULL);
+      } else {
+        assert_int_equal(rc, FS_EDECODE);
+      }
+      s.body[i] ^= (uint8_t)(1u << bit);
+    }
+  }
+  assert_true(badsig > (int)s.len); /* most flips still parse */
+  tu_sealed_free(&s);
+  tu_cs_free(cs);
+}
+
+static void test_flipped_signature_bit(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  tu_sealed s;
+  tu_seal(cs, kp.sk, &s);
+  for (int i = 0; i < FS_SIG_LEN * 8; i++) {
+    s.sig[i / 8] ^= (uint8_t)(1u << (i % 8));
+    Fs__ChangeSet *o = NULL;
+    uint8_t id[FS_HASH_LEN];
+    assert_int_equal(fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN, &o, id),
+                     FS_EBADSIG);
+    s.sig[i / 8] ^= (uint8_t)(1u << (i % 8));
+  }
+  tu_sealed_free(&s);
+  tu_cs_free(cs);
+}
+
+static void test_signature_length(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  tu_sealed s;
+  tu_seal(cs, kp.sk, &s);
+  uint8_t longer[FS_SIG_LEN + 1];
+  memcpy(longer, s.sig, FS_SIG_LEN);
+  longer[FS_SIG_LEN] = 0;
+  Fs__ChangeSet *o = NULL;
+  uint8_t id[FS_HASH_LEN];
+  assert_int_equal(fs_changeset_open(s.body, s.len, longer, FS_SIG_LEN + 1, &o, id),
+                   FS_EBADSIG);
+  assert_int_equal(fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN - 1, &o, id),
+                   FS_EBADSIG);
+  assert_int_equal(fs_changeset_open(s.body, s.len, s.sig, 0, &o, id), FS_EBADSIG);
+  assert_null(o);
+  tu_sealed_free(&s);
+  tu_cs_free(cs);
+}
+
+static void test_device_not_a_key(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  cs->device.len = FS_PK_LEN - 1;
+  assert_int_equal(seal_open(cs), FS_EBADSIG);
+  cs->device.len = FS_PK_LEN;
+  /* Signed by another key than the one named. */
+  fs_keypair other;
+  assert_int_equal(fs_keypair_generate(&other), 0);
+  tu_sealed s;
+  tu_seal(cs, other.sk, &s);
+  Fs__ChangeSet *o = NULL;
+  uint8_t id[FS_HASH_LEN];
+  assert_int_equal(fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN, &o, id),
+                   FS_EBADSIG);
+  tu_sealed_free(&s);
+  fs_keypair_free(&other);
+  tu_cs_free(cs);
+}
+
+static void test_valid_is_accepted(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+}
+
+static void test_seq_zero(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  cs->seq = 0;
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_hlc_zero(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  cs->hlc = 0;
+  assert_refused(seal_open(cs));
+  cs->hlc = 1000;
+  cs->changes[0]->writes[0]->hlc = 0;
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_bad_area(void **state) {
+  (void)state;
+  const char *bad[] = {"", "KT..X", ".KT", "KT.", "K-T", "KT KPL", "KT/KPL"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    Fs__ChangeSet *cs = valid_cs();
+    free(cs->area);
+    cs->area = strdup(bad[i]);
+    assert_refused(seal_open(cs));
+    tu_cs_free(cs);
+  }
+}
+
+static void test_empty_record_id(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  cs->changes[0]->record_id[0] = '\0';
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_oversize_record_id(void **state) {
+  (void)state;
+  char id[FS_MAX_ID + 2];
+  memset(id, 'x', sizeof id - 1);
+  id[sizeof id - 1] = '\0';
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  tu_cs_change(cs, id, "incident", false);
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+  id[FS_MAX_ID] = '\0'; /* exactly the bound */
+  cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  tu_cs_change(cs, id, "incident", false);
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+}
+
+static void test_oversize_names(void **state) {
+  (void)state;
+  char name[FS_MAX_NAME + 2];
+  memset(name, 'n', sizeof name - 1);
+  name[sizeof name - 1] = '\0'; /* FS_MAX_NAME + 1 bytes */
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  tu_cs_change(cs, "r", name, false); /* record type */
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+  cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  Fs__Change *ch = tu_cs_change(cs, "r", "t", false);
+  tu_change_write_str(ch, name, "v", 10, 0); /* field name */
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+  name[FS_MAX_NAME] = '\0'; /* exactly the bound */
+  cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  ch = tu_cs_change(cs, "r", name, false);
+  tu_change_write_str(ch, name, "v", 10, 0);
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+}
+
+static void test_prev_wrong_length(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  cs->prev.len = FS_HASH_LEN - 1;
+  assert_refused(seal_open(cs));
+  cs->prev.len = 0;
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_change_count(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  assert_refused(seal_open(cs)); /* no change at all */
+  char id[32];
+  for (int i = 0; i < FS_MAX_CHANGES; i++) {
+    snprintf(id, sizeof id, "r%d", i);
+    tu_cs_change(cs, id, "t", false);
+  }
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_change(cs, "one-too-many", "t", false);
+  assert_int_equal(cs->n_changes, FS_MAX_CHANGES + 1);
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_write_count(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  Fs__Change *ch = tu_cs_change(cs, "r", "t", false);
+  char name[32];
+  for (int i = 0; i <= FS_MAX_WRITES; i++) {
+    snprintf(name, sizeof name, "f%d", i);
+    tu_change_write_str(ch, name, "v", 10, 0);
+  }
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+}
+
+static void test_value_size(void **state) {
+  (void)state;
+  uint8_t *v = calloc(FS_MAX_VALUE + 1, 1);
+  assert_non_null(v);
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  Fs__Change *ch = tu_cs_change(cs, "r", "t", false);
+  tu_change_write(ch, "photo", v, FS_MAX_VALUE, 10, 0);
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+  cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  ch = tu_cs_change(cs, "r", "t", false);
+  tu_change_write(ch, "photo", v, FS_MAX_VALUE + 1, 10, 0);
+  assert_refused(seal_open(cs));
+  tu_cs_free(cs);
+  free(v);
+}
+
+static void test_base_hlc_not_before_hlc(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = valid_cs();
+  Fs__FieldWrite *w = cs->changes[0]->writes[0];
+  w->base_hlc = w->hlc;
+  assert_refused(seal_open(cs));
+  w->base_hlc = w->hlc + 1;
+  assert_refused(seal_open(cs));
+  w->base_hlc = w->hlc - 1;
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+}
+
+static void test_body_too_big(void **state) {
+  (void)state;
+  uint8_t *v = calloc(FS_MAX_VALUE, 1);
+  assert_non_null(v);
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  Fs__Change *ch = tu_cs_change(cs, "r", "t", false);
+  char name[16];
+  for (int i = 0; i < 17; i++) { /* 17 x 64 KiB > 1 MiB */
+    snprintf(name, sizeof name, "f%d", i);
+    tu_change_write(ch, name, v, FS_MAX_VALUE, 10, 0);
+  }
+  uint8_t *body = NULL, sig[FS_SIG_LEN], id[FS_HASH_LEN];
+  size_t len = 0;
+  assert_int_equal(fs_changeset_seal(cs, kp.sk, &body, &len, sig, id), FS_ETOOBIG);
+  assert_null(body);
+  /* And a receiver refuses such a body before looking inside. */
+  uint8_t *big = calloc(FS_BODY_MAX + 1, 1);
+  assert_non_null(big);
+  Fs__ChangeSet *o = NULL;
+  assert_int_equal(fs_changeset_open(big, FS_BODY_MAX + 1, sig, FS_SIG_LEN, &o, id),
+                   FS_ETOOBIG);
+  free(big);
+  free(v);
+  tu_cs_free(cs);
+}
+
+static void test_garbage_body(void **state) {
+  (void)state;
+  const uint8_t junk[] = {0x0a, 0x20, 1, 2, 3}; /* device: 32 bytes announced */
+  uint8_t sig[FS_SIG_LEN] = {0}, id[FS_HASH_LEN];
+  Fs__ChangeSet *o = NULL;
+  assert_int_equal(fs_changeset_open(junk, sizeof junk, sig, FS_SIG_LEN, &o, id),
+                   FS_EDECODE);
+}
+
+static void test_area_valid(void **state) {
+  (void)state;
+  assert_true(fs_area_valid("KT"));
+  assert_true(fs_area_valid("KT.KPL"));
+  assert_true(fs_area_valid("KT.KPL.DAKNEN.T3"));
+  assert_true(fs_area_valid("a_b.C9"));
+  assert_false(fs_area_valid(""));
+  assert_false(fs_area_valid("KT..X"));
+  assert_false(fs_area_valid(".KT"));
+  assert_false(fs_area_valid("KT."));
+  assert_false(fs_area_valid("."));
+  assert_false(fs_area_valid("K-T"));
+  assert_false(fs_area_valid("KT.K\xc3\x9dL")); /* non-ASCII */
+  char a[FS_MAX_AREA + 2];
+  memset(a, 'A', sizeof a);
+  a[FS_MAX_AREA] = '\0';
+  assert_true(fs_area_valid(a));
+  a[FS_MAX_AREA] = 'A';
+  a[FS_MAX_AREA + 1] = '\0';
+  assert_false(fs_area_valid(a));
+}
+
+static void test_area_within(void **state) {
+  (void)state;
+  assert_true(fs_area_within("KT.KPL", "KT"));
+  assert_true(fs_area_within("KT.KPL.DAKNEN", "KT"));
+  assert_true(fs_area_within("KT.KPL", "KT.KPL"));
+  assert_false(fs_area_within("KT.KPLX", "KT.KPL"));
+  assert_false(fs_area_within("KT", "KT.KPL"));
+  assert_false(fs_area_within("KTX", "KT"));
+  assert_false(fs_area_within("HN.KT", "KT"));
+  assert_true(fs_area_within("KT", ""));
+  assert_true(fs_area_within("HN.BD", ""));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_flipped_body_bit),
+      cmocka_unit_test(test_flipped_signature_bit),
+      cmocka_unit_test(test_signature_length),
+      cmocka_unit_test(test_device_not_a_key),
+      cmocka_unit_test(test_valid_is_accepted),
+      cmocka_unit_test(test_seq_zero),
+      cmocka_unit_test(test_hlc_zero),
+      cmocka_unit_test(test_bad_area),
+      cmocka_unit_test(test_empty_record_id),
+      cmocka_unit_test(test_oversize_record_id),
+      cmocka_unit_test(test_oversize_names),
+      cmocka_unit_test(test_prev_wrong_length),
+      cmocka_unit_test(test_change_count),
+      cmocka_unit_test(test_write_count),
+      cmocka_unit_test(test_value_size),
+      cmocka_unit_test(test_base_hlc_not_before_hlc),
+      cmocka_unit_test(test_body_too_big),
+      cmocka_unit_test(test_garbage_body),
+      cmocka_unit_test(test_area_valid),
+      cmocka_unit_test(test_area_within),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
