@@ -7,6 +7,7 @@
 #include "hex.h"
 #include "local.h"
 #include "log.h"
+#include "schema.h" /* records issue: typed records */
 #include "sync.h"
 #include "view.h"
 
@@ -40,11 +41,14 @@ static const char usage_text[] =
     "  status                              outbox size, sequence, last sync\n"
     "  digest [--area PREFIX]              state digest, to compare with a server\n"
     "\n"
-    "ID may be a unique prefix of at least 4 characters.\n"
+    "ID may be a unique prefix of at least 4 characters. Record types (incident, tip,\n"
+    "surrender, mediation, patrol, model, model_review, safety_cert, commendation)\n"
+    "and their fields are in docs/SCHEMA.md; an invalid record is refused (exit 2).\n"
     "\n"
     "example:\n"
     "  fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'\n"
-    "  fieldsync add --dir ~/fs --type incident category=theft 'place=Thôn 3'\n"
+    "  fieldsync add --dir ~/fs --type incident category=theft occurred_at=2026-11-20T21:15 \\\n"
+    "      'place=Thôn 3' status=new 'officer=Nguyễn Văn An'\n"
     "  fieldsync sync --dir ~/fs --server 10.0.0.5:7401\n"
     "\n"
     "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
@@ -199,13 +203,38 @@ static int edit_failed(int rc, const char *area) {
   return failed(rc, "cannot record the edit");
 }
 
+/* Records issue: refuses, before anything is signed, an edit that breaks
+ * the schema (common/schema.h), naming the field and the rule. cur is the
+ * record edited, NULL when adding one. Returns 0 or EXIT_FAILED. */
+static int check_schema(const char *type, const fs_write *w, size_t n, const fs_record *cur) {
+  const fs_type_def *t = fs_schema_type(type);
+  char why[FS_SCHEMA_WHY], list[256];
+  if (!t) {
+    fs_schema_type_list(list, sizeof list);
+    fprintf(stderr, "fieldsync: record type '%s' is unknown to this version of fieldsync "
+            "(known: %s)%s\n", type ? type : "-", list, cur ? "; update fieldsync to edit it" : "");
+    return EXIT_FAILED;
+  }
+  fs_schema_write sw[FS_MAX_WRITES];
+  for (size_t i = 0; i < n; i++)
+    sw[i] = (fs_schema_write){w[i].name, w[i].value, w[i].len};
+  if (fs_schema_check(t, sw, n, cur, cur == NULL, why, sizeof why) == 0)
+    return 0;
+  fs_schema_required_list(t, list, sizeof list);
+  fprintf(stderr, "fieldsync: refused, nothing was recorded: %s\n", why);
+  if (!cur)
+    fprintf(stderr, "fieldsync: a new %s needs %s (docs/SCHEMA.md lists every field)\n",
+            t->name, list);
+  return EXIT_FAILED;
+}
+
 static int cmd_add(const opts *o) {
   if (!o->type || !name_valid(o->type, strlen(o->type)))
     return usage("add needs --type TYPE (a-z, 0-9, _)");
   fs_write w[FS_MAX_WRITES];
   size_t n;
   int rc = parse_writes(o, 0, w, &n);
-  if (rc)
+  if (rc || (rc = check_schema(o->type, w, n, NULL))) /* records issue */
     return rc;
   char id[FS_MAX_ID + 1];
   if (o->id) {
@@ -260,6 +289,7 @@ static int cmd_edit(const opts *o, bool del) {
     if (!fs_record_visible(&r)) {
       fprintf(stderr, "fieldsync: record %s is deleted\n", r.id);
       rc = EXIT_FAILED;
+    } else if (!del && (rc = check_schema(r.type, w, n, &r))) { /* records issue */
     } else if ((rc = fs_device_edit(&d, r.area, r.id, NULL, w, n, del))) {
       rc = edit_failed(rc, r.area);
     } else {

@@ -22,10 +22,11 @@ cd "$(dirname "$0")/.."
 echo "== building" >&2
 BUILD=${FIELDSYNC_BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target fieldsyncd fieldsync >/dev/null
+cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target fieldsyncd fieldsync fieldsync-gen >/dev/null
 
 FSD=$PWD/$BUILD/server/fieldsyncd
 FS=$PWD/$BUILD/client/fieldsync
+GEN=$PWD/$BUILD/tools/fieldsync-gen
 DIR=${FIELDSYNC_DEMO_DIR:-$PWD/demo-data}
 PORT=${FIELDSYNC_DEMO_PORT:-7400}
 rm -rf "$DIR"
@@ -105,26 +106,40 @@ for p in "${PIDS[@]}"; do
 done
 
 echo "== recording sample data offline on 8 laptops" >&2
+# Every record follows the schema (docs/SCHEMA.md); the laptop refuses one
+# that does not. The officer of each laptop, in the order they were made:
+declare -A OFFICER_OF
+i=0
+for id in dak-nen hieu dak-mar ha-mon; do
+  for k in 1 2; do OFFICER_OF[$id-laptop$k]=${OFFICERS[$i]}; i=$((i + 1)); done
+done
 add() { "$FS" add --dir "$DIR/laptops/$1" "${@:2}" >/dev/null; }
 for lap in "${!LAPTOP_NODE[@]}"; do
   a=${PLACE[${LAPTOP_NODE[$lap]}]}
+  o=${OFFICER_OF[$lap]}
   add "$lap" --type incident category=theft occurred_at=2026-11-20T21:15 "place=Thôn 3, ${a}" \
-    "description=Mất trộm xe máy Honda Wave trước nhà văn hóa thôn" status=handling
+    "description=Mất trộm xe máy Honda Wave trước nhà văn hóa thôn" status=handling "officer=$o"
   add "$lap" --type incident category=public_order occurred_at=2026-11-22T19:40 "place=Chợ trung tâm ${a}" \
-    "description=Gây rối trật tự tại chợ, đã lập biên bản" status=resolved
-  add "$lap" --type tip received_at=2026-11-23 channel=phone status=verifying \
+    "description=Gây rối trật tự tại chợ, đã lập biên bản" status=resolved "officer=$o"
+  add "$lap" --type tip received_at=2026-11-23T08:30 channel=phone status=verifying \
     "content=Phản ánh có đối tượng lạ tụ tập đánh bạc ở rẫy cà phê"
   add "$lap" --type surrender date=2026-11-18 "handed_in_by=Bà Y Hoa" "received_by=Công an xã" \
     kind=gun quantity=1 unit=piece mode=handed_in "description=Súng kíp tự chế"
   add "$lap" --type surrender date=2026-11-19 "handed_in_by=Ông A Tâm" "received_by=Công an xã" \
-    kind=detonator quantity=12 unit=piece mode=handed_in "description=Kíp nổ"
+    kind=detonator quantity=12 unit=piece mode=handed_in "description=Kíp nổ" \
+    kind_2=explosive quantity_2=2.5 unit_2=kg mode_2=handed_in "description_2=Thuốc nổ công nghiệp"
   add "$lap" --type mediation "parties=Hộ ông Hùng và hộ bà Lan" subject=land date=2026-11-15 outcome=reconciled
   add "$lap" --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 "route=Thôn 1 - Thôn 5" \
     "members=Tổ an ninh xung kích" "notes=Không phát hiện vụ việc"
+  # A year of realistic records on top (fieldsync-gen: Kon Tum places,
+  # Vietnamese names), each edit a signed change set like the ones above.
+  "$GEN" records --dir "$DIR/laptops/$lap" --count 40 --year 2026 --seed 2026 \
+    --totals "$DIR/laptops.$lap.totals.csv" 2>>"$DIR/logs/gen.log"
 done
 # A shared record both laptops of one commune edit offline: it converges.
 shared=$("$FS" add --dir "$DIR/laptops/dak-nen-laptop1" --type model --id model_dak_nen_1 \
-  "name=Tổ tự quản an ninh trật tự thôn 3" kind=self_management "leader=A Phiên" members=12)
+  "name=Tổ tự quản an ninh trật tự thôn 3" kind=self_management founded=2019-03-26 \
+  "leader=A Phiên" members=12)
 
 echo "== syncing the laptops" >&2
 sync_lap() { "$FS" sync --dir "$DIR/laptops/$1" --server "${LISTEN[${LAPTOP_NODE[$1]}]}" >/dev/null; }
@@ -167,7 +182,7 @@ for n in "${NODES[@]}"; do
 done
 echo
 echo "merged records at commune dak-nen (KT.KPL.DAKNEN), first 5:"
-"$FSD" records --data "$DIR/data/dak-nen" | head -n 5
+"$FSD" records --data "$DIR/data/dak-nen" | sed -n 1,5p # reads all: no SIGPIPE under pipefail
 echo
 echo "dashboard: http://${ADMIN[province]}/"
 if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "hex.h"
 #include "log.h"
+#include "report.h" /* records issue: /api/report, /report */
 #include "server.h"
 #include "status.h"
 #include "strbuf.h"
@@ -162,6 +163,25 @@ static void route_digest(http_req *r, fs_server *srv) {
   fs_strbuf_free(&b);
 }
 
+/* Records issue: GET /api/report?area=&from=&to=&lang=&format= (report.h). */
+static void route_report(http_req *r, fs_server *srv) {
+  char area[256], from[32], to[32], lang[8], fmt[8];
+  if (!query_param(r->url, "area", area, sizeof area)) area[0] = '\0';
+  if (!query_param(r->url, "from", from, sizeof from)) from[0] = '\0';
+  if (!query_param(r->url, "to", to, sizeof to)) to[0] = '\0';
+  if (!query_param(r->url, "lang", lang, sizeof lang)) lang[0] = '\0';
+  if (!query_param(r->url, "format", fmt, sizeof fmt)) fmt[0] = '\0';
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  const char *type = "text/plain; charset=utf-8";
+  int rc = fs_report_http(&srv->store, srv->cfg->id, srv->cfg->area, area, from, to, lang,
+                          fmt, &b, &type);
+  if (rc && rc != FS_EINVAL)
+    fs_strbuf_printf(&b, "%s\n", fs_strerror(rc));
+  respond(r, rc == 0 ? 200 : rc == FS_EINVAL ? 400 : 500, type, &b);
+  fs_strbuf_free(&b);
+}
+
 static void route(http_req *r) {
   fs_server *srv = r->admin->srv;
   if (r->parser.method != HTTP_GET && r->parser.method != HTTP_HEAD) {
@@ -183,8 +203,14 @@ static void route(http_req *r) {
       respond(r, 200, "text/plain; version=0.0.4", &b);
   } else if (plen == 11 && strncmp(r->url, "/api/digest", 11) == 0) {
     route_digest(r, srv);
+  } else if (plen == 11 && strncmp(r->url, "/api/report", 11) == 0) { /* records issue */
+    route_report(r, srv);
+  } else if (plen == 7 && strncmp(r->url, "/report", 7) == 0) { /* records issue */
+    fs_strbuf_puts(&b, fs_report_html);
+    respond(r, 200, "text/html; charset=utf-8", &b);
   } else {
-    respond_text(r, 404, "not found: try /, /api/status, /api/digest?area=KT or /metrics\n");
+    respond_text(r, 404, "not found: try /, /report, /api/status, /api/digest?area=KT, "
+                         "/api/report?area=KT or /metrics\n");
   }
   if (rc)
     respond_text(r, 500, fs_strerror(rc));

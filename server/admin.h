@@ -3,6 +3,9 @@
  *   GET /               the dashboard (one HTML page, no external assets)
  *   GET /api/status     this node and every node below it, as JSON
  *   GET /api/digest?area=PREFIX   the state digest of an area at this node
+ *   GET /api/report?area=PREFIX&from=DAY&to=DAY[&lang=en][&format=csv]
+ *                       the movement's roll-up report (server/report.h)
+ *   GET /report         the report page, linked from the dashboard
  *   GET /metrics        Prometheus text
  * One request per connection (Connection: close); requests are parsed with
  * http-parser, bounded in size (16 KiB) and time (10 s). Bind it to

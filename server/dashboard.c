@@ -16,7 +16,8 @@ const char fs_dashboard_html[] =
 "#legend span{margin-right:1.2em}\n"
 "</style></head><body>\n"
 "<h1>fieldsync &mdash; <span id=\"node\"></span></h1>\n"
-"<p class=\"sub\">Khu vực <b id=\"area\"></b> &middot; cập nhật <span id=\"when\">...</span></p>\n"
+"<p class=\"sub\">Khu vực <b id=\"area\"></b> &middot; cập nhật <span id=\"when\">...</span>"
+" &middot; <a href=\"/report\">Báo cáo phong trào (report)</a></p>\n" /* records issue */
 "<p id=\"legend\"><span><i class=\"dot ok\"></i>đồng bộ (in sync)</span>"
 "<span><i class=\"dot lag\"></i>chậm (lagging)</span><span><i class=\"dot stale\"></i>mất liên lạc (stale)</span>"
 "<span><i class=\"dot refuse\"></i>bị từ chối (refusing)</span><span><i class=\"dot fork\"></i>phân nhánh (fork)</span></p>\n"

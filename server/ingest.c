@@ -7,6 +7,7 @@
 #include "hex.h"
 #include "hlc.h"
 #include "log.h"
+#include "schema.h" /* records issue: validation at the edge */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,11 @@ static void verify_work(uv_work_t *w) {
                                       s->signature.len, &it->cs, it->id);
     if (it->verify_rc)
       fs_changeset_id(s->body.data, s->body.len, it->id);
+    /* Records issue: the edge checks every written value against the
+     * schema; sets relayed by a node are stored and forwarded whatever
+     * types and fields they carry (mixed versions, see schema.h). */
+    else if (b->from_device)
+      it->verify_rc = fs_schema_check_changeset(it->cs, it->reason, sizeof it->reason);
   }
 }
 
@@ -245,7 +251,9 @@ static uint64_t max_clock(const Fs__ChangeSet *cs) {
 static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it,
                        const Fs__SignedChangeSet *set) {
   if (it->verify_rc) {
-    refuse(it, FS__ACK_STATUS__ACK_REFUSED, it->verify_rc, fs_strerror(it->verify_rc));
+    char why[sizeof it->reason]; /* records issue: keep the schema's reason */
+    snprintf(why, sizeof why, "%s", it->reason[0] ? it->reason : fs_strerror(it->verify_rc));
+    refuse(it, FS__ACK_STATUS__ACK_REFUSED, it->verify_rc, why);
     return 0;
   }
   const Fs__ChangeSet *cs = it->cs;
@@ -306,6 +314,16 @@ static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it
     return 0;
   }
   if (cs->seq == it->head_seq + 1 && memcmp(cs->prev.data, head, FS_HASH_LEN) == 0) {
+    /* Records issue: at the edge a new record (absent from the store)
+     * carries its required fields; an existing record's stored fields are
+     * never held against the set (see fs_schema_check_stored). */
+    char why[FS_SCHEMA_WHY];
+    if (b->from_device && (rc = fs_schema_check_stored(s, txn, cs, why, sizeof why))) {
+      if (rc != FS_EINVAL)
+        return rc;
+      refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_EINVAL, why);
+      return 0;
+    }
     if ((rc = accept_set(s, txn, it, set)))
       return rc;
     rc = drain_held(s, txn, cs->device.data, cs->seq, it->id);

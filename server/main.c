@@ -7,6 +7,7 @@
 #include "error.h"
 #include "hex.h"
 #include "keys.h"
+#include "report.h" /* records issue: the report subcommand */
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -34,6 +35,8 @@ static const char usage_text[] =
     "  records --data DIR [--area PREFIX] [--all]\n"
     "        list merged records (--all: include deleted ones)\n"
     "  status --data DIR            counts of what the node holds\n"
+    "  report --data DIR --area PREFIX [--from DAY --to DAY] [--csv|--json] [--lang en]\n"
+    "        roll-up report of the movement's records (fieldsyncd report --help)\n"
     "\n"
     "example:\n"
     "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
@@ -252,6 +255,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fieldsyncd: libsodium failed to initialise\n");
     return EXIT_FAILED;
   }
+  /* Records issue: report parses its own options (server/report.c). */
+  if (strcmp(cmd, "report") == 0)
+    return fs_report_cli(argc - 1, argv + 1);
   opts o;
   if (parse_opts(argc - 1, argv + 1, &o) != 0)
     return usage("bad options");

@@ -1,0 +1,820 @@
+/* fs_testpeer.c - a scripted, deliberately misbehaving fieldsync peer.
+ *
+ * The integration tests (tests/integration/) drive fieldsyncd with real
+ * laptops; this program is the peer they cannot be: it speaks the wire
+ * protocol by hand over a plain blocking socket, so it can forge, replay,
+ * fork and send garbage, and it prints one line per thing the server said:
+ *
+ *   welcome area=KT.KPL.DAKNEN server_seq=0
+ *   ack status=STORED seq=1 head=1 id=ok reason=
+ *   error code=E_BADSIG msg=...
+ *   closed
+ *
+ * Scenarios build their own hash chain from seq 1, so give each one a
+ * freshly initialised device directory that has never synced.
+ *
+ * Usage (exit 0: the scenario ran, whatever the server answered; 1 usage;
+ * 2 a local or I/O failure, with a sentence on stderr):
+ *   fs_testpeer freeport                  print a free TCP port on 127.0.0.1
+ *   fs_testpeer edits --dir D --count N [--records R]
+ *                                         N local edits via fs_device_edit
+ *                                         (patrols bulkNNNNN, notes change)
+ *   fs_testpeer SCENARIO --dir D --server HOST:PORT
+ *     hello     handshake only
+ *     forge     seq 1 with one body byte flipped after signing, then the
+ *               untouched original
+ *     replay    seq 1 pushed twice, again in a second connection, then
+ *               seq 2 twice in one push
+ *     fork      seq 1, then a different body with seq 1
+ *     gap       seq 1, then seq 3
+ *     scope     seq 1 for an area outside the device's scope
+ *     future    seq 1 with a clock two days ahead, then a normal seq 1
+ *     oversize  a frame header announcing FS_FRAME_MAX + 1 bytes, before Hello
+ *     garbage   a frame of bytes that is no Envelope, after Welcome
+ *     hold      handshake and one Pull, print "ready", wait for a line on
+ *               stdin, then push seq 1 on the same connection
+ *     hold-quiet  the same without the Pull: nothing sent after Hello
+ *     hello-replay  answer a second connection's challenge with the Hello
+ *               signed for the first
+ *     early-push  a Push before Hello
+ *     silent    read the challenge, say nothing; print how long the server
+ *               waited before closing ("waited N s")
+ */
+#include "changeset.h"
+#include "conn.h"
+#include "error.h"
+#include "frame.h"
+#include "hello.h"
+#include "hex.h"
+#include "hlc.h"
+#include "keys.h"
+#include "local.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 1
+#define EXIT_FAILED 2
+#define IO_TIMEOUT_S 30 /* generous for sanitizer builds; never hangs forever */
+
+static const char usage_text[] =
+    "usage: fs_testpeer freeport\n"
+    "       fs_testpeer edits --dir DIR --count N [--records R]\n"
+    "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
+    "                   hold-quiet|hello-replay|early-push|silent|future "
+    "--dir DIR --server HOST:PORT\n";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("fs_testpeer: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(EXIT_FAILED);
+}
+
+/* ---------------------------------------------------------------- socket */
+
+typedef struct peer {
+  int fd;
+  fs_keypair key;
+  char area[FS_MAX_AREA + 1];
+  uint64_t hlc;
+} peer;
+
+static int connect_to(const char *server) {
+  struct sockaddr_storage ss;
+  if (fs_addr_parse(server, &ss) != 0)
+    die("'%s' is not HOST:PORT", server);
+  int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0)
+    die("socket: %s", strerror(errno));
+  struct timeval tv = {IO_TIMEOUT_S, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                          : sizeof(struct sockaddr_in6);
+  if (connect(fd, (struct sockaddr *)&ss, len) != 0)
+    die("cannot connect to %s: %s", server, strerror(errno));
+  return fd;
+}
+
+static void send_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      die("send: %s", w < 0 ? strerror(errno) : "nothing written");
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Reads exactly n bytes: 1 done, 0 orderly end of stream before any byte,
+ * -1 reset or end in the middle. Dies on a timeout. */
+static int recv_all(int fd, uint8_t *p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, p + got, n - got, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      die("the server did not answer within %d s", IO_TIMEOUT_S);
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      return got == 0 ? 0 : -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+static void send_env(int fd, const Fs__Envelope *env) {
+  uint8_t *buf;
+  size_t len;
+  int rc = fs_frame_encode(env, &buf, &len);
+  if (rc)
+    die("cannot encode a frame: %s", fs_strerror(rc));
+  send_all(fd, buf, len);
+  free(buf);
+}
+
+/* The next Envelope, or NULL when the server closed the connection (then
+ * "closed" is printed). */
+static Fs__Envelope *recv_env(int fd) {
+  uint8_t hdr[FS_FRAME_HDR];
+  int rc = recv_all(fd, hdr, sizeof hdr);
+  if (rc <= 0) {
+    printf("closed%s\n", rc < 0 ? " reset" : "");
+    return NULL;
+  }
+  uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+  if (n > FS_FRAME_MAX)
+    die("the server announced a frame of %u bytes", n);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf)
+    die("out of memory");
+  if (recv_all(fd, buf, n) != 1)
+    die("the server closed in the middle of a frame");
+  Fs__Envelope *env;
+  if ((rc = fs_envelope_decode(buf, n, &env)))
+    die("the server sent an undecodable frame: %s", fs_strerror(rc));
+  free(buf);
+  return env;
+}
+
+/* Prints an Error frame; returns true when env was one. */
+static bool print_error(const Fs__Envelope *env) {
+  if (env->msg_case != FS__ENVELOPE__MSG_ERROR)
+    return false;
+  printf("error code=%s msg=%s\n", fs_errname(-(int)env->error->code),
+         env->error->message);
+  return true;
+}
+
+/* Waits for the end of the connection after an Error: prints "closed". */
+static void expect_close(int fd) {
+  for (int i = 0; i < 8; i++) {
+    Fs__Envelope *env = recv_env(fd);
+    if (!env)
+      return;
+    printf("unexpected message %d after the error\n", (int)env->msg_case);
+    fs__envelope__free_unpacked(env, NULL);
+  }
+  die("the server kept talking after an error");
+}
+
+/* Reads the Challenge; returns it (caller frees) or NULL after printing
+ * what came instead. */
+static Fs__Envelope *read_challenge(int fd) {
+  Fs__Envelope *env = recv_env(fd);
+  if (!env)
+    return NULL;
+  if (env->msg_case != FS__ENVELOPE__MSG_CHALLENGE) {
+    if (!print_error(env))
+      printf("unexpected message %d instead of Challenge\n", (int)env->msg_case);
+    fs__envelope__free_unpacked(env, NULL);
+    return NULL;
+  }
+  return env;
+}
+
+/* Connects, answers the challenge, prints the Welcome or the Error. Returns
+ * true when the session is ready for pushes. */
+static bool handshake(peer *p, const char *server) {
+  p->fd = connect_to(server);
+  Fs__Envelope *ch = read_challenge(p->fd);
+  if (!ch)
+    return false;
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  int rc = fs_hello_sign(&h, sig, &p->key, ch->challenge, "device", NULL);
+  fs__envelope__free_unpacked(ch, NULL);
+  if (rc)
+    die("cannot answer the challenge: %s", fs_strerror(rc));
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  send_env(p->fd, &env);
+  Fs__Envelope *w = recv_env(p->fd);
+  if (!w)
+    return false;
+  bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
+  if (ok)
+    printf("welcome area=%s server_seq=%llu\n", w->welcome->area,
+           (unsigned long long)w->welcome->server_seq);
+  else if (!print_error(w))
+    printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
+  fs__envelope__free_unpacked(w, NULL);
+  if (!ok)
+    expect_close(p->fd);
+  return ok;
+}
+
+static void hang_up(peer *p) {
+  if (p->fd >= 0) {
+    Fs__Bye bye = FS__BYE__INIT;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_BYE;
+    env.bye = &bye;
+    send_env(p->fd, &env);
+    close(p->fd);
+  }
+  p->fd = -1;
+}
+
+/* ------------------------------------------------------------ change sets */
+
+typedef struct sset {
+  uint8_t *body;
+  size_t len;
+  uint8_t sig[FS_SIG_LEN];
+  uint8_t id[FS_HASH_LEN];
+  uint64_t seq;
+} sset;
+
+/* Seals one change set of this device: one new citizen tip (the schema's
+ * required fields; value is its content). */
+static void make_set(peer *p, sset *out, uint64_t seq, const uint8_t prev[FS_HASH_LEN],
+                     const char *area, const char *record_id, const char *value) {
+  p->hlc = fs_hlc_tick(p->hlc, fs_hlc_now_ms());
+  static const char *const names[] = {"received_at", "channel", "content", "status"};
+  const char *values[] = {"2026-11-20T08:00", "in_person", value, "received"};
+  Fs__FieldWrite fw[4], *fwp[4];
+  for (size_t i = 0; i < 4; i++) {
+    fs__field_write__init(&fw[i]);
+    fw[i].name = (char *)names[i];
+    fw[i].value.data = (uint8_t *)values[i];
+    fw[i].value.len = strlen(values[i]);
+    fw[i].hlc = p->hlc;
+    fwp[i] = &fw[i];
+  }
+  Fs__Change ch = FS__CHANGE__INIT;
+  Fs__Change *chp = &ch;
+  ch.record_id = (char *)record_id;
+  ch.record_type = "tip";
+  ch.n_writes = 4;
+  ch.writes = fwp;
+  Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
+  cs.device.data = p->key.pk;
+  cs.device.len = FS_PK_LEN;
+  cs.seq = seq;
+  cs.prev.data = (uint8_t *)prev;
+  cs.prev.len = FS_HASH_LEN;
+  cs.hlc = p->hlc;
+  cs.area = (char *)area;
+  cs.n_changes = 1;
+  cs.changes = &chp;
+  int rc = fs_changeset_seal(&cs, p->key.sk, &out->body, &out->len, out->sig, out->id);
+  if (rc)
+    die("cannot seal a change set: %s", fs_strerror(rc));
+  out->seq = seq;
+}
+
+static void free_set(sset *s) {
+  free(s->body);
+  s->body = NULL;
+}
+
+static const char *status_name(Fs__AckStatus st) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&fs__ack_status__descriptor, (int)st);
+  if (!v)
+    return "UNKNOWN";
+  return strncmp(v->name, "ACK_", 4) == 0 ? v->name + 4 : v->name;
+}
+
+/* Pushes sets[0..n) in one Push and prints the Ack items, or the Error.
+ * Returns false when the connection ended. */
+static bool push(peer *p, sset *const *sets, size_t n) {
+  Fs__SignedChangeSet *ss = calloc(n, sizeof *ss);
+  Fs__SignedChangeSet **ptrs = calloc(n, sizeof *ptrs);
+  if (!ss || !ptrs)
+    die("out of memory");
+  for (size_t i = 0; i < n; i++) {
+    fs__signed_change_set__init(&ss[i]);
+    ss[i].body.data = sets[i]->body;
+    ss[i].body.len = sets[i]->len;
+    ss[i].signature.data = sets[i]->sig;
+    ss[i].signature.len = FS_SIG_LEN;
+    ptrs[i] = &ss[i];
+  }
+  Fs__Push pu = FS__PUSH__INIT;
+  pu.n_sets = n;
+  pu.sets = ptrs;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PUSH;
+  env.push = &pu;
+  send_env(p->fd, &env);
+  free(ss);
+  free(ptrs);
+  Fs__Envelope *a = recv_env(p->fd);
+  if (!a)
+    return false;
+  bool ok = a->msg_case == FS__ENVELOPE__MSG_ACK;
+  if (ok) {
+    if (a->ack->n_items != n)
+      printf("ack count=%zu expected=%zu\n", a->ack->n_items, n);
+    for (size_t i = 0; i < a->ack->n_items; i++) {
+      const Fs__AckItem *it = a->ack->items[i];
+      char idhex[2 * FS_HASH_LEN + 1] = "";
+      if (it->id.len == FS_HASH_LEN)
+        fs_hex_encode(idhex, it->id.data, FS_HASH_LEN);
+      bool id_ok = i < n && it->id.len == FS_HASH_LEN &&
+                   memcmp(it->id.data, sets[i]->id, FS_HASH_LEN) == 0;
+      printf("ack status=%s seq=%llu head=%llu id=%s reason=%s\n", status_name(it->status),
+             (unsigned long long)it->seq, (unsigned long long)it->head_seq,
+             id_ok ? "ok" : "MISMATCH", it->reason);
+    }
+  } else if (!print_error(a)) {
+    printf("unexpected message %d instead of Ack\n", (int)a->msg_case);
+  }
+  fs__envelope__free_unpacked(a, NULL);
+  if (!ok)
+    expect_close(p->fd);
+  return ok;
+}
+
+static bool push1(peer *p, sset *s) {
+  sset *one[1] = {s};
+  return push(p, one, 1);
+}
+
+static const uint8_t zero_hash[FS_HASH_LEN];
+
+/* The first occurrence of needle in hay, or NULL. */
+static uint8_t *find_bytes(uint8_t *hay, size_t n, const void *needle, size_t m) {
+  for (size_t i = 0; m <= n && i <= n - m; i++)
+    if (memcmp(hay + i, needle, m) == 0)
+      return hay + i;
+  return NULL;
+}
+
+/* ------------------------------------------------------------- scenarios */
+
+static int scenario_hello(peer *p, const char *server) {
+  if (handshake(p, server))
+    hang_up(p);
+  return 0;
+}
+
+static int scenario_forge(peer *p, const char *server) {
+  static const char value[] = "forged-value: chuyển 2 khẩu súng";
+  sset s;
+  make_set(p, &s, 1, zero_hash, p->area, "forge0001", value);
+  /* Flip one bit of the value, inside the signed body: it still decodes,
+   * but the signature no longer covers these bytes. */
+  uint8_t *at = find_bytes(s.body, s.len, value, sizeof value - 1);
+  if (!at)
+    die("the value is not in the body");
+  uint8_t *orig = malloc(s.len);
+  if (!orig)
+    die("out of memory");
+  memcpy(orig, s.body, s.len);
+  at[0] ^= 0x01;
+  sset forged = s;
+  fs_changeset_id(forged.body, forged.len, forged.id);
+  if (!handshake(p, server))
+    return 0;
+  printf("step forged\n");
+  if (!push1(p, &forged))
+    return 0;
+  /* The untouched original proves the forgery left the chain untouched. */
+  memcpy(s.body, orig, s.len);
+  free(orig);
+  printf("step original\n");
+  if (push1(p, &s))
+    hang_up(p);
+  free_set(&s);
+  return 0;
+}
+
+static int scenario_replay(peer *p, const char *server) {
+  sset s1, s2;
+  make_set(p, &s1, 1, zero_hash, p->area, "replay0001", "lần đầu");
+  make_set(p, &s2, 2, s1.id, p->area, "replay0001", "lần hai");
+  if (!handshake(p, server))
+    return 0;
+  printf("step first\n");
+  if (!push1(p, &s1))
+    return 0;
+  printf("step again\n");
+  if (!push1(p, &s1))
+    return 0;
+  hang_up(p);
+  if (!handshake(p, server))
+    return 0;
+  printf("step new-connection\n");
+  if (!push1(p, &s1))
+    return 0;
+  printf("step twice-in-one-push\n");
+  sset *two[2] = {&s2, &s2};
+  if (push(p, two, 2))
+    hang_up(p);
+  free_set(&s1);
+  free_set(&s2);
+  return 0;
+}
+
+static int scenario_fork(peer *p, const char *server) {
+  sset a, b;
+  make_set(p, &a, 1, zero_hash, p->area, "fork0001", "bản gốc");
+  make_set(p, &b, 1, zero_hash, p->area, "fork0001", "bản khác");
+  if (!handshake(p, server))
+    return 0;
+  printf("step first\n");
+  if (!push1(p, &a))
+    return 0;
+  printf("step fork\n");
+  if (push1(p, &b))
+    hang_up(p);
+  free_set(&a);
+  free_set(&b);
+  return 0;
+}
+
+static int scenario_gap(peer *p, const char *server) {
+  sset s1, s2, s3;
+  make_set(p, &s1, 1, zero_hash, p->area, "gap0001", "một");
+  make_set(p, &s2, 2, s1.id, p->area, "gap0001", "hai");
+  make_set(p, &s3, 3, s2.id, p->area, "gap0001", "ba");
+  if (!handshake(p, server))
+    return 0;
+  printf("step first\n");
+  if (!push1(p, &s1))
+    return 0;
+  printf("step gap\n");
+  if (push1(p, &s3))
+    hang_up(p);
+  free_set(&s1);
+  free_set(&s2);
+  free_set(&s3);
+  return 0;
+}
+
+static int scenario_scope(peer *p, const char *server) {
+  char other[FS_MAX_AREA + 1];
+  /* A sibling of the device's own area: same parent, different leaf. */
+  snprintf(other, sizeof other, "%.100sX", p->area);
+  sset s;
+  make_set(p, &s, 1, zero_hash, other, "scope0001", "ngoài địa bàn");
+  if (!handshake(p, server))
+    return 0;
+  printf("step outside area=%s\n", other);
+  if (push1(p, &s))
+    hang_up(p);
+  free_set(&s);
+  return 0;
+}
+
+/* seq 1 written with a clock two days ahead of now, then a normal seq 1:
+ * a device must not make its writes win every merge by its clock. */
+static int scenario_future(peer *p, const char *server) {
+  sset fut, now;
+  p->hlc = fs_hlc_make(fs_hlc_now_ms() + 2ull * 24 * 3600 * 1000, 0);
+  make_set(p, &fut, 1, zero_hash, p->area, "future0001", "ngày mai");
+  p->hlc = 0;
+  make_set(p, &now, 1, zero_hash, p->area, "future0001", "hôm nay");
+  if (!handshake(p, server))
+    return 0;
+  printf("step two-days-ahead\n");
+  if (!push1(p, &fut))
+    return 0;
+  printf("step now\n");
+  if (push1(p, &now))
+    hang_up(p);
+  free_set(&fut);
+  free_set(&now);
+  return 0;
+}
+
+/* Sends one Pull from cursor 0 and prints the Records batch it gets. */
+static bool pull_once(peer *p) {
+  Fs__Pull pl = FS__PULL__INIT;
+  pl.cursor = 0;
+  pl.max = 1;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &pl;
+  send_env(p->fd, &env);
+  Fs__Envelope *r = recv_env(p->fd);
+  if (!r)
+    return false;
+  bool ok = r->msg_case == FS__ENVELOPE__MSG_RECORDS;
+  if (ok)
+    printf("records n=%zu more=%d\n", r->records->n_states, (int)r->records->more);
+  else if (!print_error(r))
+    printf("unexpected message %d instead of Records\n", (int)r->msg_case);
+  fs__envelope__free_unpacked(r, NULL);
+  return ok;
+}
+
+/* Opens a session (hold: and pulls once, as a laptop would; hold-quiet:
+ * says nothing after Hello), prints "ready", then waits (at most
+ * IO_TIMEOUT_S * 4) for a line on stdin before pushing seq 1 on that same
+ * connection: shows that a session stays served while other connections
+ * misbehave, and how long an idle session is kept. */
+static int hold(peer *p, const char *server, bool quiet) {
+  sset s;
+  make_set(p, &s, 1, zero_hash, p->area, "hold0001", "phiên vẫn mở");
+  if (!handshake(p, server))
+    return 0;
+  if (!quiet && !pull_once(p))
+    return 0;
+  printf("ready\n");
+  struct pollfd pfd = {.fd = 0, .events = POLLIN};
+  int n = poll(&pfd, 1, IO_TIMEOUT_S * 4 * 1000);
+  if (n <= 0)
+    die("no go-ahead on stdin within %d s", IO_TIMEOUT_S * 4);
+  char line[64];
+  if (!fgets(line, sizeof line, stdin))
+    die("stdin ended before the go-ahead");
+  printf("step push-on-held-connection\n");
+  if (push1(p, &s))
+    hang_up(p);
+  free_set(&s);
+  return 0;
+}
+
+static int scenario_hold(peer *p, const char *server) { return hold(p, server, false); }
+static int scenario_hold_quiet(peer *p, const char *server) { return hold(p, server, true); }
+
+/* Answers a second connection's challenge with the Hello signed for the
+ * first one (a captured handshake replayed). */
+static int scenario_hello_replay(peer *p, const char *server) {
+  int fd1 = connect_to(server);
+  Fs__Envelope *ch1 = read_challenge(fd1);
+  if (!ch1)
+    return 0;
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  int rc = fs_hello_sign(&h, sig, &p->key, ch1->challenge, "device", NULL);
+  if (rc)
+    die("cannot answer the challenge: %s", fs_strerror(rc));
+  p->fd = connect_to(server);
+  Fs__Envelope *ch2 = read_challenge(p->fd);
+  if (!ch2)
+    return 0;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  printf("step replayed-hello\n");
+  send_env(p->fd, &env);
+  fs__envelope__free_unpacked(ch1, NULL);
+  fs__envelope__free_unpacked(ch2, NULL);
+  close(fd1);
+  Fs__Envelope *e = recv_env(p->fd);
+  if (!e)
+    return 0;
+  if (e->msg_case == FS__ENVELOPE__MSG_WELCOME)
+    printf("welcome area=%s\n", e->welcome->area);
+  else if (!print_error(e))
+    printf("unexpected message %d\n", (int)e->msg_case);
+  fs__envelope__free_unpacked(e, NULL);
+  expect_close(p->fd);
+  return 0;
+}
+
+/* Pushes a valid change set before saying Hello. */
+static int scenario_early_push(peer *p, const char *server) {
+  sset s;
+  make_set(p, &s, 1, zero_hash, p->area, "early0001", "chưa chào");
+  p->fd = connect_to(server);
+  Fs__Envelope *ch = read_challenge(p->fd);
+  if (!ch)
+    return 0;
+  fs__envelope__free_unpacked(ch, NULL);
+  printf("step push-before-hello\n");
+  push1(p, &s);
+  free_set(&s);
+  return 0;
+}
+
+/* Reads the challenge, then says nothing: prints how long the server
+ * waited before closing ("closed after N s"). */
+static int scenario_silent(peer *p, const char *server) {
+  p->fd = connect_to(server);
+  Fs__Envelope *ch = read_challenge(p->fd);
+  if (!ch)
+    return 0;
+  fs__envelope__free_unpacked(ch, NULL);
+  printf("step silent\n");
+  uint64_t t0 = fs_hlc_now_ms();
+  Fs__Envelope *e = recv_env(p->fd);
+  if (e) {
+    if (!print_error(e))
+      printf("unexpected message %d\n", (int)e->msg_case);
+    fs__envelope__free_unpacked(e, NULL);
+    expect_close(p->fd);
+  }
+  printf("waited %llu s\n", (unsigned long long)((fs_hlc_now_ms() - t0 + 500) / 1000));
+  return 0;
+}
+
+static int scenario_oversize(peer *p, const char *server) {
+  p->fd = connect_to(server);
+  Fs__Envelope *ch = read_challenge(p->fd);
+  if (!ch)
+    return 0;
+  fs__envelope__free_unpacked(ch, NULL);
+  uint32_t n = FS_FRAME_MAX + 1;
+  uint8_t hdr[FS_FRAME_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                               (uint8_t)n};
+  printf("step header length=%u\n", n);
+  send_all(p->fd, hdr, sizeof hdr);
+  Fs__Envelope *e = recv_env(p->fd);
+  if (!e)
+    return 0;
+  if (!print_error(e))
+    printf("unexpected message %d instead of Error\n", (int)e->msg_case);
+  fs__envelope__free_unpacked(e, NULL);
+  expect_close(p->fd);
+  close(p->fd);
+  return 0;
+}
+
+static int scenario_garbage(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  /* 0xff bytes: a varint tag that never ends, no Envelope at all. */
+  uint8_t frame[FS_FRAME_HDR + 16];
+  memset(frame, 0xff, sizeof frame);
+  frame[0] = frame[1] = frame[2] = 0;
+  frame[3] = 16;
+  printf("step garbage length=16\n");
+  send_all(p->fd, frame, sizeof frame);
+  Fs__Envelope *e = recv_env(p->fd);
+  if (!e)
+    return 0;
+  if (!print_error(e))
+    printf("unexpected message %d instead of Error\n", (int)e->msg_case);
+  fs__envelope__free_unpacked(e, NULL);
+  expect_close(p->fd);
+  close(p->fd);
+  return 0;
+}
+
+/* ------------------------------------------------------------ local tools */
+
+static int cmd_freeport(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    die("socket: %s", strerror(errno));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+    die("cannot bind 127.0.0.1:0: %s", strerror(errno));
+  printf("%u\n", ntohs(a.sin_port));
+  close(fd);
+  return 0;
+}
+
+/* N edits through the client library, as fieldsync edit would make them,
+ * without paying one fsync each: MDB_NOSYNC while editing, one sync at the
+ * end (a crash of this helper is not what the tests examine). */
+static int cmd_edits(const char *dir, long count, long records) {
+  fs_device d;
+  int rc = fs_device_open(&d, dir);
+  if (rc)
+    die("cannot open the device in %s: %s", dir, fs_strerror(rc));
+  char area[FS_MAX_AREA + 1];
+  if ((rc = fs_device_area(&d, area)))
+    die("cannot read the device's area: %s", fs_strerror(rc));
+  if ((rc = mdb_env_set_flags(d.store.env, MDB_NOSYNC, 1)))
+    die("mdb_env_set_flags: %s", mdb_strerror(rc));
+  for (long i = 0; i < count; i++) {
+    char id[32], val[64];
+    snprintf(id, sizeof id, "bulk%05ld", i % records);
+    snprintf(val, sizeof val, "lượt tuần tra %ld", i);
+    /* A patrol with its required fields (schema.h), notes changing. */
+    static const char start[] = "2026-11-20T20:00", end[] = "2026-11-20T23:30",
+                      route[] = "Thôn 1 → Thôn 3 → chợ Đắk Nên";
+    fs_write w[4] = {{"start", (const uint8_t *)start, sizeof start - 1},
+                     {"end", (const uint8_t *)end, sizeof end - 1},
+                     {"route", (const uint8_t *)route, sizeof route - 1},
+                     {"notes", (const uint8_t *)val, strlen(val)}};
+    if ((rc = fs_device_edit(&d, area, id, "patrol", w, 4, false)))
+      die("edit %ld failed: %s", i, fs_strerror(rc));
+  }
+  if ((rc = mdb_env_sync(d.store.env, 1)))
+    die("mdb_env_sync: %s", mdb_strerror(rc));
+  fs_device_close(&d);
+  printf("%ld\n", count);
+  return 0;
+}
+
+static void load_device(peer *p, const char *dir) {
+  fs_device d;
+  int rc = fs_device_open(&d, dir);
+  if (rc)
+    die("cannot open the device in %s: %s", dir, fs_strerror(rc));
+  if ((rc = fs_device_area(&d, p->area)))
+    die("cannot read the device's area: %s", fs_strerror(rc));
+  fs_device_close(&d);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/device.key", dir);
+  if ((rc = fs_keypair_load(&p->key, path)))
+    die("cannot load %s: %s", path, fs_strerror(rc));
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc < 2) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  if (fs_crypto_init() != 0)
+    die("libsodium failed to initialise");
+  const char *cmd = argv[1], *dir = NULL, *server = NULL;
+  long count = -1, records = 100;
+  for (int i = 2; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(argv[i], "--dir") == 0 && v)
+      dir = v;
+    else if (strcmp(argv[i], "--server") == 0 && v)
+      server = v;
+    else if (strcmp(argv[i], "--count") == 0 && v)
+      count = strtol(v, NULL, 10);
+    else if (strcmp(argv[i], "--records") == 0 && v)
+      records = strtol(v, NULL, 10);
+    else {
+      fprintf(stderr, "fs_testpeer: bad argument '%s'\n%s", argv[i], usage_text);
+      return EXIT_USAGE;
+    }
+    i++;
+  }
+  if (strcmp(cmd, "freeport") == 0)
+    return cmd_freeport();
+  if (strcmp(cmd, "edits") == 0) {
+    if (!dir || count < 0 || records < 1) {
+      fputs(usage_text, stderr);
+      return EXIT_USAGE;
+    }
+    return cmd_edits(dir, count, records);
+  }
+  static const struct {
+    const char *name;
+    int (*run)(peer *, const char *);
+  } scenarios[] = {{"hello", scenario_hello},       {"forge", scenario_forge},
+                   {"replay", scenario_replay},     {"fork", scenario_fork},
+                   {"gap", scenario_gap},           {"scope", scenario_scope},
+                   {"oversize", scenario_oversize}, {"garbage", scenario_garbage},
+                   {"hold", scenario_hold},         {"hello-replay", scenario_hello_replay},
+                   {"early-push", scenario_early_push}, {"silent", scenario_silent},
+                   {"hold-quiet", scenario_hold_quiet}, {"future", scenario_future}};
+  for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+    if (strcmp(cmd, scenarios[i].name) != 0)
+      continue;
+    if (!dir || !server) {
+      fputs(usage_text, stderr);
+      return EXIT_USAGE;
+    }
+    peer p = {.fd = -1};
+    load_device(&p, dir);
+    int rc = scenarios[i].run(&p, server);
+    if (p.fd >= 0)
+      close(p.fd);
+    fs_keypair_free(&p.key);
+    return rc;
+  }
+  fprintf(stderr, "fs_testpeer: unknown command '%s'\n%s", cmd, usage_text);
+  return EXIT_USAGE;
+}
