@@ -3,6 +3,7 @@
  * Subcommands: run, check-config, keygen, digest, records, status. Exit
  * codes: 0 ok, 1 usage, 2 refused or failed.
  */
+#include "admin_cli.h"
 #include "config.h"
 #include "error.h"
 #include "hex.h"
@@ -34,6 +35,9 @@ static const char usage_text[] =
     "  records --data DIR [--area PREFIX] [--all]\n"
     "        list merged records (--all: include deleted ones)\n"
     "  status --data DIR            counts of what the node holds\n"
+    "  admin ...                    create a deployment, sign certificates\n"
+    "                               (fieldsyncd admin --help)\n"
+    "  cert add|list ...            install or list a node's certificates\n"
     "\n"
     "example:\n"
     "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
@@ -109,7 +113,6 @@ static int cmd_run(const opts *o) {
   fs_config cfg;
   int rc = load_config(&cfg, o);
   if (rc) {
-    fs_config_free(&cfg);
     return rc;
   }
   fs_log_setup(cfg.log_level, cfg.id);
@@ -117,7 +120,6 @@ static int cmd_run(const opts *o) {
   fs_server srv;
   if (uv_loop_init(&loop) != 0 || fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
-    fs_config_free(&cfg);
     return EXIT_FAILED;
   }
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -126,7 +128,6 @@ static int cmd_run(const opts *o) {
          (unsigned long long)srv.ingest.refused, (unsigned long long)srv.ingest.forks);
   fs_server_free(&srv);
   uv_loop_close(&loop);
-  fs_config_free(&cfg);
   return 0;
 }
 
@@ -134,9 +135,7 @@ static int cmd_check_config(const opts *o) {
   fs_config cfg;
   int rc = load_config(&cfg, o);
   if (rc == 0)
-    printf("%s: ok (node %s, area %s, %zu peers)\n", o->config, cfg.id, cfg.area,
-           cfg.npeers);
-  fs_config_free(&cfg);
+    printf("%s: ok (node %s, area %s)\n", o->config, cfg.id, cfg.area);
   return rc;
 }
 
@@ -252,6 +251,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fieldsyncd: libsodium failed to initialise\n");
     return EXIT_FAILED;
   }
+  if (strcmp(cmd, "admin") == 0)
+    return fs_admin_cli(argc - 1, argv + 1);
+  if (strcmp(cmd, "cert") == 0)
+    return fs_cert_cli(argc - 1, argv + 1);
   opts o;
   if (parse_opts(argc - 1, argv + 1, &o) != 0)
     return usage("bad options");
