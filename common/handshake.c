@@ -149,9 +149,13 @@ int fs_netkey_load(uint8_t key[FS_NETKEY_LEN], const char *path) {
 }
 
 int fs_netkey_save(const uint8_t key[FS_NETKEY_LEN], const char *path) {
-  char text[160], hex[2 * FS_NETKEY_LEN + 1];
-  fs_hex_encode(hex, key, FS_NETKEY_LEN);
-  int len = snprintf(text, sizeof text, "fieldsync network key\n%s\n", hex);
+  return fs_key32_save(key, path, "fieldsync network key");
+}
+
+int fs_key32_save(const uint8_t key[32], const char *path, const char *label) {
+  char text[200], hex[2 * 32 + 1];
+  fs_hex_encode(hex, key, 32);
+  int len = snprintf(text, sizeof text, "%.100s\n%s\n", label, hex);
   sodium_memzero(hex, sizeof hex);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {

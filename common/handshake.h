@@ -84,5 +84,7 @@ int fs_netkey_load(uint8_t key[FS_NETKEY_LEN], const char *path);
 int fs_netkey_create(const char *path);
 /* Writes key to path (created 0600, must not exist). */
 int fs_netkey_save(const uint8_t key[FS_NETKEY_LEN], const char *path);
+/* Same, for any 32-byte secret, with label on the comment line. */
+int fs_key32_save(const uint8_t key[32], const char *path, const char *label);
 
 #endif

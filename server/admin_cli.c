@@ -14,9 +14,13 @@
 #include "hex.h"
 #include "hlc.h"
 #include "keys.h"
+#include "merge.h"
+#include "seal.h"
+#include "view.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +35,17 @@ static const char admin_usage[] =
     "\n"
     "  init --dir DIR\n"
     "      a new deployment: DIR/root.key (0600, keep it offline), DIR/root.key.pub,\n"
-    "      DIR/network.key (0600, give it to every member); prints the root public key\n"
+    "      DIR/network.key (0600, give it to every member), DIR/seal.key (0600, for\n"
+    "      the unit that may read sealed fields) and DIR/seal.key.pub (for laptops);\n"
+    "      prints the root public key\n"
     "  certify-node --admin-key KEY --key PUB --id ID --area AREA [--parent PUB]\n"
     "               [--level LEVEL] [--days N] [--chain FILE] --out FILE\n"
     "  enrol --admin-key KEY --device PUB --officer NAME --officer-id ID --area AREA\n"
     "        [--days N (365)] [--chain FILE] --out FILE\n"
     "  delegate --admin-key KEY --key PUB --area PREFIX [--days N] [--chain FILE] --out FILE\n"
     "  revoke --admin-key KEY --key PUB --area AREA [--last-seq N] [--chain FILE] --out FILE\n"
+    "  open --seal-key FILE --data DIR [--area PREFIX]\n"
+    "      print records with their sealed fields opened (needs the sealing secret key)\n"
     "\n"
     "PUB is 64 hex digits or a .pub file. --chain adds the delegation the admin key\n"
     "rests on (not needed for the root key). --days 0: no end.\n"
@@ -56,7 +64,7 @@ static const char cert_usage[] =
 
 typedef struct admin_opts {
   const char *dir, *admin_key, *key, *device, *id, *area, *parent, *level, *officer,
-      *officer_id, *chain, *out, *data, *config;
+      *officer_id, *chain, *out, *data, *config, *seal_key;
   long days;
   unsigned long long last_seq;
   bool has_days, has_last_seq;
@@ -72,6 +80,7 @@ static int parse(int argc, char **argv, admin_opts *o) {
       {"chain", required_argument, NULL, 'c'},    {"out", required_argument, NULL, 'w'},
       {"days", required_argument, NULL, 'n'},     {"last-seq", required_argument, NULL, 's'},
       {"data", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'C'},
+      {"seal-key", required_argument, NULL, 'S'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   optind = 1;
@@ -93,6 +102,7 @@ static int parse(int argc, char **argv, admin_opts *o) {
     case 'w': o->out = optarg; break;
     case 'd': o->data = optarg; break;
     case 'C': o->config = optarg; break;
+    case 'S': o->seal_key = optarg; break;
     case 'n':
       o->days = strtol(optarg, &end, 10);
       if (*end || o->days < 0 || o->days > 36500) {
@@ -129,15 +139,18 @@ static int cmd_init(const admin_opts *o) {
     fprintf(stderr, "fieldsyncd: cannot create %s\n", o->dir);
     return EXIT_FAILED;
   }
-  char root[1100], net[1100];
+  char root[1100], net[1100], seal[1100];
   snprintf(root, sizeof root, "%s/root.key", o->dir);
   snprintf(net, sizeof net, "%s/network.key", o->dir);
+  snprintf(seal, sizeof seal, "%s/seal.key", o->dir);
   fs_keypair kp;
   int rc = fs_keypair_generate(&kp);
   if (rc == 0)
     rc = fs_keypair_save(&kp, root, "fieldsync deployment root");
   if (rc == 0)
     rc = fs_netkey_create(net);
+  if (rc == 0)
+    rc = fs_seal_key_create(seal);
   if (rc) {
     fprintf(stderr, "fieldsyncd: cannot create the deployment in %s: %s%s\n", o->dir,
             fs_strerror(rc), rc == FS_EINVAL ? " (a deployment exists there already)" : "");
@@ -150,8 +163,74 @@ static int cmd_init(const admin_opts *o) {
   printf("%s\n", hex);
   fprintf(stderr,
           "deployment created: keep %s offline (it signs everything); copy %s to every "
-          "server and laptop; put root_key = %s in every node's configuration\n",
-          root, net, hex);
+          "server and laptop; put root_key = %s in every node's configuration; %s "
+          "opens sealed fields (give it only to the unit entitled to read informants' "
+          "identities), laptops get %s.pub\n",
+          root, net, hex, seal, seal);
+  return 0;
+}
+
+struct open_ctx {
+  uint8_t pk[FS_SEAL_KEY_LEN], sk[FS_SEAL_KEY_LEN];
+  unsigned opened, failed;
+};
+
+/* Prints a record like fieldsyncd records, sealed values opened. */
+static int open_visit(void *arg, const fs_record *r) {
+  struct open_ctx *x = arg;
+  if (!fs_record_visible(r))
+    return 0;
+  printf("%s %s %s", r->area, r->id, r->type ? r->type : "-");
+  for (size_t i = 0; i < r->nfields; i++) {
+    const fs_field *f = &r->fields[i];
+    if (!fs_field_visible(r, f))
+      continue;
+    printf(" %s=", f->name);
+    uint8_t *plain;
+    size_t n;
+    if (fs_value_sealed(f->value, f->value_len)) {
+      if (fs_seal_open(x->pk, x->sk, f->value, f->value_len, &plain, &n) == 0) {
+        fs_value_print(stdout, plain, n);
+        sodium_memzero(plain, n);
+        free(plain);
+        x->opened++;
+      } else {
+        fputs("<sealed to another key>", stdout);
+        x->failed++;
+      }
+    } else {
+      fs_value_print(stdout, f->value, f->value_len);
+    }
+  }
+  putchar('\n');
+  return 0;
+}
+
+static int cmd_open(const admin_opts *o) {
+  if (need(o->seal_key, "--seal-key") || need(o->data, "--data"))
+    return EXIT_USAGE;
+  struct open_ctx x = {{0}, {0}, 0, 0};
+  int rc = fs_seal_key_load(o->seal_key, x.pk, x.sk);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: cannot read the sealing key %s: %s\n", o->seal_key,
+            fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  fs_store st;
+  MDB_txn *txn;
+  if ((rc = fs_store_open(&st, o->data, FS_STORE_MAPSIZE_DEFAULT)) == 0) {
+    if ((rc = fs_store_begin(&st, false, &txn)) == 0) {
+      rc = fs_store_records_scan(&st, txn, o->area ? o->area : "", open_visit, &x);
+      mdb_txn_abort(txn);
+    }
+    fs_store_close(&st);
+  }
+  sodium_memzero(x.sk, sizeof x.sk);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: cannot read %s: %s\n", o->data, fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  fprintf(stderr, "opened %u sealed value(s); %u sealed to another key\n", x.opened, x.failed);
   return 0;
 }
 
@@ -243,6 +322,8 @@ int fs_admin_cli(int argc, char **argv) {
   }
   if (strcmp(cmd, "init") == 0)
     return cmd_init(&o);
+  if (strcmp(cmd, "open") == 0)
+    return cmd_open(&o);
   Fs__Cert c = FS__CERT__INIT;
   uint8_t pk[FS_PK_LEN], parent[FS_PK_LEN];
   int rc;
