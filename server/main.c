@@ -13,7 +13,9 @@
 #include "store.h"
 #include "view.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,8 @@ static const char usage_text[] =
     "  records --data DIR [--area PREFIX] [--all]\n"
     "        list merged records (--all: include deleted ones)\n"
     "  status --data DIR            counts of what the node holds\n"
+    "  backup --data DIR --out DIR  consistent, compacted copy of a node's store,\n"
+    "                               also while it runs (restore: stop, swap dirs)\n"
     "  admin ...                    create a deployment, sign certificates\n"
     "                               (fieldsyncd admin --help)\n"
     "  cert add|list ...            install or list a node's certificates\n"
@@ -54,7 +58,7 @@ static int usage(const char *msg) {
 }
 
 typedef struct opts {
-  const char *config, *listen, *data, *log_level, *key, *comment, *area;
+  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out;
   bool all, help;
 } opts;
 
@@ -64,11 +68,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"data", required_argument, NULL, 'd'},   {"log-level", required_argument, NULL, 'v'},
       {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'm'},
       {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
+      {"out", required_argument, NULL, 'o'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Ah", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': o->config = optarg; break;
     case 'l': o->listen = optarg; break;
@@ -78,6 +83,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'm': o->comment = optarg; break;
     case 'a': o->area = optarg; break;
     case 'A': o->all = true; break;
+    case 'o': o->out = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -118,6 +124,7 @@ static int cmd_run(const opts *o) {
   fs_log_setup(cfg.log_level, cfg.id);
   uv_loop_t loop;
   fs_server srv;
+  srv.config_path = o->config;
   if (uv_loop_init(&loop) != 0 || fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
     return EXIT_FAILED;
@@ -214,6 +221,32 @@ static int cmd_records(const opts *o) {
   return 0;
 }
 
+static int cmd_backup(const opts *o, const char *out) {
+  if (!o->data || !out)
+    return usage("backup needs --data DIR and --out DIR");
+  if (mkdir(out, 0700) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot create %s (%s): the backup goes into a new, "
+                    "empty directory\n", out, strerror(errno));
+    return EXIT_FAILED;
+  }
+  fs_store st;
+  int rc = fs_store_open(&st, o->data, FS_STORE_MAPSIZE_DEFAULT);
+  if (rc == 0) {
+    /* A read transaction's snapshot, compacted: consistent while the node
+     * keeps committing. */
+    rc = fs_err_from_mdb(mdb_env_copy2(st.env, out, MDB_CP_COMPACT));
+    fs_store_close(&st);
+  }
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: backup of %s failed: %s\n", o->data, fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  printf("%s: consistent copy of %s\n", out, o->data);
+  fprintf(stderr, "keys are not in the backup: back up key files separately, and never "
+                  "put the root or sealing secret keys on a server\n");
+  return 0;
+}
+
 static int cmd_status(const opts *o) {
   fs_store st;
   MDB_txn *txn;
@@ -276,6 +309,8 @@ int main(int argc, char **argv) {
     return cmd_records(&o);
   if (strcmp(cmd, "status") == 0)
     return cmd_status(&o);
+  if (strcmp(cmd, "backup") == 0)
+    return cmd_backup(&o, o.out);
   fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
   fputs(usage_text, stderr);
   return EXIT_USAGE;

@@ -361,10 +361,31 @@ static void on_connection(uv_stream_t *listener, int status) {
   /* The client speaks first (handshake.h); on_secure continues. */
 }
 
+static int install_own_cert(fs_server *srv);
+
+/* SIGHUP: re-read the certificate file (a renewed node certificate) and
+ * the log level; other options need a restart, which systemd makes cheap. */
+static void reload(fs_server *srv) {
+  fs_config fresh;
+  int rc = srv->config_path ? fs_config_load(&fresh, srv->config_path) : FS_ECONFIG;
+  if (rc) {
+    fs_log(FS_LOG_ERROR, "server.reload_failed", "msg=\"%s\"",
+           rc == FS_ECONFIG ? fresh.error : fs_strerror(rc));
+    return;
+  }
+  fs_log_setup(fresh.log_level, srv->cfg->id);
+  rc = install_own_cert(srv);
+  fs_log(rc ? FS_LOG_ERROR : FS_LOG_INFO, "server.reloaded", "cert=%s err=%s",
+         srv->cfg->cert, fs_errname(rc));
+}
+
 static void on_signal(uv_signal_t *sig, int signum) {
   fs_server *srv = sig->data;
   fs_log(FS_LOG_INFO, "server.signal", "signal=%d", signum);
-  fs_server_stop(srv);
+  if (signum == SIGHUP)
+    reload(srv);
+  else
+    fs_server_stop(srv);
 }
 
 /* Stores this node's certificate file (its chain first) and checks that it
@@ -400,7 +421,9 @@ static int install_own_cert(fs_server *srv) {
 }
 
 int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
+  const char *config_path = srv->config_path;
   memset(srv, 0, sizeof *srv);
+  srv->config_path = config_path;
   srv->loop = loop;
   srv->cfg = cfg;
   int rc = fs_keypair_load(&srv->key, cfg->key);
@@ -442,9 +465,11 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   uv_signal_init(loop, &srv->sigterm);
   uv_signal_init(loop, &srv->sigint);
-  srv->sigterm.data = srv->sigint.data = srv;
+  uv_signal_init(loop, &srv->sighup);
+  srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  uv_signal_start(&srv->sighup, on_signal, SIGHUP);
   if ((cfg->admin[0] && (rc = fs_admin_start(&srv->admin, srv, cfg->admin))) ||
       (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv)))) {
     fs_server_stop(srv);
@@ -469,6 +494,7 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->listener, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
+  uv_close((uv_handle_t *)&srv->sighup, NULL);
   if (srv->uplink)
     fs_uplink_stop(srv->uplink);
   if (srv->admin)

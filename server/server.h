@@ -38,7 +38,8 @@ typedef struct fs_server {
   uint8_t netkey[FS_NETKEY_LEN];
   fs_ingest ingest;
   uv_tcp_t listener;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
+  const char *config_path; /* for SIGHUP, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */
