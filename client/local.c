@@ -300,7 +300,9 @@ struct find_ctx {
 
 static int find_visit(void *arg, const fs_record *r) {
   struct find_ctx *f = arg;
-  if (strncmp(r->id, f->prefix, f->plen) != 0)
+  /* Below 4 characters only an exact id matches: a prefix that short
+   * would pick a record by accident. */
+  if (f->plen < 4 ? strcmp(r->id, f->prefix) != 0 : strncmp(r->id, f->prefix, f->plen) != 0)
     return 0;
   if (++f->found > 1)
     return FS_EINVAL;
@@ -313,7 +315,7 @@ static int find_visit(void *arg, const fs_record *r) {
 
 int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r) {
   size_t plen = strlen(id_prefix);
-  if (plen < 4 || plen > FS_MAX_ID)
+  if (plen == 0 || plen > FS_MAX_ID)
     return FS_EINVAL;
   MDB_txn *txn;
   int rc = fs_store_begin(&d->store, false, &txn);

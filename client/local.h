@@ -60,7 +60,8 @@ int fs_device_area(fs_device *d, char *out);
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
 
-/* Finds a local record by id or a unique id prefix (at least 4 chars).
+/* Finds a local record by id or a unique id prefix (at least 4 chars;
+ * shorter only as the whole id).
  * Returns 0 (r owned by the caller), FS_ENOTFOUND, or FS_EINVAL when the
  * prefix is ambiguous. */
 int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r);

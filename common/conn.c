@@ -342,6 +342,11 @@ void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...) {
   fs_conn_finish(c);
 }
 
+void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms) {
+  c->idle_ms = idle_ms;
+  arm_idle(c);
+}
+
 /* Reading stops while paused, so a peer that pipelines frames waits in the
  * kernel's buffers rather than in ours. */
 void fs_conn_pause(fs_conn *c) {

@@ -104,6 +104,9 @@ void fs_conn_finish(fs_conn *c);
 /* Closes now; queued output is dropped. */
 void fs_conn_close(fs_conn *c, int reason);
 
+/* Changes the idle limit and restarts its timer. */
+void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms);
+
 void fs_conn_pause(fs_conn *c);
 void fs_conn_resume(fs_conn *c);
 

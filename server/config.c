@@ -115,6 +115,8 @@ static int on_ini(void *user, const char *section, const char *name,
   struct parse_ctx *p = user;
   if (!name) /* a section header alone */
     return 1;
+  if (p->rc) /* inih goes on after an error; the first one is the reason */
+    return 0;
   p->rc = fs_config_set(p->cfg, section, name, value);
   return p->rc == 0;
 }

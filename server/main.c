@@ -125,8 +125,14 @@ static int cmd_run(const opts *o) {
   uv_loop_t loop;
   fs_server srv;
   srv.config_path = o->config;
-  if (uv_loop_init(&loop) != 0 || fs_server_start(&srv, &loop, &cfg) != 0) {
+  if (uv_loop_init(&loop) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot create the event loop\n");
+    return EXIT_FAILED;
+  }
+  if (fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
+    uv_run(&loop, UV_RUN_DEFAULT); /* let the handles it opened close */
+    uv_loop_close(&loop);
     return EXIT_FAILED;
   }
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -170,6 +176,14 @@ static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
   if (!o->data) {
     fprintf(stderr, "fieldsyncd: --data DIR is required\n");
     return EXIT_USAGE;
+  }
+  char mdb[1100];
+  struct stat sb;
+  snprintf(mdb, sizeof mdb, "%s/data.mdb", o->data);
+  if (stat(mdb, &sb) != 0) {
+    fprintf(stderr, "fieldsyncd: %s holds no node store (no data.mdb); check --data\n",
+            o->data);
+    return EXIT_FAILED;
   }
   int rc = fs_store_open(st, o->data, FS_STORE_MAPSIZE_DEFAULT);
   if (rc == 0 && (rc = fs_store_begin(st, false, txn)))

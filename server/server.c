@@ -157,7 +157,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
     return;
   }
   s->st = S_READY;
-  s->conn.idle_ms = FS_IDLE_MS;
+  fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
   uint64_t seq = 0, cursor = 0, cert_cursor = 0;
   if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
