@@ -257,12 +257,11 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, fs_batch 
            "a device may push only change sets it signed itself");
     return 0;
   }
-  if (b->from_device && fs_hlc_ms(max_clock(cs)) > fs_hlc_now_ms() + FS_HLC_MAX_SKEW_MS) {
-    refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_ECLOCK,
-           "the laptop's clock is more than a day ahead of the server's; correct "
-           "the laptop's date and time");
-    return 0;
-  }
+  /* A laptop clock far ahead is reported, not refused: a refused set can
+   * never leave the laptop's chain, and correcting the clock would not
+   * unsign it. Its writes win until the others' clocks catch up. */
+  if (b->from_device && fs_hlc_ms(max_clock(cs)) > fs_hlc_now_ms() + FS_HLC_MAX_SKEW_MS)
+    it->clock_ahead = true;
   /* The device's own enrolment, wherever the set comes from: a set
    * invented or relayed by a node below is checked like one from a laptop. */
   fs_grant g;
@@ -408,6 +407,14 @@ static void commit_done(uv_work_t *w, int status) {
       case FS__ACK_STATUS__ACK_HELD: ing->held++; break;
       case FS__ACK_STATUS__ACK_FORK: ing->forks++; break;
       default: ing->refused++; break;
+      }
+      if (it->clock_ahead) {
+        char dev[2 * FS_PK_LEN + 1];
+        fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
+        ing->clock_ahead++;
+        fs_log(FS_LOG_WARN, "ingest.clock_ahead", "device=%.16s seq=%llu msg=\"the "
+               "laptop's clock runs more than a day ahead; correct its date and time\"",
+               dev, (unsigned long long)it->cs->seq);
       }
       if (it->status == FS__ACK_STATUS__ACK_FORK || it->status == FS__ACK_STATUS__ACK_REFUSED) {
         char dev[2 * FS_PK_LEN + 1] = "?";

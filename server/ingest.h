@@ -38,6 +38,7 @@ typedef struct fs_batch_item {
   Fs__AckStatus status;
   uint64_t head_seq;
   bool stored;             /* newly stored by this batch */
+  bool clock_ahead;        /* its clock runs over a day ahead of ours */
   char reason[320];
 } fs_batch_item;
 
@@ -76,7 +77,7 @@ struct fs_ingest {
   int verifying;                     /* batches on the pool for verify */
   fs_ingest_committed_fn committed;  /* after each commit that stored sets */
   void *committed_arg;
-  uint64_t stored, duplicates, refused, forks, gaps, held, commits;
+  uint64_t stored, duplicates, refused, forks, gaps, held, commits, clock_ahead;
 };
 
 void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
