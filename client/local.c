@@ -1,9 +1,11 @@
 /* local.c - laptop identity, offline edits and the outbox. */
 #include "local.h"
 
+#include "cert.h"
 #include "changeset.h"
 #include "error.h"
 #include "hex.h"
+#include "handshake.h"
 #include "hlc.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int dir_path(char *out, size_t cap, const char *dir, const char *name) {
   return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : FS_EINVAL;
@@ -74,12 +77,76 @@ int fs_device_open(fs_device *d, const char *dir) {
     fs_keypair_free(&d->key);
     return FS_ENOTFOUND;
   }
-  if ((rc = fs_store_open(&d->store, storepath, FS_STORE_MAPSIZE_DEFAULT)))
+  if ((rc = fs_store_open(&d->store, storepath, FS_STORE_MAPSIZE_DEFAULT))) {
     fs_keypair_free(&d->key);
+    return rc;
+  }
+  /* Enrolment is optional for offline work, required for sync. */
+  char netpath[1100];
+  MDB_txn *txn;
+  MDB_val v;
+  if (dir_path(netpath, sizeof netpath, dir, "network.key") == 0 &&
+      fs_netkey_load(d->netkey, netpath) == 0 &&
+      (d->has_netkey = true) && fs_store_begin(&d->store, false, &txn) == 0) {
+    if (fs_meta_get(&d->store, txn, "root", &v) == 0 && v.mv_size == FS_PK_LEN) {
+      memcpy(d->root, v.mv_data, FS_PK_LEN);
+      d->enrolled = true;
+    }
+    mdb_txn_abort(txn);
+  }
+  return 0;
+}
+
+int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
+                    const uint8_t root[FS_PK_LEN], char *officer_out, size_t cap) {
+  uint8_t netkey[FS_NETKEY_LEN];
+  int rc = fs_netkey_load(netkey, netkey_path);
+  if (rc)
+    return rc;
+  fs_certfile f;
+  if ((rc = fs_certfile_read(&f, certfile))) {
+    sodium_memzero(netkey, sizeof netkey);
+    return rc;
+  }
+  ProtobufCBinaryData items[FS_CERTFILE_MAX];
+  for (size_t i = 0; i < f.n; i++) {
+    items[i].data = f.certs[i];
+    items[i].len = f.lens[i];
+  }
+  rc = fs_certs_accept(&d->store, root, items, f.n);
+  fs_certfile_free(&f);
+  char area[FS_MAX_AREA + 1];
+  fs_grant g;
+  MDB_txn *txn;
+  if (rc >= 0 && (rc = fs_device_area(d, area)) == 0 &&
+      (rc = fs_store_begin(&d->store, true, &txn)) == 0) {
+    /* The enrolment must cover the area this laptop records in. */
+    rc = fs_trust_find(&d->store, txn, root, d->key.pk, FS__CERT_KIND__CERT_DEVICE, area,
+                       fs_hlc_now_ms(), &g);
+    if (rc == 0)
+      rc = fs_meta_put(&d->store, txn, "root", root, FS_PK_LEN);
+    if (rc == 0)
+      rc = fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  char netpath[1100];
+  if (rc == 0 && (rc = dir_path(netpath, sizeof netpath, d->dir, "network.key")) == 0) {
+    unlink(netpath); /* re-enrolment replaces it */
+    rc = fs_netkey_save(netkey, netpath);
+  }
+  if (rc == 0) {
+    memcpy(d->netkey, netkey, sizeof netkey);
+    memcpy(d->root, root, FS_PK_LEN);
+    d->enrolled = true;
+    snprintf(officer_out, cap, "%s", g.officer);
+  }
+  sodium_memzero(netkey, sizeof netkey);
   return rc;
 }
 
 void fs_device_close(fs_device *d) {
+  sodium_memzero(d->netkey, sizeof d->netkey);
   fs_store_close(&d->store);
   fs_keypair_free(&d->key);
 }
@@ -233,7 +300,9 @@ struct find_ctx {
 
 static int find_visit(void *arg, const fs_record *r) {
   struct find_ctx *f = arg;
-  if (strncmp(r->id, f->prefix, f->plen) != 0)
+  /* Below 4 characters only an exact id matches: a prefix that short
+   * would pick a record by accident. */
+  if (f->plen < 4 ? strcmp(r->id, f->prefix) != 0 : strncmp(r->id, f->prefix, f->plen) != 0)
     return 0;
   if (++f->found > 1)
     return FS_EINVAL;
@@ -246,7 +315,7 @@ static int find_visit(void *arg, const fs_record *r) {
 
 int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r) {
   size_t plen = strlen(id_prefix);
-  if (plen < 4 || plen > FS_MAX_ID)
+  if (plen == 0 || plen > FS_MAX_ID)
     return FS_EINVAL;
   MDB_txn *txn;
   int rc = fs_store_begin(&d->store, false, &txn);

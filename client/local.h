@@ -9,6 +9,7 @@
 #ifndef FS_LOCAL_H
 #define FS_LOCAL_H
 
+#include "handshake.h"
 #include "keys.h"
 #include "merge.h"
 #include "store.h"
@@ -20,6 +21,10 @@ typedef struct fs_device {
   char dir[1024];
   fs_store store;
   fs_keypair key;
+  bool enrolled;                 /* network key and root key present */
+  bool has_netkey;
+  uint8_t netkey[FS_NETKEY_LEN];
+  uint8_t root[FS_PK_LEN];
 } fs_device;
 
 typedef struct fs_write {
@@ -32,6 +37,15 @@ typedef struct fs_write {
  * scope. Fails with FS_EINVAL when dir already holds a device. */
 int fs_device_create(const char *dir, const char *area, const char *officer,
                      uint8_t pk[FS_PK_LEN]);
+
+/* Installs the enrolment an administrator made for this laptop: the
+ * certificate file (with its delegations), the deployment's network key
+ * file (copied into dir, 0600) and root public key. Checks that a
+ * certificate for this device's key chains to root. Returns 0,
+ * FS_EUNTRUSTED / FS_EUNKNOWN_PEER (no certificate for this key), FS_ESCOPE
+ * (the enrolment's area does not hold the device's area), or an error. */
+int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
+                    const uint8_t root[FS_PK_LEN], char *officer_out, size_t cap);
 
 /* Opens an existing device directory. Release with fs_device_close. */
 int fs_device_open(fs_device *d, const char *dir);
@@ -47,7 +61,8 @@ int fs_device_area(fs_device *d, char *out);
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
 
-/* Finds a local record by id or a unique id prefix (at least 4 chars).
+/* Finds a local record by id or a unique id prefix (at least 4 chars;
+ * shorter only as the whole id).
  * Returns 0 (r owned by the caller), FS_ENOTFOUND, or FS_EINVAL when the
  * prefix is ambiguous. */
 int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r);

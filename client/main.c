@@ -30,6 +30,8 @@ static const char usage_text[] =
     "commands:\n"
     "  init --area AREA [--officer NAME]   create this laptop's identity and store\n"
     "  key                                 print the device's public key\n"
+    "  enrol --cert FILE --network-key FILE --root HEX\n"
+    "                                      install the enrolment the administrator made\n"
     "  add --type TYPE [--area AREA] [--id ID] NAME=VALUE...\n"
     "                                      record something new (prints its id)\n"
     "  edit ID NAME=VALUE...               change fields of a record\n"
@@ -47,6 +49,7 @@ static const char usage_text[] =
     "\n"
     "example:\n"
     "  fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'\n"
+    "  fieldsync enrol --dir ~/fs --cert an.cert --network-key network.key --root 9b2e...\n"
     "  fieldsync add --dir ~/fs --type incident category=theft occurred_at=2026-11-20T21:15 \\\n"
     "      'place=Thôn 3' status=new 'officer=Nguyễn Văn An'\n"
     "  fieldsync sync --dir ~/fs --server 10.0.0.5:7401\n"
@@ -54,7 +57,7 @@ static const char usage_text[] =
     "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
 
 typedef struct opts {
-  const char *dir, *area, *officer, *type, *id, *server, *server_key;
+  const char *dir, *area, *officer, *type, *id, *server, *server_key, *cert, *netkey, *root;
   bool all, help;
   int nargs;
   char **args;
@@ -78,11 +81,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"officer", required_argument, NULL, 'o'}, {"type", required_argument, NULL, 't'},
       {"id", required_argument, NULL, 'i'},      {"server", required_argument, NULL, 's'},
       {"server-key", required_argument, NULL, 'K'}, {"all", no_argument, NULL, 'A'},
+      {"cert", required_argument, NULL, 'c'},    {"network-key", required_argument, NULL, 'N'},
+      {"root", required_argument, NULL, 'R'},
       {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "+d:a:o:t:i:s:K:Ah", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "+d:a:o:t:i:s:K:Ahc:N:R:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'd': o->dir = optarg; break;
     case 'a': o->area = optarg; break;
@@ -92,6 +97,9 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 's': o->server = optarg; break;
     case 'K': o->server_key = optarg; break;
     case 'A': o->all = true; break;
+    case 'c': o->cert = optarg; break;
+    case 'N': o->netkey = optarg; break;
+    case 'R': o->root = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -192,6 +200,35 @@ static int cmd_key(const opts *o) {
   fs_hex_encode(hex, d.key.pk, FS_PK_LEN);
   printf("%s\n", hex);
   fs_device_close(&d);
+  return 0;
+}
+
+static int cmd_enrol(const opts *o) {
+  uint8_t root[FS_PK_LEN];
+  if (!o->cert || !o->netkey || !o->root)
+    return usage("enrol needs --cert FILE --network-key FILE --root HEX");
+  if (fs_pubkey_load(root, o->root) != 0)
+    return usage("--root must be the deployment's root public key (64 hex digits)");
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  char officer[128] = "";
+  rc = fs_device_enrol(&d, o->cert, o->netkey, root, officer, sizeof officer);
+  fs_device_close(&d);
+  if (rc == FS_EUNKNOWN_PEER || rc == FS_EUNTRUSTED || rc == FS_ESCOPE || rc == FS_EEXPIRED) {
+    fprintf(stderr, "fieldsync: %s holds no valid enrolment of this laptop's key for its "
+                    "area (%s); ask the administrator to run fieldsyncd admin enrol with "
+                    "the key from: fieldsync key\n", o->cert, fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  if (rc == FS_EKEYPERM) {
+    fprintf(stderr, "fieldsync: %s is readable by others; run chmod 600 on it\n", o->netkey);
+    return EXIT_FAILED;
+  }
+  if (rc)
+    return failed(rc, "cannot install the enrolment");
+  printf("enrolled: %s\n", officer);
   return 0;
 }
 
@@ -367,6 +404,12 @@ static int cmd_sync(const opts *o) {
   int rc = open_device(&d, o);
   if (rc)
     return rc;
+  if (!d.enrolled) {
+    fs_device_close(&d);
+    fprintf(stderr, "fieldsync: this laptop is not enrolled yet; install its enrolment "
+                    "with: fieldsync enrol --cert FILE --network-key FILE --root HEX\n");
+    return EXIT_FAILED;
+  }
   fs_sync_result res;
   uint64_t t0 = uv_hrtime();
   rc = fs_sync_run(&d, o->server, o->server_key ? sk : NULL, isatty(2), &res);
@@ -465,6 +508,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "init") == 0) return cmd_init(&o);
   if (strcmp(cmd, "key") == 0) return cmd_key(&o);
+  if (strcmp(cmd, "enrol") == 0) return cmd_enrol(&o);
   if (strcmp(cmd, "add") == 0) return cmd_add(&o);
   if (strcmp(cmd, "edit") == 0) return cmd_edit(&o, false);
   if (strcmp(cmd, "delete") == 0) return cmd_edit(&o, true);

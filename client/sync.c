@@ -1,6 +1,7 @@
 /* sync.c - the laptop side of the sync protocol, on a private libuv loop. */
 #include "sync.h"
 
+#include "cert.h"
 #include "changeset.h"
 #include "conn.h"
 #include "error.h"
@@ -9,12 +10,15 @@
 #include "hlc.h"
 #include "log.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { ST_CONNECTING, ST_CHALLENGE, ST_WELCOME, ST_PUSHING, ST_PULLING, ST_DONE } sync_state;
+typedef enum {
+  ST_CONNECTING, ST_HANDSHAKE, ST_HELLO, ST_WELCOME, ST_PUSHING, ST_PULLING, ST_DONE
+} sync_state;
 
 typedef struct sync_ctx {
   fs_conn conn;
@@ -214,25 +218,56 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
     finish(x);
 }
 
-static void on_challenge(sync_ctx *x, const Fs__Challenge *ch) {
-  if (ch->server_key.len != FS_PK_LEN ||
-      (x->server_key && memcmp(ch->server_key.data, x->server_key, FS_PK_LEN) != 0)) {
+/* The server proved its key: it must be a certified node whose area holds
+ * ours (and the pinned key, if one was given). Then we prove ours. */
+static void on_server_hello(sync_ctx *x, const Fs__Hello *h) {
+  fs_device *d = x->d;
+  int rc = fs_hello_check(h, &x->conn.hs);
+  if (rc || strcmp(h->role, "server") != 0) {
+    fail(x, rc ? rc : FS_EPROTOCOL, "the server's identity proof does not verify");
+    return;
+  }
+  if (x->server_key && sodium_memcmp(h->key.data, x->server_key, FS_PK_LEN) != 0) {
     fail(x, FS_EUNKNOWN_PEER, "the server did not present the expected key");
     return;
   }
-  snprintf(x->res->server_id, sizeof x->res->server_id, "%s", ch->node_id);
-  Fs__Hello h;
-  uint8_t sig[FS_SIG_LEN];
-  int rc = fs_hello_sign(&h, sig, &x->d->key, ch, "device", NULL);
-  if (rc) {
-    fail(x, rc, "cannot answer the server's challenge: %s", fs_strerror(rc));
+  if ((rc = fs_certs_accept(&d->store, d->root, h->certs, h->n_certs)) < 0) {
+    fail(x, rc, "cannot store the server's certificates: %s", fs_strerror(rc));
     return;
   }
+  char area[FS_MAX_AREA + 1];
+  fs_grant g;
+  uint64_t last, from;
+  MDB_txn *txn;
+  if ((rc = fs_device_area(d, area)) == 0 &&
+      (rc = fs_store_begin(&d->store, false, &txn)) == 0) {
+    rc = fs_trust_find(&d->store, txn, d->root, h->key.data, FS__CERT_KIND__CERT_NODE,
+                       area, fs_hlc_now_ms(), &g);
+    if (rc == 0 &&
+        fs_trust_revoked(&d->store, txn, d->root, h->key.data, &last, &from) == 1)
+      rc = FS_EREVOKED;
+    mdb_txn_abort(txn);
+  }
+  if (rc) {
+    fail(x, rc, "the server is not a certified node for area %s (%s); check the "
+         "address", area, fs_strerror(rc));
+    return;
+  }
+  snprintf(x->res->server_id, sizeof x->res->server_id, "%s", g.node_id);
+  fs_certlist certs;
+  if ((rc = fs_certlist_collect(&certs, &d->store, d->key.pk, FS__CERT_KIND__CERT_DEVICE))) {
+    fail(x, rc, "cannot read this laptop's enrolment: %s", fs_strerror(rc));
+    return;
+  }
+  Fs__Hello mine;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&mine, sig, &x->conn.hs, &d->key, "device", NULL, certs.items, certs.n);
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
-  env.hello = &h;
+  env.hello = &mine;
   x->st = ST_WELCOME;
   send_or_fail(x, &env);
+  fs_certlist_free(&certs);
 }
 
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
@@ -241,8 +276,8 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     fail(x, FS_EREFUSED, "server says: %s (%s)", env->error->message,
          fs_errname(-(int)env->error->code));
-  } else if (x->st == ST_CHALLENGE && mc == FS__ENVELOPE__MSG_CHALLENGE) {
-    on_challenge(x, env->challenge);
+  } else if (x->st == ST_HELLO && mc == FS__ENVELOPE__MSG_HELLO) {
+    on_server_hello(x, env->hello);
   } else if (x->st == ST_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
     const Fs__Welcome *w = env->welcome;
     x->server_seq = w->server_seq;
@@ -268,9 +303,14 @@ static void on_closed(fs_conn *c, int reason) {
   x->res->bytes_out = c->bytes_out;
   if (x->st != ST_DONE && x->rc == 0) {
     x->rc = reason ? reason : FS_EPROTOCOL;
-    snprintf(x->res->error, sizeof x->res->error,
-             "the connection ended before the sync finished (%s)",
-             reason ? fs_strerror(reason) : "closed by the server");
+    if (x->st <= ST_HANDSHAKE)
+      snprintf(x->res->error, sizeof x->res->error,
+               "the server closed the connection during the secure handshake: this "
+               "laptop's network key is not the deployment's (re-enrol it)");
+    else
+      snprintf(x->res->error, sizeof x->res->error,
+               "the connection ended before the sync finished (%s)",
+               reason ? fs_strerror(reason) : "closed by the server");
   }
 }
 
@@ -280,7 +320,12 @@ static void on_connect(fs_conn *c, int status) {
     fail(x, status, "cannot reach the server: %s", fs_strerror(status));
     return;
   }
-  x->st = ST_CHALLENGE;
+  x->st = ST_HANDSHAKE;
+}
+
+static void on_secure(fs_conn *c) {
+  sync_ctx *x = container_of(c, sync_ctx, conn);
+  x->st = ST_HELLO; /* the server proves itself first */
 }
 
 int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
@@ -309,7 +354,7 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
     return rc;
   sync_ctx x = {.d = d, .server_key = server_key, .progress = progress,
                 .cursor = cursor, .res = res};
-  if ((rc = fs_conn_init(&loop, &x.conn, on_frame, on_closed)) == 0) {
+  if ((rc = fs_conn_init(&loop, &x.conn, d->netkey, on_frame, on_secure, on_closed)) == 0) {
     if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
                               on_connect)))
       fail(&x, rc, "cannot connect to %s: %s", server, fs_strerror(rc));

@@ -20,12 +20,14 @@ static void on_handle_closed(uv_handle_t *h) {
   fs_conn *c = h->data;
   if (--c->open_handles == 0) {
     fs_frame_reader_free(&c->rd);
+    fs_hs_wipe(&c->hs);
     if (c->on_close)
       c->on_close(c, c->close_reason);
   }
 }
 
-int fs_conn_init(uv_loop_t *loop, fs_conn *c, fs_conn_frame_cb on_frame,
+int fs_conn_init(uv_loop_t *loop, fs_conn *c, const uint8_t netkey[FS_NETKEY_LEN],
+                 fs_conn_frame_cb on_frame, fs_conn_secure_cb on_secure,
                  fs_conn_close_cb on_close) {
   memset(c, 0, sizeof *c);
   int rc = uv_tcp_init(loop, &c->tcp);
@@ -43,9 +45,11 @@ int fs_conn_init(uv_loop_t *loop, fs_conn *c, fs_conn_frame_cb on_frame,
   c->timer.data = c;
   c->open_handles = 2;
   c->on_frame = on_frame;
+  c->on_secure = on_secure;
   c->on_close = on_close;
   c->queue_max = FS_CONN_QUEUE_MAX;
-  fs_frame_reader_init(&c->rd, FS_FRAME_MAX);
+  fs_hs_init(&c->hs, false, netkey); /* the side is set by accept/connect */
+  fs_frame_reader_init(&c->rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
   snprintf(c->peer, sizeof c->peer, "?");
   return 0;
 }
@@ -93,8 +97,18 @@ static void dispatch(fs_conn *c) {
       fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
       break;
     }
+    /* Decrypt in place: the payload lives in our own reader buffer, and the
+     * 4 length bytes before it are the associated data. */
+    size_t plain;
+    if (fs_cipher_open(&c->hs.rx, (uint8_t *)p, len, p - FS_FRAME_HDR, FS_FRAME_HDR,
+                       &plain) != 0) {
+      fs_log(FS_LOG_WARN, "conn.bad_frame", "peer=%s msg=\"frame fails to decrypt: "
+             "altered, replayed or reordered\"", c->peer);
+      fs_conn_close(c, FS_ECRYPTO);
+      break;
+    }
     Fs__Envelope *env;
-    if ((rc = fs_envelope_decode(p, len, &env))) {
+    if ((rc = fs_envelope_decode(p, plain, &env))) {
       fs_conn_fail(c, rc, "frame is not a valid Envelope");
       break;
     }
@@ -102,6 +116,29 @@ static void dispatch(fs_conn *c) {
     c->on_frame(c, env);
   }
   c->in_dispatch = false;
+}
+
+static int write_raw(fs_conn *c, const uint8_t *p, size_t len);
+
+/* The peer's hello is complete: verify it, answer it (server side), derive
+ * the keys. A hello that does not verify closes the connection without a
+ * word: whoever sent it does not hold the network key. */
+static int read_hello(fs_conn *c) {
+  int rc = fs_hs_read_hello(&c->hs, c->hs_buf);
+  if (rc == 0 && !c->hs.client) {
+    uint8_t hello[FS_HS_HELLO_LEN];
+    fs_hs_hello(&c->hs, hello);
+    rc = write_raw(c, hello, sizeof hello);
+  }
+  if (rc) {
+    fs_log(FS_LOG_WARN, "conn.handshake_failed", "peer=%s err=%s", c->peer,
+           fs_errname(rc));
+    fs_conn_close(c, FS_EHANDSHAKE);
+    return rc;
+  }
+  if (c->on_secure)
+    c->on_secure(c);
+  return c->closing ? -1 : 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -118,7 +155,22 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     return;
   c->bytes_in += (uint64_t)n;
   arm_idle(c);
-  int rc = fs_frame_reader_feed(&c->rd, (const uint8_t *)buf->base, (size_t)n);
+  const uint8_t *data = (const uint8_t *)buf->base;
+  size_t len = (size_t)n;
+  if (!c->hs.done) {
+    size_t take = FS_HS_HELLO_LEN - c->hs_len;
+    if (take > len)
+      take = len;
+    memcpy(c->hs_buf + c->hs_len, data, take);
+    c->hs_len += take;
+    data += take;
+    len -= take;
+    if (c->hs_len < FS_HS_HELLO_LEN)
+      return;
+    if (read_hello(c) != 0)
+      return;
+  }
+  int rc = fs_frame_reader_feed(&c->rd, data, len);
   if (rc) {
     fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
     return;
@@ -171,7 +223,11 @@ static void on_connected(uv_connect_t *req, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     set_peer_name(c);
     arm_idle(c);
-    status = start_reading(c);
+    uint8_t hello[FS_HS_HELLO_LEN];
+    fs_hs_hello(&c->hs, hello);
+    status = write_raw(c, hello, sizeof hello);
+    if (status == 0)
+      status = start_reading(c);
   }
   if (status == UV_ECANCELED && c->closing)
     return; /* the owner closed us already */
@@ -180,6 +236,7 @@ static void on_connected(uv_connect_t *req, int status) {
 
 int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
                     fs_conn_connect_cb on_connect) {
+  c->hs.client = true;
   c->idle_ms = idle_ms;
   c->on_connect = on_connect;
   c->connect_req.data = c;
@@ -195,23 +252,7 @@ static void on_written(uv_write_t *req, int status) {
     fs_conn_close(c, status);
 }
 
-int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
-  if (c->closing || c->draining)
-    return UV_ECANCELED;
-  size_t n = fs__envelope__get_packed_size(env);
-  if (n > FS_FRAME_MAX)
-    return FS_ETOOBIG;
-  if (c->queued + n > c->queue_max)
-    return FS_EBACKPRESSURE;
-  write_req *w = malloc(sizeof *w + FS_FRAME_HDR + n);
-  if (!w)
-    return FS_ENOMEM;
-  w->len = FS_FRAME_HDR + n;
-  w->data[0] = (uint8_t)(n >> 24);
-  w->data[1] = (uint8_t)(n >> 16);
-  w->data[2] = (uint8_t)(n >> 8);
-  w->data[3] = (uint8_t)n;
-  fs__envelope__pack(env, w->data + FS_FRAME_HDR);
+static int queue_write(fs_conn *c, write_req *w) {
   uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
   if (rc) {
@@ -220,8 +261,43 @@ int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
   }
   c->queued += w->len;
   c->bytes_out += w->len;
-  c->frames_out++;
   return 0;
+}
+
+static int write_raw(fs_conn *c, const uint8_t *p, size_t len) {
+  write_req *w = malloc(sizeof *w + len);
+  if (!w)
+    return FS_ENOMEM;
+  w->len = len;
+  memcpy(w->data, p, len);
+  return queue_write(c, w);
+}
+
+int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
+  if (c->closing || c->draining)
+    return UV_ECANCELED;
+  if (!c->hs.done)
+    return FS_EPROTOCOL;
+  size_t n = fs__envelope__get_packed_size(env);
+  if (n > FS_FRAME_MAX)
+    return FS_ETOOBIG;
+  if (c->queued + n > c->queue_max)
+    return FS_EBACKPRESSURE;
+  size_t clen = n + FS_CIPHER_ABYTES;
+  write_req *w = malloc(sizeof *w + FS_FRAME_HDR + clen);
+  if (!w)
+    return FS_ENOMEM;
+  w->len = FS_FRAME_HDR + clen;
+  w->data[0] = (uint8_t)(clen >> 24);
+  w->data[1] = (uint8_t)(clen >> 16);
+  w->data[2] = (uint8_t)(clen >> 8);
+  w->data[3] = (uint8_t)clen;
+  fs__envelope__pack(env, w->data + FS_FRAME_HDR);
+  fs_cipher_seal(&c->hs.tx, w->data + FS_FRAME_HDR, n, w->data, FS_FRAME_HDR);
+  int rc = queue_write(c, w);
+  if (rc == 0)
+    c->frames_out++;
+  return rc;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -259,11 +335,16 @@ void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...) {
   env.msg_case = FS__ENVELOPE__MSG_ERROR;
   env.error = &err;
   c->close_reason = code;
-  if (fs_conn_send(c, &env) != 0) {
+  if (!c->hs.done || fs_conn_send(c, &env) != 0) {
     fs_conn_close(c, code);
     return;
   }
   fs_conn_finish(c);
+}
+
+void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms) {
+  c->idle_ms = idle_ms;
+  arm_idle(c);
 }
 
 /* Reading stops while paused, so a peer that pipelines frames waits in the

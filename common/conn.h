@@ -7,6 +7,13 @@
  * times; on_close runs exactly once, after both handles have closed, and is
  * where the owner frees the memory holding the conn.
  *
+ * Every connection is secured first (handshake.h): the client opens with
+ * its 64-byte hello, the server answers only when that verifies with the
+ * network key, then on_secure runs on both sides and every frame after it
+ * is encrypted and authenticated. A frame that fails to decrypt ends the
+ * connection. The owner proves identities inside the channel with
+ * fs_hs_sign / fs_hs_verify on c->hs.
+ *
  * Back-pressure: at most one frame is handed to on_frame at a time while the
  * owner is not paused; an owner that starts async work for a frame calls
  * fs_conn_pause and later fs_conn_resume. Output queued beyond queue_max
@@ -17,6 +24,7 @@
 
 #include "fieldsync.pb-c.h"
 #include "frame.h"
+#include "handshake.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +44,8 @@ typedef void (*fs_conn_frame_cb)(fs_conn *c, Fs__Envelope *env);
 /* reason: 0 for an orderly close by the peer or us, else the error. */
 typedef void (*fs_conn_close_cb)(fs_conn *c, int reason);
 typedef void (*fs_conn_connect_cb)(fs_conn *c, int status);
+/* The channel is secured: c->hs holds the transcript to sign. */
+typedef void (*fs_conn_secure_cb)(fs_conn *c);
 
 struct fs_conn {
   uv_tcp_t tcp;
@@ -46,6 +56,10 @@ struct fs_conn {
   fs_conn_frame_cb on_frame;
   fs_conn_close_cb on_close;
   fs_conn_connect_cb on_connect;
+  fs_conn_secure_cb on_secure;
+  fs_hs hs;              /* handshake state and frame keys; wiped at close */
+  uint8_t hs_buf[FS_HS_HELLO_LEN];
+  size_t hs_len;
   void *data;            /* for the owner */
   uint64_t idle_ms;      /* close after this long without input; 0: never */
   size_t queued, queue_max;
@@ -56,25 +70,31 @@ struct fs_conn {
   char peer[64];         /* printable address, for logs */
 };
 
-/* Initialises both handles on loop. Returns 0 or a libuv error (then
- * nothing is open and on_close will not run). */
-int fs_conn_init(uv_loop_t *loop, fs_conn *c, fs_conn_frame_cb on_frame,
+/* Initialises both handles on loop; the handshake will use netkey (copied)
+ * and call on_secure. Returns 0 or a libuv error (then nothing is open and
+ * on_close will not run). */
+int fs_conn_init(uv_loop_t *loop, fs_conn *c, const uint8_t netkey[FS_NETKEY_LEN],
+                 fs_conn_frame_cb on_frame, fs_conn_secure_cb on_secure,
                  fs_conn_close_cb on_close);
 
-/* Accepts a pending connection from server into c and starts reading. */
+/* Accepts a pending connection from server into c and starts reading (the
+ * handshake, as the server side). */
 int fs_conn_accept(fs_conn *c, uv_stream_t *server, uint64_t idle_ms);
 
-/* Connects to addr; on_connect(c, status) runs once; on status 0 reading
- * has started. On failure the owner calls fs_conn_close. */
+/* Connects to addr; on_connect(c, status) runs once; on status 0 our hello
+ * is on its way and reading has started. On failure the owner calls
+ * fs_conn_close. */
 int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
                     fs_conn_connect_cb on_connect);
 
-/* Queues env as one frame. Returns 0, FS_EBACKPRESSURE, FS_ETOOBIG,
- * FS_ENOMEM, or UV_ECANCELED when the conn is closing. */
+/* Queues env as one encrypted frame. Returns 0, FS_EBACKPRESSURE,
+ * FS_ETOOBIG, FS_ENOMEM, FS_EPROTOCOL before the channel is secure, or
+ * UV_ECANCELED when the conn is closing. */
 int fs_conn_send(fs_conn *c, const Fs__Envelope *env);
 
 /* Sends an Error frame (code: a negative project code; the text is the
- * sentence), then closes once it is written. */
+ * sentence), then closes once it is written; before the channel is secure
+ * it just closes (a stranger is told nothing). */
 void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -83,6 +103,9 @@ void fs_conn_finish(fs_conn *c);
 
 /* Closes now; queued output is dropped. */
 void fs_conn_close(fs_conn *c, int reason);
+
+/* Changes the idle limit and restarts its timer. */
+void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms);
 
 void fs_conn_pause(fs_conn *c);
 void fs_conn_resume(fs_conn *c);

@@ -36,7 +36,11 @@
   X(BACKPRESSURE, 9022, "peer does not read; its output queue is full")       \
   X(REFUSED, 9023, "refused by the peer")                                     \
   X(CLOCK, 9024, "clock value is out of range")                               \
-  X(SHUTDOWN, 9025, "server is shutting down")
+  X(SHUTDOWN, 9025, "server is shutting down")                               \
+  X(UNTRUSTED, 9026, "certificate does not chain to the deployment root")     \
+  X(EXPIRED, 9027, "certificate is not valid at this time")                   \
+  X(REVOKED, 9028, "key has been revoked")                                    \
+  X(HANDSHAKE, 9029, "secure handshake failed (wrong network key?)")
 
 enum fs_error {
 #define FS_ERR_ENUM(name, num, text) FS_E##name = -(num),

@@ -60,7 +60,9 @@ int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
       (rc = open_dbi(txn, "quarantine", &s->quarantine)) ||
       (rc = open_dbi(txn, "held", &s->held)) ||
       (rc = open_dbi(txn, "outbox", &s->outbox)) ||
-      (rc = open_dbi(txn, "peers", &s->peers)))
+      (rc = open_dbi(txn, "peers", &s->peers)) ||
+      (rc = open_dbi(txn, "certs", &s->certs)) ||
+      (rc = open_dbi(txn, "certlog", &s->certlog)))
     goto fail;
   uint64_t format = 0;
   if ((rc = fs_meta_get_u64(s, txn, "format", &format)))

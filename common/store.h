@@ -14,6 +14,8 @@
  *   held        key(32) || seq(8) -> SignedChangeSet: relayed ahead of a gap
  *   outbox      device seq(8) -> SignedChangeSet (laptop: not yet acked)
  *   peers       peer key(32) || name -> value (cursors, statistics)
+ *   certs       subject(32) || kind(1) || id(32) -> SignedCert (cert.h)
+ *   certlog     cert seq(8) -> certs key: arrival order, replicated
  * Area codes use only [A-Za-z0-9_.], so every area prefix is one contiguous
  * key range of records: digests, reports and scoped scans are range scans.
  *
@@ -40,7 +42,7 @@
 typedef struct fs_store {
   MDB_env *env;
   MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
-      quarantine, held, outbox, peers;
+      quarantine, held, outbox, peers, certs, certlog;
 } fs_store;
 
 /* Opens (creating when missing, mode 0700) the environment in dir. Refuses

@@ -1,9 +1,15 @@
 /* view.c - one line per record, values escaped so a line stays a line. */
 #include "view.h"
 
+#include "seal.h"
+
 #include <string.h>
 
 void fs_value_print(FILE *out, const uint8_t *v, size_t len) {
+  if (fs_value_sealed(v, len)) {
+    fputs("<sealed>", out); /* ciphertext: nobody here can read it */
+    return;
+  }
   bool quote = len == 0;
   for (size_t i = 0; i < len && !quote; i++)
     quote = v[i] <= ' ' || v[i] == '"' || v[i] == '\\' || v[i] == 0x7f;

@@ -32,25 +32,42 @@ PORT=${FIELDSYNC_DEMO_PORT:-7400}
 rm -rf "$DIR"
 mkdir -p "$DIR/keys" "$DIR/etc" "$DIR/logs" "$DIR/laptops" "$DIR/data"
 
-# id area parent-id admin-port-offset
+# id area parent-id admin-port-offset level
 NODES=(
-  "province KT - 0"
-  "kon-plong KT.KPL province 1"
-  "dak-ha KT.DH province 2"
-  "dak-nen KT.KPL.DAKNEN kon-plong 3"
-  "hieu KT.KPL.HIEU kon-plong 4"
-  "dak-mar KT.DH.DAKMAR dak-ha 5"
-  "ha-mon KT.DH.HAMON dak-ha 6"
+  "province KT - 0 province"
+  "kon-plong KT.KPL province 1 district"
+  "dak-ha KT.DH province 2 district"
+  "dak-nen KT.KPL.DAKNEN kon-plong 3 commune"
+  "hieu KT.KPL.HIEU kon-plong 4 commune"
+  "dak-mar KT.DH.DAKMAR dak-ha 5 commune"
+  "ha-mon KT.DH.HAMON dak-ha 6 commune"
 )
-declare -A AREA PARENT LISTEN ADMIN KEY
+
+# The deployment: a root key (the province administrator's) and the network
+# key every member holds. The Đăk Hà district administrator gets a key of
+# their own, delegated for KT.DH, and enrols that district's laptops.
+ROOT=$("$FSD" admin init --dir "$DIR/admin" 2>/dev/null)
+ADMIN=$DIR/admin/root.key
+NETKEY=$DIR/admin/network.key
+DH_ADMIN=$("$FSD" keygen --key "$DIR/admin/dak-ha-admin.key" --comment "Đăk Hà district admin")
+"$FSD" admin delegate --admin-key "$ADMIN" --key "$DH_ADMIN" --area KT.DH \
+  --out "$DIR/admin/dak-ha-admin.cert" >/dev/null
+
+declare -A AREA PARENT LISTEN ADMINADDR KEY LEVEL
 for n in "${NODES[@]}"; do
-  read -r id area parent off <<<"$n"
-  AREA[$id]=$area; PARENT[$id]=$parent
-  LISTEN[$id]=127.0.0.1:$((PORT + off)); ADMIN[$id]=127.0.0.1:$((PORT + 10 + off))
+  read -r id area parent off level <<<"$n"
+  AREA[$id]=$area; PARENT[$id]=$parent; LEVEL[$id]=$level
+  LISTEN[$id]=127.0.0.1:$((PORT + off)); ADMINADDR[$id]=127.0.0.1:$((PORT + 10 + off))
   KEY[$id]=$("$FSD" keygen --key "$DIR/keys/$id.key" --comment "$id")
 done
+for n in "${NODES[@]}"; do
+  read -r id area parent _ level <<<"$n"
+  "$FSD" admin certify-node --admin-key "$ADMIN" --key "${KEY[$id]}" --id "$id" --area "$area" \
+    --level "$level" ${KEY[$parent]:+--parent "${KEY[$parent]}"} --out "$DIR/keys/$id.cert" >/dev/null
+done
 
-# Two laptops per commune, each enrolled at its commune.
+# Two laptops per commune: the officer creates the identity, an
+# administrator enrols its key, the officer installs the enrolment.
 declare -A LAPTOP_AREA LAPTOP_NODE
 declare -A PLACE=([dak-nen]="xã Đăk Nên" [hieu]="xã Hiếu" [dak-mar]="xã Đăk Mar" [ha-mon]="xã Hà Mòn")
 OFFICERS=("Nguyễn Văn An" "Trần Thị Bình" "Lê Văn Cường" "Phạm Thị Dung" "A Phiên" "Y Lan" "Đinh Văn Hùng" "Hoàng Thị Mai")
@@ -59,34 +76,37 @@ for id in dak-nen hieu dak-mar ha-mon; do
   for k in 1 2; do
     lap=$id-laptop$k
     LAPTOP_AREA[$lap]=${AREA[$id]}; LAPTOP_NODE[$lap]=$id
-    "$FS" init --dir "$DIR/laptops/$lap" --area "${AREA[$id]}" --officer "${OFFICERS[$i]}" \
-      >"$DIR/laptops.$lap.key" 2>"$DIR/logs/init.log"
+    key=$("$FS" init --dir "$DIR/laptops/$lap" --area "${AREA[$id]}" --officer "${OFFICERS[$i]}" \
+      2>>"$DIR/logs/init.log")
+    if [ "${PARENT[$id]}" = dak-ha ]; then
+      by=(--admin-key "$DIR/admin/dak-ha-admin.key" --chain "$DIR/admin/dak-ha-admin.cert")
+    else
+      by=(--admin-key "$ADMIN")
+    fi
+    "$FSD" admin enrol "${by[@]}" --device "$key" --officer "${OFFICERS[$i]}" \
+      --officer-id "CA-$((4100 + i))" --area "${AREA[$id]}" --out "$DIR/laptops/$lap.cert" >/dev/null
+    "$FS" enrol --dir "$DIR/laptops/$lap" --cert "$DIR/laptops/$lap.cert" \
+      --network-key "$NETKEY" --root "$ROOT" >/dev/null
     i=$((i + 1))
   done
 done
 
 for n in "${NODES[@]}"; do
-  read -r id area parent off <<<"$n"
+  read -r id area parent _ _ <<<"$n"
   {
     echo "[node]"
     echo "id = $id"
     echo "area = $area"
     echo "data = $DIR/data/$id"
     echo "key = $DIR/keys/$id.key"
+    echo "cert = $DIR/keys/$id.cert"
+    echo "network_key = $NETKEY"
+    echo "root_key = $ROOT"
     echo "listen = ${LISTEN[$id]}"
-    echo "admin = ${ADMIN[$id]}"
+    echo "admin = ${ADMINADDR[$id]}"
     if [ "$parent" != - ]; then
       echo "parent = ${LISTEN[$parent]}"
-      echo "parent_key = ${KEY[$parent]}"
     fi
-    echo "[peers]"
-    for c in "${NODES[@]}"; do
-      read -r cid carea cparent _ <<<"$c"
-      [ "$cparent" = "$id" ] && echo "node = ${KEY[$cid]} $carea"
-    done
-    for lap in "${!LAPTOP_NODE[@]}"; do
-      [ "${LAPTOP_NODE[$lap]}" = "$id" ] && echo "device = $(cat "$DIR/laptops.$lap.key") ${LAPTOP_AREA[$lap]}"
-    done
   } >"$DIR/etc/$id.ini"
 done
 
@@ -96,7 +116,7 @@ trap stop_all EXIT
 
 echo "== starting 7 servers (logs in $DIR/logs)" >&2
 for n in "${NODES[@]}"; do
-  read -r id _ _ _ <<<"$n"
+  read -r id _ _ _ _ <<<"$n"
   "$FSD" run --config "$DIR/etc/$id.ini" 2>"$DIR/logs/$id.log" &
   PIDS+=($!)
 done
@@ -154,7 +174,7 @@ sync_lap dak-nen-laptop2
 digest() { "$FSD" digest --data "$DIR/data/$1" --area "$2" | cut -d' ' -f1; }
 converged() {
   for n in "${NODES[@]}"; do
-    read -r id area parent _ <<<"$n"
+    read -r id area parent _ _ <<<"$n"
     local d; d=$(digest "$id" "$area")
     while [ "$parent" != - ]; do
       [ "$(digest "$parent" "$area")" = "$d" ] || return 1
@@ -173,7 +193,7 @@ echo
 echo "replication status of every node:"
 printf '%-10s %-14s %-10s %8s %8s  %-16s %s\n' NODE AREA PARENT LOG RECORDS DIGEST CONVERGED
 for n in "${NODES[@]}"; do
-  read -r id area parent _ <<<"$n"
+  read -r id area parent _ _ <<<"$n"
   log=$("$FSD" status --data "$DIR/data/$id" | sed 's/.*log_seq=\([0-9]*\).*/\1/')
   read -r d recs _ <<<"$("$FSD" digest --data "$DIR/data/$id" --area "$area")"
   same=yes; p=$parent
@@ -184,7 +204,7 @@ echo
 echo "merged records at commune dak-nen (KT.KPL.DAKNEN), first 5:"
 "$FSD" records --data "$DIR/data/dak-nen" | sed -n 1,5p # reads all: no SIGPIPE under pipefail
 echo
-echo "dashboard: http://${ADMIN[province]}/"
+echo "dashboard: http://${ADMINADDR[province]}/"
 if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi
 
 if [ "${FIELDSYNC_DEMO_ONCE:-}" = 1 ]; then

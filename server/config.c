@@ -29,42 +29,6 @@ static int copy_str(char *dst, size_t cap, const char *v, const char *what,
   return 0;
 }
 
-static int add_peer(fs_config *cfg, fs_peer_role role, const char *value) {
-  char hex[80], area[FS_MAX_AREA + 2];
-  char extra;
-  if (sscanf(value, "%79s %129s %c", hex, area, &extra) != 2) {
-    snprintf(cfg->error, sizeof cfg->error,
-             "expected '<64 hex digit key> <area>', got '%.80s'", value);
-    return FS_ECONFIG;
-  }
-  if (cfg->npeers >= FS_CONFIG_MAX_PEERS) {
-    snprintf(cfg->error, sizeof cfg->error, "more than %d peers",
-             FS_CONFIG_MAX_PEERS);
-    return FS_ECONFIG;
-  }
-  fs_peer_conf p = {.role = role};
-  if (fs_hex_decode(p.key, FS_PK_LEN, hex) != 0) {
-    snprintf(cfg->error, sizeof cfg->error, "key '%.80s' is not 64 hex digits", hex);
-    return FS_ECONFIG;
-  }
-  if (!fs_area_valid(area)) {
-    snprintf(cfg->error, sizeof cfg->error, "area '%.130s' is not a valid area code",
-             area);
-    return FS_ECONFIG;
-  }
-  memcpy(p.area, area, strlen(area) + 1);
-  if (cfg->npeers == cfg->cap) {
-    size_t cap = cfg->cap ? 2 * cfg->cap : 16;
-    fs_peer_conf *np = realloc(cfg->peers, cap * sizeof *np);
-    if (!np)
-      return FS_ENOMEM;
-    cfg->peers = np;
-    cfg->cap = cap;
-  }
-  cfg->peers[cfg->npeers++] = p;
-  return 0;
-}
-
 int fs_config_set(fs_config *cfg, const char *section, const char *name,
                   const char *v) {
   if (strcmp(section, "node") == 0) {
@@ -82,6 +46,19 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       return copy_str(cfg->data, sizeof cfg->data, v, "data", cfg);
     if (strcmp(name, "key") == 0)
       return copy_str(cfg->key, sizeof cfg->key, v, "key", cfg);
+    if (strcmp(name, "cert") == 0)
+      return copy_str(cfg->cert, sizeof cfg->cert, v, "cert", cfg);
+    if (strcmp(name, "network_key") == 0)
+      return copy_str(cfg->network_key, sizeof cfg->network_key, v, "network_key", cfg);
+    if (strcmp(name, "root_key") == 0) {
+      if (fs_hex_decode(cfg->root_key, FS_PK_LEN, v) != 0) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "root_key is not 64 hex digits (print it with: fieldsyncd admin key)");
+        return FS_ECONFIG;
+      }
+      cfg->has_root_key = true;
+      return 0;
+    }
     if (strcmp(name, "listen") == 0 || strcmp(name, "parent") == 0 ||
         strcmp(name, "admin") == 0) {
       struct sockaddr_storage ss;
@@ -122,11 +99,6 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       cfg->log_level = l;
       return 0;
     }
-  } else if (strcmp(section, "peers") == 0) {
-    if (strcmp(name, "device") == 0)
-      return add_peer(cfg, FS_PEER_DEVICE, v);
-    if (strcmp(name, "node") == 0)
-      return add_peer(cfg, FS_PEER_NODE, v);
   }
   snprintf(cfg->error, sizeof cfg->error, "unknown option '%.40s' in section [%.40s]",
            name, section);
@@ -143,38 +115,18 @@ static int on_ini(void *user, const char *section, const char *name,
   struct parse_ctx *p = user;
   if (!name) /* a section header alone */
     return 1;
+  if (p->rc) /* inih goes on after an error; the first one is the reason */
+    return 0;
   p->rc = fs_config_set(p->cfg, section, name, value);
   return p->rc == 0;
 }
 
-static int peer_cmp(const void *a, const void *b) {
-  return memcmp(((const fs_peer_conf *)a)->key, ((const fs_peer_conf *)b)->key,
-                FS_PK_LEN);
-}
-
 int fs_config_finish(fs_config *cfg) {
-  if (!cfg->id[0] || !cfg->area[0] || !cfg->data[0] || !cfg->key[0]) {
+  if (!cfg->id[0] || !cfg->area[0] || !cfg->data[0] || !cfg->key[0] || !cfg->cert[0] ||
+      !cfg->network_key[0] || !cfg->has_root_key) {
     snprintf(cfg->error, sizeof cfg->error,
-             "[node] needs id, area, data and key");
+             "[node] needs id, area, data, key, cert, network_key and root_key");
     return FS_ECONFIG;
-  }
-  if (cfg->parent[0] && !cfg->has_parent_key) {
-    snprintf(cfg->error, sizeof cfg->error,
-             "parent is set but parent_key is not: the node must know whom it pushes to");
-    return FS_ECONFIG;
-  }
-  qsort(cfg->peers, cfg->npeers, sizeof *cfg->peers, peer_cmp);
-  for (size_t i = 0; i < cfg->npeers; i++) {
-    if (i > 0 && peer_cmp(&cfg->peers[i - 1], &cfg->peers[i]) == 0) {
-      snprintf(cfg->error, sizeof cfg->error, "a peer key is listed twice");
-      return FS_ECONFIG;
-    }
-    if (!fs_area_within(cfg->peers[i].area, cfg->area)) {
-      snprintf(cfg->error, sizeof cfg->error,
-               "peer area %s lies outside this node's area %s", cfg->peers[i].area,
-               cfg->area);
-      return FS_ECONFIG;
-    }
   }
   return 0;
 }
@@ -225,14 +177,3 @@ int fs_config_parse(fs_config *cfg, const char *text, const char *name) {
   return finish_parse(cfg, ini_parse_string(text, on_ini, &p), &p, name);
 }
 
-void fs_config_free(fs_config *cfg) {
-  free(cfg->peers);
-  cfg->peers = NULL;
-  cfg->npeers = cfg->cap = 0;
-}
-
-const fs_peer_conf *fs_config_peer(const fs_config *cfg, const uint8_t key[FS_PK_LEN]) {
-  fs_peer_conf probe;
-  memcpy(probe.key, key, FS_PK_LEN);
-  return bsearch(&probe, cfg->peers, cfg->npeers, sizeof *cfg->peers, peer_cmp);
-}

@@ -1,20 +1,21 @@
 /* config.h - a node's configuration: one INI file, flags override it.
  *
  *   [node]
- *   id = commune-daknen          ; printable node id
+ *   id = dak-nen                 ; printable node id
  *   area = KT.KPL.DAKNEN         ; the area this node serves
  *   data = /var/lib/fieldsync    ; LMDB environment directory
  *   key = /etc/fieldsync/node.key
+ *   cert = /etc/fieldsync/node.cert       ; this node's certificate (+ chain)
+ *   network_key = /etc/fieldsync/network.key
+ *   root_key = <64 hex>          ; the deployment root public key
  *   listen = 127.0.0.1:7401      ; for laptops and child nodes
  *   parent = 10.0.0.2:7301       ; optional: the node to replicate up to
- *   parent_key = <64 hex>        ; the parent's public key
+ *   parent_key = <64 hex>        ; optional: pin the parent's key
  *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
  *   map_size_mb = 8192
  *   log_level = info
- *   [peers]
- *   device = <64 hex> KT.KPL.DAKNEN   ; a laptop and the scope it may write
- *   node = <64 hex> KT.KPL.DAKNEN.T3  ; a child node and its area
  *
+ * Who may connect is decided by certificates (cert.h), not by this file.
  * Parsing is init -> one line at a time (each value checked, the bad value
  * named with its line) -> finish (rules across fields).
  */
@@ -28,21 +29,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FS_CONFIG_MAX_PEERS 100000
-
-typedef enum fs_peer_role { FS_PEER_DEVICE, FS_PEER_NODE } fs_peer_role;
-
-typedef struct fs_peer_conf {
-  uint8_t key[FS_PK_LEN];
-  fs_peer_role role;
-  char area[FS_MAX_AREA + 1];
-} fs_peer_conf;
-
 typedef struct fs_config {
   char id[64];
   char area[FS_MAX_AREA + 1];
   char data[1024];
   char key[1024];
+  char cert[1024];
+  char network_key[1024];
+  uint8_t root_key[FS_PK_LEN];
+  bool has_root_key;
   char listen[128];
   char parent[128];
   char admin[128];
@@ -50,13 +45,11 @@ typedef struct fs_config {
   bool has_parent_key;
   uint64_t map_size_mb;
   int log_level;
-  fs_peer_conf *peers; /* owned; sorted by key after fs_config_load */
-  size_t npeers, cap;
   char error[512];     /* "file:line: reason" after a failed load */
 } fs_config;
 
 /* Loads path into cfg (zeroed first). Returns 0, or FS_ECONFIG with
- * cfg->error saying where and why. Release with fs_config_free either way. */
+ * cfg->error saying where and why. */
 int fs_config_load(fs_config *cfg, const char *path);
 
 /* Same, from a string (for tests and fuzzing); name is used in messages. */
@@ -68,10 +61,5 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
 
 /* Cross-field rules after all values are set. */
 int fs_config_finish(fs_config *cfg);
-
-void fs_config_free(fs_config *cfg);
-
-/* The enrolled peer with this key, or NULL. */
-const fs_peer_conf *fs_config_peer(const fs_config *cfg, const uint8_t key[FS_PK_LEN]);
 
 #endif

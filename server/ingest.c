@@ -1,6 +1,7 @@
 /* ingest.c - verify on the pool, then group-commit with chain checks. */
 #include "ingest.h"
 
+#include "cert.h"
 #include "changeset.h"
 #include "conn.h"
 #include "error.h"
@@ -17,16 +18,18 @@
 
 static const uint8_t zero_hash[FS_HASH_LEN];
 
-void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store) {
+void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
+                    const uint8_t root[FS_PK_LEN]) {
   memset(ing, 0, sizeof *ing);
   ing->loop = loop;
   ing->store = store;
+  ing->root = root;
   ing->pending_tail = &ing->pending;
 }
 
 int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
   size_t n = env->push->n_sets;
-  if (n > FS_PUSH_MAX_SETS)
+  if (n > FS_PUSH_MAX_SETS || env->push->n_certs > FS_PUSH_MAX_CERTS)
     return FS_ELIMIT;
   fs_batch *b = calloc(1, sizeof *b);
   if (!b)
@@ -248,8 +251,8 @@ static uint64_t max_clock(const Fs__ChangeSet *cs) {
 
 /* Decides one item inside the commit transaction. Returns 0 when the item
  * got a status, or a storage error that aborts the transaction. */
-static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it,
-                       const Fs__SignedChangeSet *set) {
+static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, fs_batch *b,
+                       fs_batch_item *it, const Fs__SignedChangeSet *set) {
   if (it->verify_rc) {
     char why[sizeof it->reason]; /* records issue: keep the schema's reason */
     snprintf(why, sizeof why, "%s", it->reason[0] ? it->reason : fs_strerror(it->verify_rc));
@@ -262,10 +265,35 @@ static int commit_item(fs_store *s, MDB_txn *txn, fs_batch *b, fs_batch_item *it
            "a device may push only change sets it signed itself");
     return 0;
   }
-  if (b->from_device && fs_hlc_ms(max_clock(cs)) > fs_hlc_now_ms() + FS_HLC_MAX_SKEW_MS) {
-    refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_ECLOCK,
-           "the laptop's clock is more than a day ahead of the server's; correct "
-           "the laptop's date and time");
+  /* A laptop clock far ahead is reported, not refused: a refused set can
+   * never leave the laptop's chain, and correcting the clock would not
+   * unsign it. Its writes win until the others' clocks catch up. */
+  if (b->from_device && fs_hlc_ms(max_clock(cs)) > fs_hlc_now_ms() + FS_HLC_MAX_SKEW_MS)
+    it->clock_ahead = true;
+  /* The device's own enrolment, wherever the set comes from: a set
+   * invented or relayed by a node below is checked like one from a laptop. */
+  fs_grant g;
+  int trc = fs_trust_find(s, txn, root, cs->device.data, FS__CERT_KIND__CERT_DEVICE,
+                          cs->area, fs_hlc_ms(cs->hlc), &g);
+  if (trc < 0 && trc != FS_EUNKNOWN_PEER && trc != FS_EEXPIRED &&
+      trc != FS_EUNTRUSTED && trc != FS_ESCOPE)
+    return trc;
+  if (trc) {
+    refuse(it, FS__ACK_STATUS__ACK_REFUSED, trc,
+           trc == FS_EEXPIRED ? "the device's enrolment was not valid when the set was made"
+           : trc == FS_ESCOPE ? "the set's area lies outside the device's enrolment"
+                              : "the device has no enrolment certificate here");
+    return 0;
+  }
+  uint64_t last_seq, from;
+  trc = fs_trust_revoked(s, txn, root, cs->device.data, &last_seq, &from);
+  if (trc < 0)
+    return trc;
+  if (trc == 1 && cs->seq > last_seq) {
+    char why[96];
+    snprintf(why, sizeof why, "the device was revoked after change set %llu",
+             (unsigned long long)last_seq);
+    refuse(it, FS__ACK_STATUS__ACK_REFUSED, FS_EREVOKED, why);
     return 0;
   }
   if (!fs_area_within(cs->area, b->scope)) {
@@ -347,8 +375,22 @@ static void commit_work(uv_work_t *w) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
   for (fs_batch *b = ing->committing; rc == 0 && b; b = b->next) {
+    const Fs__Push *push = b->env->push;
+    if (!b->from_device && push->n_certs) {
+      for (size_t i = 0; rc == 0 && i < push->n_certs; i++) {
+        int r = fs_cert_store(s, txn, ing->root, push->certs[i].data, push->certs[i].len);
+        if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
+            r != FS_EINVAL && r != FS_ETOOBIG)
+          rc = r; /* an untrusted certificate is skipped, a storage error aborts */
+      }
+      uint64_t prev;
+      if (rc == 0 && push->cert_last &&
+          (rc = fs_peer_get_u64(s, txn, b->peer_key, "cert_cursor", &prev)) == 0 &&
+          push->cert_last > prev)
+        rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", push->cert_last);
+    }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-      rc = commit_item(s, txn, b, &b->items[i], b->env->push->sets[i]);
+      rc = commit_item(s, txn, ing->root, b, &b->items[i], push->sets[i]);
     uint64_t prev;
     if (rc == 0 && b->set_cursor &&
         (rc = fs_peer_get_u64(s, txn, b->peer_key, "cursor", &prev)) == 0 &&
@@ -383,6 +425,14 @@ static void commit_done(uv_work_t *w, int status) {
       case FS__ACK_STATUS__ACK_HELD: ing->held++; break;
       case FS__ACK_STATUS__ACK_FORK: ing->forks++; break;
       default: ing->refused++; break;
+      }
+      if (it->clock_ahead) {
+        char dev[2 * FS_PK_LEN + 1];
+        fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
+        ing->clock_ahead++;
+        fs_log(FS_LOG_WARN, "ingest.clock_ahead", "device=%.16s seq=%llu msg=\"the "
+               "laptop's clock runs more than a day ahead; correct its date and time\"",
+               dev, (unsigned long long)it->cs->seq);
       }
       if (it->status == FS__ACK_STATUS__ACK_FORK || it->status == FS__ACK_STATUS__ACK_REFUSED) {
         char dev[2 * FS_PK_LEN + 1] = "?";

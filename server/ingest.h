@@ -7,6 +7,11 @@
  * verbatim bytes, the node's log, merging records. Only after that
  * transaction is durably committed does each batch's done callback run, on
  * the loop thread, and only then may the caller acknowledge.
+ *
+ * Every set must be signed by a device holding a valid enrolment for the
+ * set's area at the set's time, chained to the root, and not revoked before
+ * its seq; certificates a child node pushes are stored first, in the same
+ * transaction, so a new laptop's enrolment travels with its first sets.
  */
 #ifndef FS_INGEST_H
 #define FS_INGEST_H
@@ -21,6 +26,7 @@
 #include <uv.h>
 
 #define FS_PUSH_MAX_SETS 512 /* change sets per Push, bounded */
+#define FS_PUSH_MAX_CERTS 256
 
 typedef struct fs_ingest fs_ingest;
 typedef struct fs_batch fs_batch;
@@ -32,6 +38,7 @@ typedef struct fs_batch_item {
   Fs__AckStatus status;
   uint64_t head_seq;
   bool stored;             /* newly stored by this batch */
+  bool clock_ahead;        /* its clock runs over a day ahead of ours */
   char reason[320];
 } fs_batch_item;
 
@@ -47,6 +54,7 @@ struct fs_batch {
    * chain reaches them) and the node's log cursor is stored with them. */
   bool set_cursor;
   uint64_t cursor;
+  uint64_t cert_cursor;    /* node: cert log seq of the last cert pushed */
   char scope[FS_MAX_AREA + 1];
   int rc;                  /* commit result: 0 or an error for all items */
   void (*done)(fs_batch *b);
@@ -61,6 +69,7 @@ typedef void (*fs_ingest_committed_fn)(void *arg, uint64_t log_seq);
 struct fs_ingest {
   uv_loop_t *loop;
   fs_store *store;
+  const uint8_t *root;               /* deployment root key */
   fs_batch *pending, **pending_tail; /* verified, waiting for commit */
   fs_batch *committing;              /* the batches of the running commit */
   uv_work_t commit_work;
@@ -68,10 +77,11 @@ struct fs_ingest {
   int verifying;                     /* batches on the pool for verify */
   fs_ingest_committed_fn committed;  /* after each commit that stored sets */
   void *committed_arg;
-  uint64_t stored, duplicates, refused, forks, gaps, held, commits;
+  uint64_t stored, duplicates, refused, forks, gaps, held, commits, clock_ahead;
 };
 
-void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store);
+void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
+                    const uint8_t root[FS_PK_LEN]);
 
 /* Creates a batch from a Push envelope (taking ownership of env). Returns
  * 0, FS_ELIMIT (too many sets) or FS_ENOMEM (then env is still the

@@ -3,6 +3,7 @@
  * Subcommands: run, check-config, keygen, digest, records, status. Exit
  * codes: 0 ok, 1 usage, 2 refused or failed.
  */
+#include "admin_cli.h"
 #include "config.h"
 #include "error.h"
 #include "hex.h"
@@ -13,7 +14,9 @@
 #include "store.h"
 #include "view.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,11 @@ static const char usage_text[] =
     "  status --data DIR            counts of what the node holds\n"
     "  report --data DIR --area PREFIX [--from DAY --to DAY] [--csv|--json] [--lang en]\n"
     "        roll-up report of the movement's records (fieldsyncd report --help)\n"
+    "  backup --data DIR --out DIR  consistent, compacted copy of a node's store,\n"
+    "                               also while it runs (restore: stop, swap dirs)\n"
+    "  admin ...                    create a deployment, sign certificates\n"
+    "                               (fieldsyncd admin --help)\n"
+    "  cert add|list ...            install or list a node's certificates\n"
     "\n"
     "example:\n"
     "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
@@ -53,7 +61,7 @@ static int usage(const char *msg) {
 }
 
 typedef struct opts {
-  const char *config, *listen, *data, *log_level, *key, *comment, *area;
+  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out;
   bool all, help;
 } opts;
 
@@ -63,11 +71,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"data", required_argument, NULL, 'd'},   {"log-level", required_argument, NULL, 'v'},
       {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'm'},
       {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
+      {"out", required_argument, NULL, 'o'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Ah", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': o->config = optarg; break;
     case 'l': o->listen = optarg; break;
@@ -77,6 +86,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'm': o->comment = optarg; break;
     case 'a': o->area = optarg; break;
     case 'A': o->all = true; break;
+    case 'o': o->out = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -112,15 +122,20 @@ static int cmd_run(const opts *o) {
   fs_config cfg;
   int rc = load_config(&cfg, o);
   if (rc) {
-    fs_config_free(&cfg);
     return rc;
   }
   fs_log_setup(cfg.log_level, cfg.id);
   uv_loop_t loop;
   fs_server srv;
-  if (uv_loop_init(&loop) != 0 || fs_server_start(&srv, &loop, &cfg) != 0) {
+  srv.config_path = o->config;
+  if (uv_loop_init(&loop) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot create the event loop\n");
+    return EXIT_FAILED;
+  }
+  if (fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
-    fs_config_free(&cfg);
+    uv_run(&loop, UV_RUN_DEFAULT); /* let the handles it opened close */
+    uv_loop_close(&loop);
     return EXIT_FAILED;
   }
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -129,7 +144,6 @@ static int cmd_run(const opts *o) {
          (unsigned long long)srv.ingest.refused, (unsigned long long)srv.ingest.forks);
   fs_server_free(&srv);
   uv_loop_close(&loop);
-  fs_config_free(&cfg);
   return 0;
 }
 
@@ -137,9 +151,7 @@ static int cmd_check_config(const opts *o) {
   fs_config cfg;
   int rc = load_config(&cfg, o);
   if (rc == 0)
-    printf("%s: ok (node %s, area %s, %zu peers)\n", o->config, cfg.id, cfg.area,
-           cfg.npeers);
-  fs_config_free(&cfg);
+    printf("%s: ok (node %s, area %s)\n", o->config, cfg.id, cfg.area);
   return rc;
 }
 
@@ -167,6 +179,14 @@ static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
   if (!o->data) {
     fprintf(stderr, "fieldsyncd: --data DIR is required\n");
     return EXIT_USAGE;
+  }
+  char mdb[1100];
+  struct stat sb;
+  snprintf(mdb, sizeof mdb, "%s/data.mdb", o->data);
+  if (stat(mdb, &sb) != 0) {
+    fprintf(stderr, "fieldsyncd: %s holds no node store (no data.mdb); check --data\n",
+            o->data);
+    return EXIT_FAILED;
   }
   int rc = fs_store_open(st, o->data, FS_STORE_MAPSIZE_DEFAULT);
   if (rc == 0 && (rc = fs_store_begin(st, false, txn)))
@@ -218,6 +238,32 @@ static int cmd_records(const opts *o) {
   return 0;
 }
 
+static int cmd_backup(const opts *o, const char *out) {
+  if (!o->data || !out)
+    return usage("backup needs --data DIR and --out DIR");
+  if (mkdir(out, 0700) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot create %s (%s): the backup goes into a new, "
+                    "empty directory\n", out, strerror(errno));
+    return EXIT_FAILED;
+  }
+  fs_store st;
+  int rc = fs_store_open(&st, o->data, FS_STORE_MAPSIZE_DEFAULT);
+  if (rc == 0) {
+    /* A read transaction's snapshot, compacted: consistent while the node
+     * keeps committing. */
+    rc = fs_err_from_mdb(mdb_env_copy2(st.env, out, MDB_CP_COMPACT));
+    fs_store_close(&st);
+  }
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: backup of %s failed: %s\n", o->data, fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  printf("%s: consistent copy of %s\n", out, o->data);
+  fprintf(stderr, "keys are not in the backup: back up key files separately, and never "
+                  "put the root or sealing secret keys on a server\n");
+  return 0;
+}
+
 static int cmd_status(const opts *o) {
   fs_store st;
   MDB_txn *txn;
@@ -258,6 +304,10 @@ int main(int argc, char **argv) {
   /* Records issue: report parses its own options (server/report.c). */
   if (strcmp(cmd, "report") == 0)
     return fs_report_cli(argc - 1, argv + 1);
+  if (strcmp(cmd, "admin") == 0)
+    return fs_admin_cli(argc - 1, argv + 1);
+  if (strcmp(cmd, "cert") == 0)
+    return fs_cert_cli(argc - 1, argv + 1);
   opts o;
   if (parse_opts(argc - 1, argv + 1, &o) != 0)
     return usage("bad options");
@@ -279,6 +329,8 @@ int main(int argc, char **argv) {
     return cmd_records(&o);
   if (strcmp(cmd, "status") == 0)
     return cmd_status(&o);
+  if (strcmp(cmd, "backup") == 0)
+    return cmd_backup(&o, o.out);
   fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
   fputs(usage_text, stderr);
   return EXIT_USAGE;

@@ -6,9 +6,11 @@
 #include "server.h"
 
 #include "admin.h"
+#include "cert.h"
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
+#include "hlc.h"
 #include "log.h"
 #include "uplink.h"
 
@@ -17,14 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { S_CHALLENGED, S_READY } session_state;
+typedef enum { S_HANDSHAKE, S_HELLO, S_READY } session_state;
 
 struct fs_session {
   fs_conn conn;
   fs_server *srv;
   session_state st;
-  uint8_t nonce[FS_NONCE_LEN];
-  const fs_peer_conf *peer;
+  bool is_node;          /* a child node, else a device */
+  uint8_t peer_key[FS_PK_LEN];
+  char area[FS_MAX_AREA + 1]; /* what its certificate grants */
+  char peer_id[128];
   fs_batch *batch;       /* in flight, or NULL */
   bool conn_closed;
   fs_session *prev, *next;
@@ -62,63 +66,122 @@ static int send_env(void *arg, const Fs__Envelope *env) {
   return rc;
 }
 
-static void send_challenge(fs_session *s) {
-  randombytes_buf(s->nonce, sizeof s->nonce);
-  Fs__Challenge ch = FS__CHALLENGE__INIT;
-  ch.version = FS_PROTOCOL_VERSION;
-  ch.nonce.data = s->nonce;
-  ch.nonce.len = sizeof s->nonce;
-  ch.server_key.data = s->srv->key.pk;
-  ch.server_key.len = FS_PK_LEN;
-  ch.node_id = (char *)s->srv->cfg->id;
+/* The channel is secure: prove who we are, with our certificates. */
+static void on_secure(fs_conn *c) {
+  fs_session *s = container_of(c, fs_session, conn);
+  fs_server *srv = s->srv;
+  s->st = S_HELLO;
+  fs_certlist certs;
+  int rc = fs_certlist_collect(&certs, &srv->store, srv->key.pk, FS__CERT_KIND__CERT_NODE);
+  if (rc) {
+    fs_conn_close(c, rc);
+    return;
+  }
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&h, sig, &c->hs, &srv->key, "server", srv->cfg->id, certs.items, certs.n);
   Fs__Envelope env = FS__ENVELOPE__INIT;
-  env.msg_case = FS__ENVELOPE__MSG_CHALLENGE;
-  env.challenge = &ch;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
   send_env(s, &env);
+  fs_certlist_free(&certs);
+}
+
+/* Decides whether the peer's key may talk to us, from the certificates we
+ * hold (and those it presented). Returns 0 or fails the conn with why. */
+static int admit(fs_session *s, const Fs__Hello *h) {
+  fs_server *srv = s->srv;
+  const fs_config *cfg = srv->cfg;
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, h->key.data, FS_PK_LEN);
+  int rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs);
+  if (rc < 0) {
+    fs_conn_fail(&s->conn, rc, "cannot store certificates: %s", fs_strerror(rc));
+    return rc;
+  }
+  fs_grant g;
+  uint64_t last_seq, from;
+  MDB_txn *txn;
+  if ((rc = fs_store_begin(&srv->store, false, &txn)))
+    return rc;
+  Fs__CertKind kind = s->is_node ? FS__CERT_KIND__CERT_NODE : FS__CERT_KIND__CERT_DEVICE;
+  rc = fs_trust_find(&srv->store, txn, cfg->root_key, h->key.data, kind, NULL,
+                     fs_hlc_now_ms(), &g);
+  int revoked = rc == 0 ? fs_trust_revoked(&srv->store, txn, cfg->root_key, h->key.data,
+                                           &last_seq, &from)
+                        : 0;
+  mdb_txn_abort(txn);
+  const char *what = s->is_node ? "node" : "device";
+  if (rc) {
+    fs_conn_fail(&s->conn, rc,
+                 "%s key %s has no valid %s certificate here (%s); enrol it with "
+                 "fieldsyncd admin %s",
+                 what, hex, what, fs_strerror(rc), s->is_node ? "certify-node" : "enrol");
+    return rc;
+  }
+  if (revoked > 0) {
+    fs_conn_fail(&s->conn, FS_EREVOKED, "%s key %s was revoked", what, hex);
+    return FS_EREVOKED;
+  }
+  if (!fs_area_within(g.area, cfg->area)) {
+    fs_conn_fail(&s->conn, FS_ESCOPE, "%s area %s lies outside node %s's area %s", what,
+                 g.area, cfg->id, cfg->area);
+    return FS_ESCOPE;
+  }
+  if (s->is_node && (!g.has_parent || sodium_memcmp(g.parent, srv->key.pk, FS_PK_LEN) != 0)) {
+    fs_conn_fail(&s->conn, FS_ESCOPE, "node %s is certified under another parent",
+                 g.node_id);
+    return FS_ESCOPE;
+  }
+  memcpy(s->peer_key, h->key.data, FS_PK_LEN);
+  memcpy(s->area, g.area, sizeof s->area);
+  snprintf(s->peer_id, sizeof s->peer_id, "%s", s->is_node ? g.node_id : g.officer);
+  return 0;
 }
 
 static void on_hello(fs_session *s, const Fs__Hello *h) {
   fs_server *srv = s->srv;
-  int rc = fs_hello_verify(h, s->nonce, srv->key.pk);
+  int rc = fs_hello_check(h, &s->conn.hs);
   if (rc) {
     srv->refused_hello++;
     fs_conn_fail(&s->conn, rc, "hello refused: %s", fs_strerror(rc));
     return;
   }
-  char hex[2 * FS_PK_LEN + 1];
-  fs_hex_encode(hex, h->key.data, FS_PK_LEN);
-  const fs_peer_conf *p = fs_config_peer(srv->cfg, h->key.data);
-  bool want_node = strcmp(h->role, "node") == 0;
-  if (!p || (p->role == FS_PEER_NODE) != want_node) {
-    srv->refused_hello++;
-    fs_conn_fail(&s->conn, FS_EUNKNOWN_PEER,
-                 "%s key %s is not enrolled at node %s; ask its administrator to add "
-                 "it to [peers]",
-                 want_node ? "node" : "device", hex, srv->cfg->id);
+  if (strcmp(h->role, "node") != 0 && strcmp(h->role, "device") != 0) {
+    fs_conn_fail(&s->conn, FS_EPROTOCOL, "role must be device or node");
     return;
   }
-  s->peer = p;
+  s->is_node = strcmp(h->role, "node") == 0;
+  if (admit(s, h) != 0) {
+    srv->refused_hello++;
+    return;
+  }
   s->st = S_READY;
-  s->conn.idle_ms = FS_IDLE_MS;
+  fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
-  uint64_t seq = 0, cursor = 0;
+  uint64_t seq = 0, cursor = 0, cert_cursor = 0;
   if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
     rc = fs_meta_get_u64(&srv->store, txn, "record_seq", &seq);
-    if (rc == 0 && want_node)
-      rc = fs_peer_get_u64(&srv->store, txn, p->key, "cursor", &cursor);
+    if (rc == 0 && s->is_node)
+      rc = fs_peer_get_u64(&srv->store, txn, s->peer_key, "cursor", &cursor);
+    if (rc == 0 && s->is_node)
+      rc = fs_peer_get_u64(&srv->store, txn, s->peer_key, "cert_cursor", &cert_cursor);
     mdb_txn_abort(txn);
   }
   if (rc) {
     fs_conn_fail(&s->conn, rc, "storage error: %s", fs_strerror(rc));
     return;
   }
-  fs_log(FS_LOG_INFO, "session.ready", "peer=%s role=%s key=%.16s area=%s",
-         s->conn.peer, want_node ? "node" : "device", hex, p->area);
+  char hex[2 * FS_PK_LEN + 1];
+  fs_hex_encode(hex, s->peer_key, FS_PK_LEN);
+  fs_log(FS_LOG_INFO, "session.ready", "peer=%s role=%s key=%.16s who=\"%s\" area=%s",
+         s->conn.peer, s->is_node ? "node" : "device", hex, s->peer_id, s->area);
   Fs__Welcome w = FS__WELCOME__INIT;
   w.server_seq = seq;
-  w.peer_cursor = cursor;
-  w.area = (char *)s->peer->area;
+  w.area = s->area;
   w.node_id = (char *)srv->cfg->id;
+  w.peer_cursor = cursor;
+  w.peer_cert_cursor = cert_cursor;
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_WELCOME;
   env.welcome = &w;
@@ -150,11 +213,12 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
                  FS_PUSH_MAX_SETS);
     return;
   }
-  b->from_device = s->peer->role == FS_PEER_DEVICE;
-  b->set_cursor = !b->from_device && env->push->log_last > 0;
+  b->from_device = !s->is_node;
+  b->set_cursor = s->is_node && env->push->log_last > 0;
   b->cursor = env->push->log_last;
-  memcpy(b->peer_key, s->peer->key, FS_PK_LEN);
-  memcpy(b->scope, s->peer->area, sizeof b->scope);
+  b->cert_cursor = s->is_node ? env->push->cert_last : 0;
+  memcpy(b->peer_key, s->peer_key, FS_PK_LEN);
+  memcpy(b->scope, s->area, sizeof b->scope);
   b->done = on_batch_done;
   b->data = s;
   if ((rc = fs_ingest_submit(&s->srv->ingest, b))) {
@@ -190,9 +254,21 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
   bool more = false;
   int rc = o.states ? fs_store_begin(&srv->store, false, &txn) : FS_ENOMEM;
   if (rc == 0)
-    rc = fs_store_changes_since(&srv->store, txn, p->cursor, s->peer->area, max,
+    rc = fs_store_changes_since(&srv->store, txn, p->cursor, s->area, max,
                                 FS_PULL_MAX_BYTES, FS_PULL_MAX_SCAN, take_state, &o,
                                 &next, &more);
+  /* Certificates flow down to child nodes (revocations above all). */
+  struct pull_out co = {NULL, 0, 0};
+  uint64_t cert_next = p->cert_cursor;
+  bool cert_more = false;
+  if (rc == 0 && s->is_node) {
+    co.cap = FS_PULL_MAX_CERTS;
+    co.states = calloc(co.cap, sizeof *co.states);
+    rc = co.states ? fs_cert_log_since(&srv->store, txn, p->cert_cursor, co.cap,
+                                       FS_PULL_MAX_BYTES, take_state, &co, &cert_next,
+                                       &cert_more)
+                   : FS_ENOMEM;
+  }
   if (rc == 0) {
     ProtobufCBinaryData **ptrs = calloc(o.n ? o.n : 1, sizeof *ptrs);
     if (!ptrs) {
@@ -204,7 +280,10 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
       r.n_states = o.n;
       r.states = o.states;
       r.cursor = next;
-      r.more = more;
+      r.more = more || cert_more;
+      r.n_certs = co.n;
+      r.certs = co.states;
+      r.cert_cursor = cert_next;
       Fs__Envelope env = FS__ENVELOPE__INIT;
       env.msg_case = FS__ENVELOPE__MSG_RECORDS;
       env.records = &r;
@@ -215,6 +294,7 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
   if (txn)
     mdb_txn_abort(txn);
   free(o.states);
+  free(co.states);
   if (rc)
     fs_conn_fail(&s->conn, rc, "pull failed: %s", fs_strerror(rc));
 }
@@ -226,17 +306,15 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     fs_log(FS_LOG_WARN, "session.peer_error", "peer=%s code=%u msg=\"%.200s\"", c->peer,
            env->error->code, env->error->message);
     fs_conn_close(c, FS_EREFUSED);
-  } else if (s->st == S_CHALLENGED && mc == FS__ENVELOPE__MSG_HELLO) {
+  } else if (s->st == S_HELLO && mc == FS__ENVELOPE__MSG_HELLO) {
     on_hello(s, env->hello);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PUSH) {
     on_push(s, env);
     return; /* the batch owns env now */
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PULL) {
     on_pull(s, env->pull);
-  } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_STATUS &&
-             s->peer->role == FS_PEER_NODE) {
-    int rc = fs_status_keep(&s->srv->status, (size_t)(s->peer - s->srv->cfg->peers),
-                            env->status);
+  } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_STATUS && s->is_node) {
+    int rc = fs_status_keep(&s->srv->status, s->peer_key, env->status);
     if (rc)
       fs_conn_fail(c, rc, "status report refused: %s", fs_strerror(rc));
     else if (s->srv->uplink)
@@ -245,7 +323,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     fs_conn_finish(c);
   } else {
     fs_conn_fail(c, FS_EPROTOCOL, "message %d is not expected %s", (int)mc,
-                 s->st == S_CHALLENGED ? "before Hello" : "here");
+                 s->st != S_READY ? "before Hello" : "here");
   }
   fs__envelope__free_unpacked(env, NULL);
 }
@@ -259,7 +337,8 @@ static void on_connection(uv_stream_t *listener, int status) {
   fs_session *s = calloc(1, sizeof *s);
   if (!s)
     return;
-  if (fs_conn_init(srv->loop, &s->conn, on_frame, on_session_closed) != 0) {
+  if (fs_conn_init(srv->loop, &s->conn, srv->netkey, on_frame, on_secure,
+                   on_session_closed) != 0) {
     free(s);
     return;
   }
@@ -277,21 +356,74 @@ static void on_connection(uv_stream_t *listener, int status) {
     fs_conn_close(&s->conn, rc);
     return;
   }
-  if (srv->stopping) {
-    fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
+  if (srv->stopping)
+    fs_conn_close(&s->conn, FS_ESHUTDOWN);
+  /* The client speaks first (handshake.h); on_secure continues. */
+}
+
+static int install_own_cert(fs_server *srv);
+
+/* SIGHUP: re-read the certificate file (a renewed node certificate) and
+ * the log level; other options need a restart, which systemd makes cheap. */
+static void reload(fs_server *srv) {
+  fs_config fresh;
+  int rc = srv->config_path ? fs_config_load(&fresh, srv->config_path) : FS_ECONFIG;
+  if (rc) {
+    fs_log(FS_LOG_ERROR, "server.reload_failed", "msg=\"%s\"",
+           rc == FS_ECONFIG ? fresh.error : fs_strerror(rc));
     return;
   }
-  send_challenge(s);
+  fs_log_setup(fresh.log_level, srv->cfg->id);
+  rc = install_own_cert(srv);
+  fs_log(rc ? FS_LOG_ERROR : FS_LOG_INFO, "server.reloaded", "cert=%s err=%s",
+         srv->cfg->cert, fs_errname(rc));
 }
 
 static void on_signal(uv_signal_t *sig, int signum) {
   fs_server *srv = sig->data;
   fs_log(FS_LOG_INFO, "server.signal", "signal=%d", signum);
-  fs_server_stop(srv);
+  if (signum == SIGHUP)
+    reload(srv);
+  else
+    fs_server_stop(srv);
+}
+
+/* Stores this node's certificate file (its chain first) and checks that it
+ * certifies our key for our area, now. */
+static int install_own_cert(fs_server *srv) {
+  const fs_config *cfg = srv->cfg;
+  fs_certfile f;
+  int rc = fs_certfile_read(&f, cfg->cert);
+  if (rc) {
+    fs_log(FS_LOG_ERROR, "server.cert", "path=%s msg=\"cannot read the node certificate\"",
+           cfg->cert);
+    return rc;
+  }
+  ProtobufCBinaryData items[FS_CERTFILE_MAX];
+  for (size_t i = 0; i < f.n; i++) {
+    items[i].data = f.certs[i];
+    items[i].len = f.lens[i];
+  }
+  rc = fs_certs_accept(&srv->store, cfg->root_key, items, f.n);
+  fs_certfile_free(&f);
+  fs_grant g;
+  MDB_txn *txn;
+  if (rc >= 0 && (rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
+    rc = fs_trust_find(&srv->store, txn, cfg->root_key, srv->key.pk,
+                       FS__CERT_KIND__CERT_NODE, cfg->area, fs_hlc_now_ms(), &g);
+    mdb_txn_abort(txn);
+  }
+  if (rc)
+    fs_log(FS_LOG_ERROR, "server.cert", "path=%s err=%s msg=\"%s: the certificate must "
+           "be issued for this node's key and area %s by the deployment root or a "
+           "delegate\"", cfg->cert, fs_errname(rc), fs_strerror(rc), cfg->area);
+  return rc;
 }
 
 int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
+  const char *config_path = srv->config_path;
   memset(srv, 0, sizeof *srv);
+  srv->config_path = config_path;
   srv->loop = loop;
   srv->cfg = cfg;
   int rc = fs_keypair_load(&srv->key, cfg->key);
@@ -301,14 +433,23 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
            rc == FS_EKEYPERM ? "; run chmod 600 on it" : "");
     return rc;
   }
+  if ((rc = fs_netkey_load(srv->netkey, cfg->network_key))) {
+    fs_log(FS_LOG_ERROR, "server.network_key", "path=%s err=%s msg=\"%s%s\"",
+           cfg->network_key, fs_errname(rc), fs_strerror(rc),
+           rc == FS_EKEYPERM ? "; run chmod 600 on it" : "");
+    fs_keypair_free(&srv->key);
+    return rc;
+  }
   if ((rc = fs_store_open(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
     fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s msg=\"%s\"", cfg->data,
            fs_errname(rc), fs_strerror(rc));
     fs_keypair_free(&srv->key);
     return rc;
   }
-  fs_ingest_init(&srv->ingest, loop, &srv->store);
-  if ((rc = fs_status_init(&srv->status, cfg->npeers)))
+  if ((rc = install_own_cert(srv)))
+    goto fail_store;
+  fs_ingest_init(&srv->ingest, loop, &srv->store, cfg->root_key);
+  if ((rc = fs_status_init(&srv->status)))
     goto fail_store;
   struct sockaddr_storage addr;
   if ((rc = fs_addr_parse(cfg->listen, &addr)) ||
@@ -324,9 +465,11 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   uv_signal_init(loop, &srv->sigterm);
   uv_signal_init(loop, &srv->sigint);
-  srv->sigterm.data = srv->sigint.data = srv;
+  uv_signal_init(loop, &srv->sighup);
+  srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  uv_signal_start(&srv->sighup, on_signal, SIGHUP);
   if ((cfg->admin[0] && (rc = fs_admin_start(&srv->admin, srv, cfg->admin))) ||
       (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv)))) {
     fs_server_stop(srv);
@@ -351,6 +494,7 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->listener, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
+  uv_close((uv_handle_t *)&srv->sighup, NULL);
   if (srv->uplink)
     fs_uplink_stop(srv->uplink);
   if (srv->admin)
@@ -365,6 +509,7 @@ void fs_server_stop(fs_server *srv) {
 }
 
 void fs_server_free(fs_server *srv) {
+  sodium_memzero(srv->netkey, sizeof srv->netkey);
   fs_status_free(&srv->status);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);

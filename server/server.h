@@ -1,11 +1,11 @@
 /* server.h - one fieldsyncd node: listener, sessions, ingest, uplink.
  *
  * The server context is passed explicitly; the loop and the configuration
- * are the only state shared by its parts. Sessions follow one protocol:
- *   server: Challenge(nonce, server key)
- *   peer:   Hello(key, role, signature over "fieldsync-hello-v1"||nonce||server key)
- *   server: Welcome(server_seq, granted area) or Error, then close
- *   then any number of Push -> Ack and Pull -> Records, and Bye.
+ * are the only state shared by its parts. A session is: the secret
+ * handshake (handshake.h), the server's Hello, the peer's Hello (device or
+ * node) checked against the certificates (cert.h), Welcome or Error, then
+ * any number of Push -> Ack and Pull -> Records, StatusReport from child
+ * nodes, and Bye.
  */
 #ifndef FS_SERVER_H
 #define FS_SERVER_H
@@ -25,6 +25,7 @@
 #define FS_PULL_MAX_RECORDS 512
 #define FS_PULL_MAX_BYTES (1u << 20)
 #define FS_PULL_MAX_SCAN 8192
+#define FS_PULL_MAX_CERTS 256
 
 typedef struct fs_session fs_session;
 typedef struct fs_uplink fs_uplink;
@@ -34,9 +35,11 @@ typedef struct fs_server {
   const fs_config *cfg;
   fs_store store;
   fs_keypair key;
+  uint8_t netkey[FS_NETKEY_LEN];
   fs_ingest ingest;
   uv_tcp_t listener;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
+  const char *config_path; /* for SIGHUP, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */

@@ -9,43 +9,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-int fs_status_init(fs_status *st, size_t npeers) {
+int fs_status_init(fs_status *st) {
   memset(st, 0, sizeof *st);
-  size_t n = npeers ? npeers : 1;
-  st->child_reports = calloc(n, sizeof *st->child_reports);
-  st->child_report_len = calloc(n, sizeof *st->child_report_len);
-  st->child_seen_ms = calloc(n, sizeof *st->child_seen_ms);
-  st->npeers = npeers;
   st->started_ms = fs_hlc_now_ms();
   st->digest_seq = UINT64_MAX;
-  if (!st->child_reports || !st->child_report_len || !st->child_seen_ms) {
-    fs_status_free(st);
-    return FS_ENOMEM;
-  }
   return 0;
 }
 
 void fs_status_free(fs_status *st) {
-  for (size_t i = 0; st->child_reports && i < st->npeers; i++)
-    free(st->child_reports[i]);
-  free(st->child_reports);
-  free(st->child_report_len);
-  free(st->child_seen_ms);
+  for (size_t i = 0; i < st->nchildren; i++)
+    free(st->children[i].report);
+  free(st->children);
   memset(st, 0, sizeof *st);
 }
 
-int fs_status_keep(fs_status *st, size_t i, const Fs__StatusReport *r) {
-  if (i >= st->npeers || r->n_nodes > FS_STATUS_MAX_NODES)
+int fs_status_keep(fs_status *st, const uint8_t key[32], const Fs__StatusReport *r) {
+  if (r->n_nodes > FS_STATUS_MAX_NODES)
     return FS_ELIMIT;
+  fs_child_report *c = NULL;
+  for (size_t i = 0; i < st->nchildren && !c; i++)
+    if (memcmp(st->children[i].key, key, 32) == 0)
+      c = &st->children[i];
+  if (!c) {
+    if (st->nchildren == FS_STATUS_MAX_CHILDREN)
+      return FS_ELIMIT;
+    if (st->nchildren == st->cap) {
+      size_t cap = st->cap ? 2 * st->cap : 8;
+      fs_child_report *nc = realloc(st->children, cap * sizeof *nc);
+      if (!nc)
+        return FS_ENOMEM;
+      st->children = nc;
+      st->cap = cap;
+    }
+    c = &st->children[st->nchildren++];
+    memset(c, 0, sizeof *c);
+    memcpy(c->key, key, 32);
+  }
   size_t n = fs__status_report__get_packed_size(r);
   uint8_t *b = malloc(n ? n : 1);
   if (!b)
     return FS_ENOMEM;
   fs__status_report__pack(r, b);
-  free(st->child_reports[i]);
-  st->child_reports[i] = b;
-  st->child_report_len[i] = n;
-  st->child_seen_ms[i] = fs_hlc_now_ms();
+  free(c->report);
+  c->report = b;
+  c->len = n;
+  c->seen_ms = fs_hlc_now_ms();
   return 0;
 }
 
@@ -110,15 +118,13 @@ static int each_node(fs_server *srv, node_fn fn, void *arg) {
   if (rc || (rc = fn(arg, &self, self.reported_ms)))
     return rc;
   fs_status *st = &srv->status;
-  for (size_t i = 0; i < st->npeers; i++) {
-    if (!st->child_reports[i])
-      continue;
-    Fs__StatusReport *r =
-        fs__status_report__unpack(NULL, st->child_report_len[i], st->child_reports[i]);
+  for (size_t i = 0; i < st->nchildren; i++) {
+    const fs_child_report *c = &st->children[i];
+    Fs__StatusReport *r = fs__status_report__unpack(NULL, c->len, c->report);
     if (!r)
       continue;
     for (size_t j = 0; rc == 0 && j < r->n_nodes; j++)
-      rc = fn(arg, r->nodes[j], st->child_seen_ms[i]);
+      rc = fn(arg, r->nodes[j], c->seen_ms);
     fs__status_report__free_unpacked(r, NULL);
     if (rc)
       return rc;

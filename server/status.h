@@ -19,11 +19,18 @@ struct fs_server;
 
 #define FS_STATUS_MAX_NODES 4096
 
+#define FS_STATUS_MAX_CHILDREN 10000
+
+typedef struct fs_child_report {
+  uint8_t key[32];           /* the child node's key */
+  uint8_t *report;           /* packed StatusReport, owned */
+  size_t len;
+  uint64_t seen_ms;          /* when it arrived */
+} fs_child_report;
+
 typedef struct fs_status {
-  uint8_t **child_reports;   /* per configured peer: packed StatusReport */
-  size_t *child_report_len;
-  uint64_t *child_seen_ms;   /* when it arrived, per peer */
-  size_t npeers;
+  fs_child_report *children; /* owned, one per child that ever reported */
+  size_t nchildren, cap;
   uint64_t digest_seq;       /* record_seq the cached digest was made at */
   uint8_t digest[32];
   uint64_t records;
@@ -31,11 +38,12 @@ typedef struct fs_status {
   char last_error[256];
 } fs_status;
 
-int fs_status_init(fs_status *st, size_t npeers);
+int fs_status_init(fs_status *st);
 void fs_status_free(fs_status *st);
 
-/* Keeps a child's report (re-packed copy). Returns 0, FS_ELIMIT, FS_ENOMEM. */
-int fs_status_keep(fs_status *st, size_t peer_index, const Fs__StatusReport *r);
+/* Keeps a child's report (re-packed copy), replacing its previous one.
+ * Returns 0, FS_ELIMIT, FS_ENOMEM. */
+int fs_status_keep(fs_status *st, const uint8_t key[32], const Fs__StatusReport *r);
 
 /* Builds this node's report (itself first, then every kept child report's
  * nodes) as a packed StatusReport in *out (malloc'ed, caller frees). */

@@ -1,6 +1,7 @@
 /* uplink.c - child -> parent replication link with resumable cursor. */
 #include "uplink.h"
 
+#include "cert.h"
 #include "conn.h"
 #include "error.h"
 #include "hello.h"
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { U_IDLE, U_CONNECTING, U_CHALLENGE, U_WELCOME, U_READY } uplink_state;
+typedef enum { U_IDLE, U_CONNECTING, U_HANDSHAKE, U_HELLO, U_WELCOME, U_READY } uplink_state;
 
 struct fs_uplink {
   fs_server *srv;
@@ -26,6 +27,9 @@ struct fs_uplink {
   uplink_state st;
   uint64_t backoff_ms;
   uint64_t push_last;     /* log seq of the last set in the Push in flight */
+  uint64_t push_cert_last; /* cert log seq of the last cert in it */
+  uint64_t cert_cursor;   /* our cert log acknowledged by the parent */
+  uint64_t pull_cert_cursor; /* the parent's cert log we hold */
   size_t push_n;
   bool pushing, pulling, more_to_pull, stopping;
   uint64_t pull_cursor;
@@ -75,6 +79,7 @@ static void send_pull(fs_uplink *u) {
     return;
   Fs__Pull p = FS__PULL__INIT;
   p.cursor = u->pull_cursor;
+  p.cert_cursor = u->pull_cert_cursor;
   p.max = 512;
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_PULL;
@@ -83,7 +88,27 @@ static void send_pull(fs_uplink *u) {
     u->pulling = true;
 }
 
-/* Reads the next batch of our log after the cursor and pushes it. */
+struct cert_out {
+  ProtobufCBinaryData items[FS_UPLINK_BATCH_CERTS];
+  size_t n;
+};
+
+static int take_cert(void *arg, const uint8_t *p, size_t len) {
+  struct cert_out *o = arg;
+  if (o->n == FS_UPLINK_BATCH_CERTS)
+    return FS_ELIMIT;
+  uint8_t *copy = malloc(len);
+  if (!copy)
+    return FS_ENOMEM;
+  memcpy(copy, p, len);
+  o->items[o->n].data = copy;
+  o->items[o->n].len = len;
+  o->n++;
+  return 0;
+}
+
+/* Reads the next batch of our log (and certificates) after the cursors and
+ * pushes it. */
 static void push_next(fs_uplink *u) {
   if (u->st != U_READY || u->pushing)
     return;
@@ -126,24 +151,47 @@ static void push_next(fs_uplink *u) {
   if (cur)
     mdb_cursor_close(cur);
   mdb_txn_abort(txn);
+  /* Certificates we hold that the parent may not: enrolments made here,
+   * revocations installed here. */
+  struct cert_out co;
+  co.n = 0;
+  uint64_t cert_last = u->cert_cursor;
+  bool cert_more = false;
+  if (rc == 0 || rc == FS_ENOTFOUND) {
+    MDB_txn *ct;
+    int crc = fs_store_begin(s, false, &ct);
+    if (crc == 0) {
+      crc = fs_cert_log_since(s, ct, u->cert_cursor, FS_UPLINK_BATCH_CERTS,
+                              FS_UPLINK_BATCH_BYTES, take_cert, &co, &cert_last, &cert_more);
+      mdb_txn_abort(ct);
+    }
+    if (crc)
+      rc = crc;
+  }
   if (rc && rc != FS_ENOTFOUND) {
     link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
-  } else if (n > 0) {
+  } else if (n > 0 || co.n > 0) {
     Fs__Push push = FS__PUSH__INIT;
     push.n_sets = n;
     push.sets = sets;
-    push.log_last = last;
+    push.log_last = n ? last : 0;
+    push.n_certs = co.n;
+    push.certs = co.items;
+    push.cert_last = co.n ? cert_last : 0;
     Fs__Envelope env = FS__ENVELOPE__INIT;
     env.msg_case = FS__ENVELOPE__MSG_PUSH;
     env.push = &push;
     if (send_env(u, &env) == 0) {
       u->pushing = true;
       u->push_last = last;
+      u->push_cert_last = co.n ? cert_last : u->cert_cursor;
       u->push_n = n;
     }
   }
   for (size_t i = 0; i < n; i++)
     fs__signed_change_set__free_unpacked(sets[i], NULL);
+  for (size_t i = 0; i < co.n; i++)
+    free(co.items[i].data);
 }
 
 static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
@@ -175,6 +223,7 @@ static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
   }
   u->stats.pushed += ack->n_items;
   u->stats.cursor = u->push_last;
+  u->cert_cursor = u->push_cert_last;
   u->stats.last_ack_ms = fs_hlc_now_ms();
   u->pushing = false;
   push_next(u);
@@ -189,6 +238,18 @@ static void on_records(fs_uplink *u, const Fs__Records *r) {
   fs_store *s = &u->srv->store;
   MDB_txn *txn;
   u->pulling = false;
+  if (r->n_certs > FS_PULL_MAX_CERTS) {
+    link_error(u, FS_ELIMIT, "parent sent %zu certificates in one batch", r->n_certs);
+    return;
+  }
+  int crc = fs_certs_accept(s, u->srv->cfg->root_key, r->certs, r->n_certs);
+  if (crc < 0) {
+    link_error(u, crc, "cannot store certificates from the parent: %s", fs_strerror(crc));
+    return;
+  }
+  if (crc > 0)
+    fs_log(FS_LOG_INFO, "uplink.certs", "stored=%d from=parent", crc);
+  u->pull_cert_cursor = r->cert_cursor;
   if (r->n_states == 0) {
     u->pull_cursor = r->cursor;
     if (r->more)
@@ -223,26 +284,62 @@ static void on_records(fs_uplink *u, const Fs__Records *r) {
     send_pull(u);
 }
 
-static void on_challenge(fs_uplink *u, const Fs__Challenge *ch) {
-  const fs_config *cfg = u->srv->cfg;
-  if (ch->server_key.len != FS_PK_LEN ||
-      sodium_memcmp(ch->server_key.data, cfg->parent_key, FS_PK_LEN) != 0) {
-    link_error(u, FS_EUNKNOWN_PEER, "the server at %s is not the configured parent",
-               cfg->parent);
+/* The parent proved its key: check it is the node we are certified under,
+ * then prove ours. */
+static void on_server_hello(fs_uplink *u, const Fs__Hello *h) {
+  fs_server *srv = u->srv;
+  const fs_config *cfg = srv->cfg;
+  int rc = fs_hello_check(h, &u->conn->hs);
+  if (rc || strcmp(h->role, "server") != 0) {
+    link_error(u, rc ? rc : FS_EPROTOCOL, "the parent's hello does not verify");
     return;
   }
-  Fs__Hello h;
-  uint8_t sig[FS_SIG_LEN];
-  int rc = fs_hello_sign(&h, sig, &u->srv->key, ch, "node", cfg->id);
+  if ((rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs)) < 0) {
+    link_error(u, rc, "cannot store the parent's certificates: %s", fs_strerror(rc));
+    return;
+  }
+  fs_grant parent, self;
+  uint64_t last, from;
+  MDB_txn *txn;
+  if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
+    rc = fs_trust_find(&srv->store, txn, cfg->root_key, h->key.data,
+                       FS__CERT_KIND__CERT_NODE, cfg->area, fs_hlc_now_ms(), &parent);
+    if (rc == 0)
+      rc = fs_trust_find(&srv->store, txn, cfg->root_key, srv->key.pk,
+                         FS__CERT_KIND__CERT_NODE, cfg->area, fs_hlc_now_ms(), &self);
+    if (rc == 0 && fs_trust_revoked(&srv->store, txn, cfg->root_key, h->key.data, &last,
+                                    &from) == 1)
+      rc = FS_EREVOKED;
+    mdb_txn_abort(txn);
+  }
   if (rc) {
-    link_error(u, rc, "cannot answer the parent's challenge: %s", fs_strerror(rc));
+    link_error(u, rc, "the server at %s is not a certified node above %s: %s",
+               cfg->parent, cfg->area, fs_strerror(rc));
     return;
   }
+  /* A node pushes only to the parent its own certificate names (and, when
+   * configured, the pinned key). */
+  if ((self.has_parent && sodium_memcmp(self.parent, h->key.data, FS_PK_LEN) != 0) ||
+      (cfg->has_parent_key && sodium_memcmp(cfg->parent_key, h->key.data, FS_PK_LEN) != 0)) {
+    link_error(u, FS_EUNKNOWN_PEER, "node %s at %s is not this node's certified parent",
+               parent.node_id, cfg->parent);
+    return;
+  }
+  fs_certlist certs;
+  if ((rc = fs_certlist_collect(&certs, &srv->store, srv->key.pk,
+                                FS__CERT_KIND__CERT_NODE))) {
+    link_error(u, rc, "cannot read our certificate: %s", fs_strerror(rc));
+    return;
+  }
+  Fs__Hello mine;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&mine, sig, &u->conn->hs, &srv->key, "node", cfg->id, certs.items, certs.n);
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
-  env.hello = &h;
+  env.hello = &mine;
   if (send_env(u, &env) == 0)
     u->st = U_WELCOME;
+  fs_certlist_free(&certs);
 }
 
 static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
@@ -259,6 +356,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
     return;
   }
   u->stats.cursor = w->peer_cursor;
+  u->cert_cursor = w->peer_cert_cursor;
   if (w->peer_cursor > log_seq) {
     /* The parent has acknowledged more than our log holds: this store was
      * restored from an older copy. Resend everything; duplicates are
@@ -289,8 +387,8 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   Fs__Envelope__MsgCase mc = env->msg_case;
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     link_error(u, FS_EREFUSED, "parent says: %s", env->error->message);
-  } else if (u->st == U_CHALLENGE && mc == FS__ENVELOPE__MSG_CHALLENGE) {
-    on_challenge(u, env->challenge);
+  } else if (u->st == U_HELLO && mc == FS__ENVELOPE__MSG_HELLO) {
+    on_server_hello(u, env->hello);
   } else if (u->st == U_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
     on_welcome(u, env->welcome);
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_ACK) {
@@ -328,7 +426,12 @@ static void on_connect(fs_conn *c, int status) {
                fs_strerror(status));
     return;
   }
-  u->st = U_CHALLENGE;
+  u->st = U_HANDSHAKE;
+}
+
+static void on_secure(fs_conn *c) {
+  uplink_conn *uc = container_of(c, uplink_conn, conn);
+  uc->u->st = U_HELLO; /* the server proves itself first */
 }
 
 static void connect_now(fs_uplink *u) {
@@ -338,7 +441,8 @@ static void connect_now(fs_uplink *u) {
     return;
   }
   uc->u = u;
-  int rc = fs_conn_init(u->srv->loop, &uc->conn, on_frame, on_conn_closed);
+  int rc = fs_conn_init(u->srv->loop, &uc->conn, u->srv->netkey, on_frame, on_secure,
+                        on_conn_closed);
   if (rc) {
     free(uc);
     schedule_retry(u);
@@ -394,6 +498,8 @@ static void on_timer(uv_timer_t *t) {
   bool keepalive = now - u->status_sent_ms >= FS_UPLINK_KEEPALIVE_MS;
   if (u->status_dirty || keepalive)
     send_status(u);
+  if (u->conn && keepalive)
+    push_next(u); /* certificates installed here meanwhile */
   if (keepalive && u->conn && !u->pushing)
     send_pull(u);
 }

@@ -125,7 +125,7 @@ assert_eq "seq=2 outbox=2" "$(state)" "the laptop works again after chmod 600"
 step "check-config names the file and line of a bad value"
 write_server_config commune $AREA "device = $K $AREA"
 must "$FIELDSYNCD" check-config --config "$T/commune.ini"
-assert_contains "$OUT" "ok (node commune, area $AREA, 1 peers)" "a good configuration"
+assert_contains "$OUT" "ok (node commune, area $AREA)" "a good configuration"
 bad_config() { # LINE REASON LINES...: expects file:LINE and REASON
   local line=$1 reason=$2
   shift 2
@@ -138,13 +138,15 @@ bad_config 3 "area 'KT..KPL' is not a valid area code" '[node]' 'id = c' 'area =
 bad_config 4 "unknown option 'colour' in section [node]" '[node]' 'id = c' 'area = KT' 'colour = blue'
 bad_config 4 "listen '127.0.0.1:99999' is not host:port" '[node]' 'id = c' 'area = KT' 'listen = 127.0.0.1:99999'
 bad_config 3 "map_size_mb '1' must be a number" '[node]' 'id = c' 'map_size_mb = 1'
-bad_config 7 "key 'beef' is not 64 hex digits" '[node]' 'id = c' 'area = KT' "data = $T/d" "key = $T/k" '[peers]' 'device = beef KT'
+bad_config 6 "root_key is not 64 hex digits" '[node]' 'id = c' 'area = KT' "data = $T/d" "key = $T/k" 'root_key = beef'
 bad_config 2 "line is not 'name = value'" '[node]' 'id c'
+bad_config 3 "unknown option 'device' in section [peers]" '[node]' '[peers]' "device = $K KT"
+# The first bad line is the reason, whatever follows it.
+bad_config 3 "area 'KT..X' is not a valid area code" '[node]' 'id = c' 'area = KT..X' 'data = /tmp/x'
 # Rules across lines name the file.
-printf '%s\n' '[node]' 'id = c' 'area = KT.KPL' "data = $T/d" "key = $T/k" '[peers]' \
-  "device = $K KT.OTHER" >"$T/bad.ini"
+printf '%s\n' '[node]' 'id = c' 'area = KT.KPL' "data = $T/d" "key = $T/k" >"$T/bad.ini"
 expect_exit 2 "$FIELDSYNCD" check-config --config "$T/bad.ini"
-assert_contains "$ERR" "$T/bad.ini: peer area KT.OTHER lies outside this node's area KT.KPL" "peer outside the node's area"
+assert_contains "$ERR" "$T/bad.ini: [node] needs id, area, data, key, cert, network_key and root_key" "missing options"
 expect_exit 2 "$FIELDSYNCD" check-config --config "$T/missing.ini"
 assert_contains "$ERR" "$T/missing.ini: cannot open the file" "missing configuration"
 

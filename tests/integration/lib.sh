@@ -170,24 +170,65 @@ port_open() { # PORT
 
 # ------------------------------------------------------------------ servers
 
-# write_server_config NAME AREA [PEER_LINE...]
-#   makes $T/NAME.key, $T/NAME.ini with data $T/NAME.data; each PEER_LINE is
-#   a [peers] line such as "device = <hex> KT.KPL.DAKNEN".
+# deployment: this test's deployment (root key, network key, sealing key),
+# made on first use in $T/admin; ROOT_KEY_FILE holds the root public key.
+deployment() {
+  [[ -f "$T/admin/root.hex" ]] && return 0
+  local root
+  root=$("$FIELDSYNCD" admin init --dir "$T/admin" 2>/dev/null) || fail "fieldsyncd admin init failed"
+  echo "$root" >"$T/admin/root.hex"
+}
+root_key() { deployment; cat "$T/admin/root.hex"; }
+
+# enrol_laptop KEY AREA: the administrator enrols the laptop with that key
+# (made by laptop_init) for AREA, and the officer installs the enrolment.
+enrol_laptop() {
+  local key=$1 area=$2 name
+  name=$(cat "$T/laptop-keys/$key" 2>/dev/null) || fail "no laptop has key $key"
+  deployment
+  rm -f "$T/$name.cert"
+  must "$FIELDSYNCD" admin enrol --admin-key "$T/admin/root.key" --device "$key" \
+    --officer "Cán bộ $name" --officer-id "CA-$name" --area "$area" --out "$T/$name.cert"
+  must "$FIELDSYNC" enrol --dir "$T/$name" --cert "$T/$name.cert" \
+    --network-key "$T/admin/network.key" --root "$(root_key)"
+}
+
+# write_server_config NAME AREA [LINE...]
+#   makes $T/NAME.key, a node certificate $T/NAME.cert for AREA (under the
+#   node named by PARENT_NAME when set) and $T/NAME.ini with data
+#   $T/NAME.data. A LINE "device = <key> <area>" enrols that laptop
+#   (enrol_laptop); any other LINE is appended to the [node] section.
 write_server_config() {
-  local name=$1 area=$2
+  local name=$1 area=$2 line parent=()
   shift 2
+  deployment
   [[ -f "$T/$name.key" ]] || must "$FIELDSYNCD" keygen --key "$T/$name.key" --comment "$name"
+  if [[ -n ${PARENT_NAME:-} ]]; then
+    parent=(--parent "$T/$PARENT_NAME.key.pub")
+  fi
+  rm -f "$T/$name.cert"
+  must "$FIELDSYNCD" admin certify-node --admin-key "$T/admin/root.key" \
+    --key "$T/$name.key.pub" --id "$name" --area "$area" "${parent[@]}" --out "$T/$name.cert"
   {
     echo "[node]"
     echo "id = $name"
     echo "area = $area"
     echo "data = $T/$name.data"
     echo "key = $T/$name.key"
+    echo "cert = $T/$name.cert"
+    echo "network_key = $T/admin/network.key"
+    echo "root_key = $(root_key)"
     echo "listen = 127.0.0.1:1"   # replaced by --listen when started
-    echo "[peers]"
-    local p
-    for p in "$@"; do echo "$p"; done
+    for line in "$@"; do
+      [[ $line == device\ =* ]] || echo "$line"
+    done
   } >"$T/$name.ini"
+  for line in "$@"; do
+    if [[ $line == device\ =* ]]; then
+      read -r _ _ key larea <<<"$line"
+      enrol_laptop "$key" "$larea"
+    fi
+  done
 }
 
 # start_server NAME: runs fieldsyncd for $T/NAME.ini on 127.0.0.1 and waits
@@ -289,10 +330,18 @@ server_digest() {
 
 # ------------------------------------------------------------------ laptops
 
-# laptop_init NAME AREA [OFFICER]: prints the device key.
+# laptop_init NAME AREA [OFFICER]: prints the device key. The laptop holds
+# the network key (so a test peer can reach the Hello with it) but no
+# enrolment until enrol_laptop (or a "device =" line of write_server_config).
 laptop_init() {
-  "$FIELDSYNC" init --dir "$T/$1" --area "$2" --officer "${3:-Cán bộ $1}" 2>/dev/null ||
+  local key
+  deployment
+  key=$("$FIELDSYNC" init --dir "$T/$1" --area "$2" --officer "${3:-Cán bộ $1}" 2>/dev/null) ||
     fail "fieldsync init failed for laptop $1"
+  install -m 600 "$T/admin/network.key" "$T/$1/network.key"
+  mkdir -p "$T/laptop-keys"
+  echo "$1" >"$T/laptop-keys/$key"
+  echo "$key"
 }
 
 fs() { # fs LAPTOP CMD ARGS...: the fieldsync CLI on a laptop's directory

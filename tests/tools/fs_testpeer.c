@@ -2,8 +2,9 @@
  *
  * The integration tests (tests/integration/) drive fieldsyncd with real
  * laptops; this program is the peer they cannot be: it speaks the wire
- * protocol by hand over a plain blocking socket, so it can forge, replay,
- * fork and send garbage, and it prints one line per thing the server said:
+ * protocol over a plain blocking socket (common/bconn.h), so it can forge,
+ * replay, fork, tamper and send garbage, and it prints one line per thing
+ * the server said:
  *
  *   welcome area=KT.KPL.DAKNEN server_seq=0
  *   ack status=STORED seq=1 head=1 id=ok reason=
@@ -11,7 +12,7 @@
  *   closed
  *
  * Scenarios build their own hash chain from seq 1, so give each one a
- * freshly initialised device directory that has never synced.
+ * freshly initialised, enrolled device directory that has never synced.
  *
  * Usage (exit 0: the scenario ran, whatever the server answered; 1 usage;
  * 2 a local or I/O failure, with a sentence on stderr):
@@ -29,17 +30,23 @@
  *     gap       seq 1, then seq 3
  *     scope     seq 1 for an area outside the device's scope
  *     future    seq 1 with a clock two days ahead, then a normal seq 1
- *     oversize  a frame header announcing FS_FRAME_MAX + 1 bytes, before Hello
- *     garbage   a frame of bytes that is no Envelope, after Welcome
+ *     oversize  a frame header announcing more than the limit, before Hello
+ *     garbage   an encrypted frame whose plaintext is no Envelope, after Welcome
+ *     tamper | replay-frame | reorder | truncate
+ *               after Welcome, an encrypted frame altered / sent twice / two
+ *               sent in swapped order / cut short: prints "closed" when the
+ *               server ends the connection
+ *     wrong-netkey  the handshake with another network key
  *     hold      handshake and one Pull, print "ready", wait for a line on
  *               stdin, then push seq 1 on the same connection
  *     hold-quiet  the same without the Pull: nothing sent after Hello
- *     hello-replay  answer a second connection's challenge with the Hello
- *               signed for the first
+ *     hello-replay  send on a second connection the Hello signed for the first
  *     early-push  a Push before Hello
- *     silent    read the challenge, say nothing; print how long the server
- *               waited before closing ("waited N s")
+ *     silent    connect and say nothing; print how long the server waited
+ *               before closing ("waited N s")
  */
+#include "bconn.h"
+#include "cert.h"
 #include "changeset.h"
 #include "conn.h"
 #include "error.h"
@@ -59,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -71,7 +79,8 @@ static const char usage_text[] =
     "usage: fs_testpeer freeport\n"
     "       fs_testpeer edits --dir DIR --count N [--records R]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
-    "                   hold-quiet|hello-replay|early-push|silent|future "
+    "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
+    "                   replay-frame|reorder|truncate|wrong-netkey "
     "--dir DIR --server HOST:PORT\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -89,93 +98,48 @@ static void die(const char *fmt, ...) {
 /* ---------------------------------------------------------------- socket */
 
 typedef struct peer {
-  int fd;
-  fs_keypair key;
+  fs_bconn b;
+  bool open;
+  fs_device dev;          /* key, network key, root key, certificates */
   char area[FS_MAX_AREA + 1];
   uint64_t hlc;
 } peer;
 
-static int connect_to(const char *server) {
-  struct sockaddr_storage ss;
-  if (fs_addr_parse(server, &ss) != 0)
-    die("'%s' is not HOST:PORT", server);
-  int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-  if (fd < 0)
-    die("socket: %s", strerror(errno));
-  struct timeval tv = {IO_TIMEOUT_S, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                          : sizeof(struct sockaddr_in6);
-  if (connect(fd, (struct sockaddr *)&ss, len) != 0)
-    die("cannot connect to %s: %s", server, strerror(errno));
-  return fd;
-}
+#define key dev.key
 
-static void send_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      die("send: %s", w < 0 ? strerror(errno) : "nothing written");
-    p += w;
-    n -= (size_t)w;
+/* Connects and runs the secret handshake; false (after printing why) when
+ * the server closed it. */
+static bool connect_to(peer *p, const char *server) {
+  int rc = fs_bconn_open(&p->b, server, p->dev.netkey, IO_TIMEOUT_S * 1000);
+  if (rc == FS_EHANDSHAKE) {
+    printf("closed handshake\n");
+    return false;
   }
-}
-
-/* Reads exactly n bytes: 1 done, 0 orderly end of stream before any byte,
- * -1 reset or end in the middle. Dies on a timeout. */
-static int recv_all(int fd, uint8_t *p, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = recv(fd, p + got, n - got, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      die("the server did not answer within %d s", IO_TIMEOUT_S);
-    if (r < 0)
-      return -1;
-    if (r == 0)
-      return got == 0 ? 0 : -1;
-    got += (size_t)r;
-  }
-  return 1;
-}
-
-static void send_env(int fd, const Fs__Envelope *env) {
-  uint8_t *buf;
-  size_t len;
-  int rc = fs_frame_encode(env, &buf, &len);
   if (rc)
-    die("cannot encode a frame: %s", fs_strerror(rc));
-  send_all(fd, buf, len);
-  free(buf);
+    die("cannot connect to %s: %s", server, fs_strerror(rc));
+  p->open = true;
+  return true;
+}
+
+static void send_env(peer *p, const Fs__Envelope *env) {
+  int rc = fs_bconn_send(&p->b, env);
+  if (rc)
+    die("cannot send: %s", fs_strerror(rc));
 }
 
 /* The next Envelope, or NULL when the server closed the connection (then
  * "closed" is printed). */
-static Fs__Envelope *recv_env(int fd) {
-  uint8_t hdr[FS_FRAME_HDR];
-  int rc = recv_all(fd, hdr, sizeof hdr);
-  if (rc <= 0) {
-    printf("closed%s\n", rc < 0 ? " reset" : "");
+static Fs__Envelope *recv_env(peer *p) {
+  Fs__Envelope *env;
+  int rc = fs_bconn_recv(&p->b, &env);
+  if (rc == UV_EOF || rc == -ECONNRESET) {
+    printf("closed\n");
     return NULL;
   }
-  uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-  if (n > FS_FRAME_MAX)
-    die("the server announced a frame of %u bytes", n);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (!buf)
-    die("out of memory");
-  if (recv_all(fd, buf, n) != 1)
-    die("the server closed in the middle of a frame");
-  Fs__Envelope *env;
-  if ((rc = fs_envelope_decode(buf, n, &env)))
-    die("the server sent an undecodable frame: %s", fs_strerror(rc));
-  free(buf);
+  if (rc == FS_ETIMEOUT)
+    die("the server did not answer within %d s", IO_TIMEOUT_S);
+  if (rc)
+    die("the server sent a bad frame: %s", fs_strerror(rc));
   return env;
 }
 
@@ -189,9 +153,9 @@ static bool print_error(const Fs__Envelope *env) {
 }
 
 /* Waits for the end of the connection after an Error: prints "closed". */
-static void expect_close(int fd) {
+static void expect_close(peer *p) {
   for (int i = 0; i < 8; i++) {
-    Fs__Envelope *env = recv_env(fd);
+    Fs__Envelope *env = recv_env(p);
     if (!env)
       return;
     printf("unexpected message %d after the error\n", (int)env->msg_case);
@@ -200,39 +164,43 @@ static void expect_close(int fd) {
   die("the server kept talking after an error");
 }
 
-/* Reads the Challenge; returns it (caller frees) or NULL after printing
- * what came instead. */
-static Fs__Envelope *read_challenge(int fd) {
-  Fs__Envelope *env = recv_env(fd);
+/* Reads the server's Hello; false (after printing what came) otherwise. */
+static bool read_server_hello(peer *p) {
+  Fs__Envelope *env = recv_env(p);
   if (!env)
-    return NULL;
-  if (env->msg_case != FS__ENVELOPE__MSG_CHALLENGE) {
-    if (!print_error(env))
-      printf("unexpected message %d instead of Challenge\n", (int)env->msg_case);
-    fs__envelope__free_unpacked(env, NULL);
-    return NULL;
-  }
-  return env;
+    return false;
+  bool ok = env->msg_case == FS__ENVELOPE__MSG_HELLO &&
+            fs_hello_check(env->hello, &p->b.hs) == 0;
+  if (!ok && !print_error(env))
+    printf("unexpected message %d instead of the server's Hello\n", (int)env->msg_case);
+  fs__envelope__free_unpacked(env, NULL);
+  return ok;
 }
 
-/* Connects, answers the challenge, prints the Welcome or the Error. Returns
+/* Our Hello for the connection b (its transcript), with the laptop's
+ * enrolment; certs must be freed by the caller. */
+static void fill_hello(peer *p, fs_bconn *b, Fs__Hello *h, uint8_t *sig, fs_certlist *certs) {
+  int rc = fs_certlist_collect(certs, &p->dev.store, p->key.pk, FS__CERT_KIND__CERT_DEVICE);
+  if (rc)
+    die("cannot read the enrolment: %s", fs_strerror(rc));
+  fs_hello_fill(h, sig, &b->hs, &p->key, "device", NULL, certs->items, certs->n);
+}
+
+/* Connects, proves the device, prints the Welcome or the Error. Returns
  * true when the session is ready for pushes. */
 static bool handshake(peer *p, const char *server) {
-  p->fd = connect_to(server);
-  Fs__Envelope *ch = read_challenge(p->fd);
-  if (!ch)
+  if (!connect_to(p, server) || !read_server_hello(p))
     return false;
   Fs__Hello h;
   uint8_t sig[FS_SIG_LEN];
-  int rc = fs_hello_sign(&h, sig, &p->key, ch->challenge, "device", NULL);
-  fs__envelope__free_unpacked(ch, NULL);
-  if (rc)
-    die("cannot answer the challenge: %s", fs_strerror(rc));
+  fs_certlist certs;
+  fill_hello(p, &p->b, &h, sig, &certs);
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
   env.hello = &h;
-  send_env(p->fd, &env);
-  Fs__Envelope *w = recv_env(p->fd);
+  send_env(p, &env);
+  fs_certlist_free(&certs);
+  Fs__Envelope *w = recv_env(p);
   if (!w)
     return false;
   bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
@@ -243,20 +211,20 @@ static bool handshake(peer *p, const char *server) {
     printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
   fs__envelope__free_unpacked(w, NULL);
   if (!ok)
-    expect_close(p->fd);
+    expect_close(p);
   return ok;
 }
 
 static void hang_up(peer *p) {
-  if (p->fd >= 0) {
+  if (p->open) {
     Fs__Bye bye = FS__BYE__INIT;
     Fs__Envelope env = FS__ENVELOPE__INIT;
     env.msg_case = FS__ENVELOPE__MSG_BYE;
     env.bye = &bye;
-    send_env(p->fd, &env);
-    close(p->fd);
+    fs_bconn_send(&p->b, &env);
+    fs_bconn_close(&p->b);
   }
-  p->fd = -1;
+  p->open = false;
 }
 
 /* ------------------------------------------------------------ change sets */
@@ -341,10 +309,10 @@ static bool push(peer *p, sset *const *sets, size_t n) {
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_PUSH;
   env.push = &pu;
-  send_env(p->fd, &env);
+  send_env(p, &env);
   free(ss);
   free(ptrs);
-  Fs__Envelope *a = recv_env(p->fd);
+  Fs__Envelope *a = recv_env(p);
   if (!a)
     return false;
   bool ok = a->msg_case == FS__ENVELOPE__MSG_ACK;
@@ -367,7 +335,7 @@ static bool push(peer *p, sset *const *sets, size_t n) {
   }
   fs__envelope__free_unpacked(a, NULL);
   if (!ok)
-    expect_close(p->fd);
+    expect_close(p);
   return ok;
 }
 
@@ -532,8 +500,8 @@ static bool pull_once(peer *p) {
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_PULL;
   env.pull = &pl;
-  send_env(p->fd, &env);
-  Fs__Envelope *r = recv_env(p->fd);
+  send_env(p, &env);
+  Fs__Envelope *r = recv_env(p);
   if (!r)
     return false;
   bool ok = r->msg_case == FS__ENVELOPE__MSG_RECORDS;
@@ -575,31 +543,27 @@ static int hold(peer *p, const char *server, bool quiet) {
 static int scenario_hold(peer *p, const char *server) { return hold(p, server, false); }
 static int scenario_hold_quiet(peer *p, const char *server) { return hold(p, server, true); }
 
-/* Answers a second connection's challenge with the Hello signed for the
- * first one (a captured handshake replayed). */
+/* Sends on a second connection the Hello signed for the first (a captured
+ * proof replayed): it covers the first connection's transcript only. */
 static int scenario_hello_replay(peer *p, const char *server) {
-  int fd1 = connect_to(server);
-  Fs__Envelope *ch1 = read_challenge(fd1);
-  if (!ch1)
-    return 0;
+  fs_bconn first;
+  int rc = fs_bconn_open(&first, server, p->dev.netkey, IO_TIMEOUT_S * 1000);
+  if (rc)
+    die("cannot connect to %s: %s", server, fs_strerror(rc));
   Fs__Hello h;
   uint8_t sig[FS_SIG_LEN];
-  int rc = fs_hello_sign(&h, sig, &p->key, ch1->challenge, "device", NULL);
-  if (rc)
-    die("cannot answer the challenge: %s", fs_strerror(rc));
-  p->fd = connect_to(server);
-  Fs__Envelope *ch2 = read_challenge(p->fd);
-  if (!ch2)
+  fs_certlist certs;
+  fill_hello(p, &first, &h, sig, &certs);
+  if (!connect_to(p, server) || !read_server_hello(p))
     return 0;
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
   env.hello = &h;
   printf("step replayed-hello\n");
-  send_env(p->fd, &env);
-  fs__envelope__free_unpacked(ch1, NULL);
-  fs__envelope__free_unpacked(ch2, NULL);
-  close(fd1);
-  Fs__Envelope *e = recv_env(p->fd);
+  send_env(p, &env);
+  fs_certlist_free(&certs);
+  fs_bconn_close(&first);
+  Fs__Envelope *e = recv_env(p);
   if (!e)
     return 0;
   if (e->msg_case == FS__ENVELOPE__MSG_WELCOME)
@@ -607,7 +571,7 @@ static int scenario_hello_replay(peer *p, const char *server) {
   else if (!print_error(e))
     printf("unexpected message %d\n", (int)e->msg_case);
   fs__envelope__free_unpacked(e, NULL);
-  expect_close(p->fd);
+  expect_close(p);
   return 0;
 }
 
@@ -615,78 +579,185 @@ static int scenario_hello_replay(peer *p, const char *server) {
 static int scenario_early_push(peer *p, const char *server) {
   sset s;
   make_set(p, &s, 1, zero_hash, p->area, "early0001", "chưa chào");
-  p->fd = connect_to(server);
-  Fs__Envelope *ch = read_challenge(p->fd);
-  if (!ch)
+  if (!connect_to(p, server) || !read_server_hello(p))
     return 0;
-  fs__envelope__free_unpacked(ch, NULL);
   printf("step push-before-hello\n");
   push1(p, &s);
   free_set(&s);
   return 0;
 }
 
-/* Reads the challenge, then says nothing: prints how long the server
- * waited before closing ("closed after N s"). */
+/* Opens a TCP connection and says nothing, not even the handshake: prints
+ * how long the server waited before closing ("waited N s"). */
 static int scenario_silent(peer *p, const char *server) {
-  p->fd = connect_to(server);
-  Fs__Envelope *ch = read_challenge(p->fd);
-  if (!ch)
-    return 0;
-  fs__envelope__free_unpacked(ch, NULL);
+  (void)p;
+  struct sockaddr_storage ss;
+  if (fs_addr_parse(server, &ss) != 0)
+    die("'%s' is not HOST:PORT", server);
+  int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)) != 0)
+    die("cannot connect to %s: %s", server, strerror(errno));
   printf("step silent\n");
   uint64_t t0 = fs_hlc_now_ms();
-  Fs__Envelope *e = recv_env(p->fd);
-  if (e) {
-    if (!print_error(e))
-      printf("unexpected message %d\n", (int)e->msg_case);
-    fs__envelope__free_unpacked(e, NULL);
-    expect_close(p->fd);
-  }
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  char c;
+  if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) <= 0)
+    die("the server kept a silent connection %d s", IO_TIMEOUT_S);
+  ssize_t n = recv(fd, &c, 1, 0);
+  printf("%s\n", n > 0 ? "unexpected bytes" : "closed");
+  close(fd);
   printf("waited %llu s\n", (unsigned long long)((fs_hlc_now_ms() - t0 + 500) / 1000));
   return 0;
 }
 
+/* After the handshake, a frame header announcing more than the limit. */
 static int scenario_oversize(peer *p, const char *server) {
-  p->fd = connect_to(server);
-  Fs__Envelope *ch = read_challenge(p->fd);
-  if (!ch)
+  if (!connect_to(p, server) || !read_server_hello(p))
     return 0;
-  fs__envelope__free_unpacked(ch, NULL);
-  uint32_t n = FS_FRAME_MAX + 1;
+  uint32_t n = FS_FRAME_MAX + FS_CIPHER_ABYTES + 1;
   uint8_t hdr[FS_FRAME_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
                                (uint8_t)n};
   printf("step header length=%u\n", n);
-  send_all(p->fd, hdr, sizeof hdr);
-  Fs__Envelope *e = recv_env(p->fd);
+  if (fs_bconn_write(&p->b, hdr, sizeof hdr))
+    die("cannot send");
+  Fs__Envelope *e = recv_env(p);
   if (!e)
     return 0;
   if (!print_error(e))
     printf("unexpected message %d instead of Error\n", (int)e->msg_case);
   fs__envelope__free_unpacked(e, NULL);
-  expect_close(p->fd);
-  close(p->fd);
+  expect_close(p);
+  hang_up(p);
   return 0;
 }
 
+/* A correctly encrypted frame whose plaintext is no Envelope. */
 static int scenario_garbage(peer *p, const char *server) {
   if (!handshake(p, server))
     return 0;
   /* 0xff bytes: a varint tag that never ends, no Envelope at all. */
-  uint8_t frame[FS_FRAME_HDR + 16];
+  uint8_t frame[FS_FRAME_HDR + 16 + FS_CIPHER_ABYTES];
   memset(frame, 0xff, sizeof frame);
   frame[0] = frame[1] = frame[2] = 0;
-  frame[3] = 16;
+  frame[3] = 16 + FS_CIPHER_ABYTES;
+  fs_cipher_seal(&p->b.hs.tx, frame + FS_FRAME_HDR, 16, frame, FS_FRAME_HDR);
   printf("step garbage length=16\n");
-  send_all(p->fd, frame, sizeof frame);
-  Fs__Envelope *e = recv_env(p->fd);
+  if (fs_bconn_write(&p->b, frame, sizeof frame))
+    die("cannot send");
+  Fs__Envelope *e = recv_env(p);
   if (!e)
     return 0;
   if (!print_error(e))
     printf("unexpected message %d instead of Error\n", (int)e->msg_case);
   fs__envelope__free_unpacked(e, NULL);
-  expect_close(p->fd);
-  close(p->fd);
+  expect_close(p);
+  hang_up(p);
+  return 0;
+}
+
+/* Seals a Pull into a frame without sending it. */
+static void sealed_pull(peer *p, uint8_t **f, size_t *n) {
+  Fs__Pull pl = FS__PULL__INIT;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &pl;
+  if (fs_bconn_seal(&p->b, &env, f, n))
+    die("cannot seal a frame");
+}
+
+/* Sends frames as given and reports whether the server answered or closed
+ * ("answered" / "closed"). */
+static void send_frames_and_watch(peer *p, uint8_t *const *frames, const size_t *lens,
+                                  size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (fs_bconn_write(&p->b, frames[i], lens[i]))
+      break;
+  for (size_t i = 0; i < n + 1; i++) {
+    Fs__Envelope *e;
+    int rc = fs_bconn_recv(&p->b, &e);
+    if (rc) {
+      printf("%s\n", rc == UV_EOF || rc == -ECONNRESET ? "closed" : fs_errname(rc));
+      return;
+    }
+    printf("answered %d\n", (int)e->msg_case);
+    fs__envelope__free_unpacked(e, NULL);
+  }
+}
+
+/* One bit of an encrypted frame flipped in transit. */
+static int scenario_tamper(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  uint8_t *f;
+  size_t n;
+  sealed_pull(p, &f, &n);
+  f[n - 3] ^= 0x04;
+  printf("step tampered-frame\n");
+  send_frames_and_watch(p, &f, &n, 1);
+  free(f);
+  return 0;
+}
+
+/* The same encrypted frame twice (a replay on the wire). */
+static int scenario_replay_frame(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  uint8_t *f;
+  size_t n;
+  sealed_pull(p, &f, &n);
+  uint8_t *frames[2] = {f, f};
+  size_t lens[2] = {n, n};
+  printf("step replayed-frame\n");
+  send_frames_and_watch(p, frames, lens, 2);
+  free(f);
+  return 0;
+}
+
+/* Two encrypted frames sent in the opposite order. */
+static int scenario_reorder(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  uint8_t *f1, *f2;
+  size_t n1, n2;
+  sealed_pull(p, &f1, &n1);
+  sealed_pull(p, &f2, &n2);
+  uint8_t *frames[2] = {f2, f1};
+  size_t lens[2] = {n2, n1};
+  printf("step reordered-frames\n");
+  send_frames_and_watch(p, frames, lens, 2);
+  free(f1);
+  free(f2);
+  return 0;
+}
+
+/* An encrypted frame cut short: its header shrunk by 5 bytes, so the tag
+ * is wrong and the rest arrives as a new frame. */
+static int scenario_truncate(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  uint8_t *f;
+  size_t n;
+  sealed_pull(p, &f, &n);
+  uint32_t clen = (uint32_t)(n - FS_FRAME_HDR - 5);
+  f[0] = (uint8_t)(clen >> 24);
+  f[1] = (uint8_t)(clen >> 16);
+  f[2] = (uint8_t)(clen >> 8);
+  f[3] = (uint8_t)clen;
+  size_t len = FS_FRAME_HDR + clen;
+  printf("step truncated-frame\n");
+  send_frames_and_watch(p, &f, &len, 1);
+  free(f);
+  return 0;
+}
+
+/* The handshake with a network key of our own. */
+static int scenario_wrong_netkey(peer *p, const char *server) {
+  randombytes_buf(p->dev.netkey, sizeof p->dev.netkey);
+  printf("step wrong-network-key\n");
+  if (connect_to(p, server)) {
+    printf("handshake accepted\n");
+    hang_up(p);
+  }
   return 0;
 }
 
@@ -742,17 +813,13 @@ static int cmd_edits(const char *dir, long count, long records) {
 }
 
 static void load_device(peer *p, const char *dir) {
-  fs_device d;
-  int rc = fs_device_open(&d, dir);
+  int rc = fs_device_open(&p->dev, dir);
   if (rc)
     die("cannot open the device in %s: %s", dir, fs_strerror(rc));
-  if ((rc = fs_device_area(&d, p->area)))
+  if (!p->dev.has_netkey)
+    die("the device in %s has no network.key", dir);
+  if ((rc = fs_device_area(&p->dev, p->area)))
     die("cannot read the device's area: %s", fs_strerror(rc));
-  fs_device_close(&d);
-  char path[1100];
-  snprintf(path, sizeof path, "%s/device.key", dir);
-  if ((rc = fs_keypair_load(&p->key, path)))
-    die("cannot load %s: %s", path, fs_strerror(rc));
 }
 
 int main(int argc, char **argv) {
@@ -799,7 +866,10 @@ int main(int argc, char **argv) {
                    {"oversize", scenario_oversize}, {"garbage", scenario_garbage},
                    {"hold", scenario_hold},         {"hello-replay", scenario_hello_replay},
                    {"early-push", scenario_early_push}, {"silent", scenario_silent},
-                   {"hold-quiet", scenario_hold_quiet}, {"future", scenario_future}};
+                   {"hold-quiet", scenario_hold_quiet}, {"future", scenario_future},
+                   {"tamper", scenario_tamper},     {"replay-frame", scenario_replay_frame},
+                   {"reorder", scenario_reorder},   {"truncate", scenario_truncate},
+                   {"wrong-netkey", scenario_wrong_netkey}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;
@@ -807,12 +877,12 @@ int main(int argc, char **argv) {
       fputs(usage_text, stderr);
       return EXIT_USAGE;
     }
-    peer p = {.fd = -1};
+    peer p = {.open = false};
     load_device(&p, dir);
     int rc = scenarios[i].run(&p, server);
-    if (p.fd >= 0)
-      close(p.fd);
-    fs_keypair_free(&p.key);
+    if (p.open)
+      fs_bconn_close(&p.b);
+    fs_device_close(&p.dev);
     return rc;
   }
   fprintf(stderr, "fs_testpeer: unknown command '%s'\n%s", cmd, usage_text);

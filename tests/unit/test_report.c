@@ -5,6 +5,7 @@
  * quantities; the three renderings in both languages; and the edge versus
  * relay rule of ingest: a device's unknown type or field is refused, the
  * same change set relayed by a node is stored and forwarded. */
+#include "cert.h"
 #include "changeset.h"
 #include "error.h"
 #include "gen.h"
@@ -414,6 +415,29 @@ static void on_done(fs_batch *b) {
 
 /* Pushes the sealed sets to a node's ingest as a device (scope = area) or
  * as a child node, and runs the loop until the batch is committed. */
+/* The deployment root of these tests: ingest accepts only enrolled devices. */
+static fs_keypair test_root;
+
+/* Enrols key for area in s, valid from the epoch on (the test clocks are
+ * small numbers). */
+static void enrol_in(fs_store *s, const uint8_t key[FS_PK_LEN], const char *area) {
+  if (!test_root.sk)
+    assert_int_equal(fs_keypair_generate(&test_root), 0);
+  Fs__Cert c = FS__CERT__INIT;
+  c.kind = FS__CERT_KIND__CERT_DEVICE;
+  c.subject.data = (uint8_t *)key;
+  c.subject.len = FS_PK_LEN;
+  c.area = (char *)area;
+  c.officer = "Nguyễn Văn An";
+  c.issued_at = 1;
+  uint8_t *p;
+  size_t len;
+  assert_int_equal(fs_cert_issue(&c, &test_root, &p, &len), 0);
+  ProtobufCBinaryData item = {len, p};
+  assert_true(fs_certs_accept(s, test_root.pk, &item, 1) >= 0);
+  free(p);
+}
+
 static void push(fs_store *s, const tu_sealed *sets, size_t n, bool from_device,
                  const uint8_t *peer, const char *scope, pushed *out) {
   Fs__SignedChangeSet ss[4], *sp[4];
@@ -442,7 +466,7 @@ static void push(fs_store *s, const tu_sealed *sets, size_t n, bool from_device,
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   fs_ingest ing;
-  fs_ingest_init(&ing, &loop, s);
+  fs_ingest_init(&ing, &loop, s, test_root.pk);
   fs_batch *b;
   assert_int_equal(fs_batch_new(&b, owned), 0);
   b->from_device = from_device;
@@ -487,6 +511,8 @@ static void test_edge_refuses_relay_keeps(void **state) {
   fs_store edge, relay;
   assert_int_equal(fs_store_open(&edge, edge_dir, (size_t)64 << 20), 0);
   assert_int_equal(fs_store_open(&relay, relay_dir, (size_t)64 << 20), 0);
+  enrol_in(&edge, dev.kp.pk, area);
+  enrol_in(&relay, dev.kp.pk, area);
 
   /* The commune (the edge) refuses both, saying why. */
   pushed p;
@@ -546,5 +572,7 @@ int main(void) {
       cmocka_unit_test(test_parse_day),
       cmocka_unit_test_setup_teardown(test_edge_refuses_relay_keeps, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  fs_keypair_free(&test_root);
+  return failed;
 }

@@ -1,0 +1,505 @@
+/* cert.c - issuing, opening, storing and checking certificates. */
+#include "cert.h"
+
+#include "error.h"
+#include "hex.h"
+#include "hlc.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CERT_KEY_LEN (FS_PK_LEN + 1 + FS_HASH_LEN)
+
+int fs_cert_issue(Fs__Cert *c, const fs_keypair *issuer, uint8_t **out, size_t *len) {
+  c->issuer.data = (uint8_t *)issuer->pk;
+  c->issuer.len = FS_PK_LEN;
+  if (!c->issued_at)
+    c->issued_at = fs_hlc_now_ms();
+  if (c->subject.len != FS_PK_LEN || !fs_area_valid(c->area) ||
+      (c->parent.len != 0 && c->parent.len != FS_PK_LEN))
+    return FS_EINVAL;
+  size_t blen = fs__cert__get_packed_size(c);
+  uint8_t *body = malloc(blen ? blen : 1), sig[FS_SIG_LEN];
+  if (!body)
+    return FS_ENOMEM;
+  fs__cert__pack(c, body);
+  crypto_sign_detached(sig, NULL, body, blen, issuer->sk);
+  Fs__SignedCert sc = FS__SIGNED_CERT__INIT;
+  sc.body.data = body;
+  sc.body.len = blen;
+  sc.signature.data = sig;
+  sc.signature.len = FS_SIG_LEN;
+  *len = fs__signed_cert__get_packed_size(&sc);
+  *out = malloc(*len);
+  if (*out)
+    fs__signed_cert__pack(&sc, *out);
+  free(body);
+  return *out ? 0 : FS_ENOMEM;
+}
+
+static bool str_bounded(const char *s, size_t max) { return strnlen(s, max + 1) <= max; }
+
+int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HASH_LEN]) {
+  if (len > FS_CERT_MAX)
+    return FS_ETOOBIG;
+  Fs__SignedCert *sc = fs__signed_cert__unpack(NULL, len, p);
+  if (!sc)
+    return FS_EDECODE;
+  Fs__Cert *c = fs__cert__unpack(NULL, sc->body.len, sc->body.data);
+  int rc = 0;
+  if (!c)
+    rc = FS_EDECODE;
+  else if (c->issuer.len != FS_PK_LEN || sc->signature.len != FS_SIG_LEN ||
+           crypto_sign_verify_detached(sc->signature.data, sc->body.data, sc->body.len,
+                                       c->issuer.data) != 0)
+    rc = FS_EBADSIG;
+  else if (c->subject.len != FS_PK_LEN || !fs_area_valid(c->area) ||
+           (c->parent.len != 0 && c->parent.len != FS_PK_LEN) ||
+           !str_bounded(c->node_id, 63) || !str_bounded(c->officer, 127) ||
+           !str_bounded(c->officer_id, 63) || !str_bounded(c->level, 31) ||
+           (unsigned)c->kind > FS__CERT_KIND__CERT_REVOCATION)
+    rc = FS_EINVAL;
+  if (rc == 0)
+    crypto_generichash(id, FS_HASH_LEN, sc->body.data, sc->body.len, NULL, 0);
+  fs__signed_cert__free_unpacked(sc, NULL);
+  if (rc) {
+    if (c)
+      fs__cert__free_unpacked(c, NULL);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+static bool in_window(const Fs__Cert *c, uint64_t at) {
+  return at >= c->valid_from && (c->valid_until == 0 || at <= c->valid_until);
+}
+
+typedef int (*cert_fn)(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len);
+
+/* Decodes a stored certificate without checking its signature again: it
+ * was checked by fs_cert_store before it entered the database. */
+static Fs__Cert *decode_stored(const uint8_t *p, size_t len) {
+  Fs__SignedCert *sc = fs__signed_cert__unpack(NULL, len, p);
+  if (!sc)
+    return NULL;
+  Fs__Cert *c = fs__cert__unpack(NULL, sc->body.len, sc->body.data);
+  fs__signed_cert__free_unpacked(sc, NULL);
+  if (c && (c->subject.len != FS_PK_LEN || c->issuer.len != FS_PK_LEN)) {
+    fs__cert__free_unpacked(c, NULL);
+    return NULL;
+  }
+  return c;
+}
+
+/* Calls fn for every stored certificate of subject and kind (opened, so
+ * signatures were checked); stops at a non-zero return. */
+static int each_cert(fs_store *s, MDB_txn *txn, const uint8_t *subject, Fs__CertKind kind,
+                     cert_fn fn, void *arg) {
+  uint8_t prefix[FS_PK_LEN + 1];
+  memcpy(prefix, subject, FS_PK_LEN);
+  prefix[FS_PK_LEN] = (uint8_t)kind;
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->certs, &cur));
+  if (rc)
+    return rc;
+  MDB_val k = {sizeof prefix, prefix}, v;
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+  while (rc == 0 && k.mv_size == CERT_KEY_LEN && memcmp(k.mv_data, prefix, sizeof prefix) == 0) {
+    Fs__Cert *c = decode_stored(v.mv_data, v.mv_size);
+    if (c) {
+      rc = fn(arg, c, v.mv_data, v.mv_size);
+      fs__cert__free_unpacked(c, NULL);
+      if (rc)
+        break;
+    }
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
+  }
+  mdb_cursor_close(cur);
+  return rc == FS_ENOTFOUND ? 0 : rc;
+}
+
+static bool issuer_valid(fs_store *s, MDB_txn *txn, const uint8_t *root,
+                         const uint8_t *issuer, const char *area, uint64_t at, int depth);
+
+struct deleg_ctx {
+  fs_store *s;
+  MDB_txn *txn;
+  const uint8_t *root;
+  const char *area;
+  uint64_t at;
+  int depth;
+  bool ok;
+};
+
+static int deleg_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  struct deleg_ctx *d = arg;
+  if (fs_area_within(d->area, c->area) && in_window(c, d->at) &&
+      issuer_valid(d->s, d->txn, d->root, c->issuer.data, c->area, d->at, d->depth + 1)) {
+    d->ok = true;
+    return 1;
+  }
+  return 0;
+}
+
+/* True when issuer may certify within area at time at: it is the root, or
+ * holds a delegation covering area from a valid issuer, and is not revoked
+ * by then. */
+static bool issuer_valid(fs_store *s, MDB_txn *txn, const uint8_t *root,
+                         const uint8_t *issuer, const char *area, uint64_t at, int depth) {
+  if (sodium_memcmp(issuer, root, FS_PK_LEN) == 0)
+    return true;
+  if (depth >= FS_CERT_DEPTH)
+    return false;
+  uint64_t last, from;
+  if (fs_trust_revoked(s, txn, root, issuer, &last, &from) == 1 && at >= from)
+    return false;
+  struct deleg_ctx d = {s, txn, root, area, at, depth, false};
+  each_cert(s, txn, issuer, FS__CERT_KIND__CERT_DELEGATION, deleg_visit, &d);
+  return d.ok;
+}
+
+struct revoke_ctx {
+  fs_store *s;
+  MDB_txn *txn;
+  const uint8_t *root;
+  bool found;
+  uint64_t last_seq, from;
+};
+
+static int revoke_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  struct revoke_ctx *r = arg;
+  /* A revocation counts when its issuer could certify in that area; the
+   * depth starts at 1 so a chain of revocations cannot loop. */
+  if (!issuer_valid(r->s, r->txn, r->root, c->issuer.data, c->area, c->issued_at, 1))
+    return 0;
+  if (!r->found || c->last_seq < r->last_seq)
+    r->last_seq = c->last_seq;
+  if (!r->found || c->valid_from < r->from)
+    r->from = c->valid_from;
+  r->found = true;
+  return 0;
+}
+
+int fs_trust_revoked(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                     const uint8_t key[FS_PK_LEN], uint64_t *last_seq, uint64_t *from_ms) {
+  struct revoke_ctx r = {s, txn, root, false, 0, 0};
+  int rc = each_cert(s, txn, key, FS__CERT_KIND__CERT_REVOCATION, revoke_visit, &r);
+  if (rc < 0)
+    return rc;
+  *last_seq = r.last_seq;
+  *from_ms = r.from;
+  return r.found ? 1 : 0;
+}
+
+struct find_ctx {
+  fs_store *s;
+  MDB_txn *txn;
+  const uint8_t *root;
+  const char *area;
+  uint64_t at;
+  fs_grant *g;
+  int best; /* the most telling failure so far */
+};
+
+static int find_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  struct find_ctx *f = arg;
+  if (!issuer_valid(f->s, f->txn, f->root, c->issuer.data, c->area, c->issued_at, 0)) {
+    if (f->best == FS_EUNKNOWN_PEER)
+      f->best = FS_EUNTRUSTED;
+    return 0;
+  }
+  if (f->area && !fs_area_within(f->area, c->area)) {
+    if (f->best == FS_EUNKNOWN_PEER || f->best == FS_EUNTRUSTED)
+      f->best = FS_ESCOPE;
+    return 0;
+  }
+  if (!in_window(c, f->at)) {
+    f->best = FS_EEXPIRED;
+    return 0;
+  }
+  fs_grant *g = f->g;
+  memset(g, 0, sizeof *g);
+  g->kind = c->kind;
+  snprintf(g->area, sizeof g->area, "%s", c->area);
+  snprintf(g->node_id, sizeof g->node_id, "%s", c->node_id);
+  snprintf(g->officer, sizeof g->officer, "%s", c->officer);
+  if (c->parent.len == FS_PK_LEN) {
+    memcpy(g->parent, c->parent.data, FS_PK_LEN);
+    g->has_parent = true;
+  }
+  g->valid_from = c->valid_from;
+  g->valid_until = c->valid_until;
+  f->best = 0;
+  return 1;
+}
+
+int fs_trust_find(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                  const uint8_t key[FS_PK_LEN], Fs__CertKind kind, const char *area,
+                  uint64_t at_ms, fs_grant *g) {
+  struct find_ctx f = {s, txn, root, area, at_ms, g, FS_EUNKNOWN_PEER};
+  int rc = each_cert(s, txn, key, kind, find_visit, &f);
+  if (rc < 0)
+    return rc;
+  return f.best;
+}
+
+int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                  const uint8_t *p, size_t len) {
+  Fs__Cert *c;
+  uint8_t key[CERT_KEY_LEN];
+  int rc = fs_cert_open(p, len, &c, key + FS_PK_LEN + 1);
+  if (rc)
+    return rc;
+  memcpy(key, c->subject.data, FS_PK_LEN);
+  key[FS_PK_LEN] = (uint8_t)c->kind;
+  /* Valid when issued: later revocations of the issuer are checked at use. */
+  bool trusted = issuer_valid(s, txn, root, c->issuer.data, c->area, c->issued_at, 0);
+  fs__cert__free_unpacked(c, NULL);
+  if (!trusted)
+    return FS_EUNTRUSTED;
+  MDB_val k = {sizeof key, key}, v = {len, (void *)p};
+  rc = fs_err_from_mdb(mdb_put(txn, s->certs, &k, &v, MDB_NOOVERWRITE));
+  if (rc == 0) {
+    uint64_t seq;
+    uint8_t sk[8];
+    if ((rc = fs_meta_get_u64(s, txn, "cert_seq", &seq)) ||
+        (rc = fs_meta_put_u64(s, txn, "cert_seq", ++seq)))
+      return rc;
+    fs_be64_put(sk, seq);
+    MDB_val lk = {8, sk};
+    rc = fs_err_from_mdb(mdb_put(txn, s->certlog, &lk, &k, 0));
+    return rc ? rc : 1;
+  }
+  if (rc == FS_ESTORE) { /* MDB_KEYEXIST maps here: already held */
+    MDB_val old;
+    if (mdb_get(txn, s->certs, &k, &old) == 0)
+      return 0;
+  }
+  return rc;
+}
+
+int fs_cert_log_since(fs_store *s, MDB_txn *txn, uint64_t cursor, size_t max,
+                      size_t max_bytes, int (*take)(void *arg, const uint8_t *p, size_t len),
+                      void *arg, uint64_t *next, bool *more) {
+  *next = cursor;
+  *more = false;
+  if (cursor == UINT64_MAX)
+    return 0;
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->certlog, &cur));
+  if (rc)
+    return rc;
+  uint8_t kb[8];
+  fs_be64_put(kb, cursor + 1);
+  MDB_val k = {8, kb}, ck;
+  size_t n = 0, bytes = 0;
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &ck, MDB_SET_RANGE));
+  while (rc == 0) {
+    if (n >= max || bytes >= max_bytes) {
+      *more = true;
+      break;
+    }
+    MDB_val v;
+    if (k.mv_size != 8 || (rc = fs_err_from_mdb(mdb_get(txn, s->certs, &ck, &v))))
+      break;
+    if ((rc = take(arg, v.mv_data, v.mv_size)))
+      break;
+    n++;
+    bytes += v.mv_size;
+    *next = fs_be64_get(k.mv_data);
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &ck, MDB_NEXT));
+  }
+  mdb_cursor_close(cur);
+  return rc == FS_ENOTFOUND ? 0 : rc;
+}
+
+struct chain_ctx {
+  fs_store *s;
+  MDB_txn *txn;
+  int (*take)(void *arg, const uint8_t *p, size_t len);
+  void *arg;
+  int n;
+  int depth;
+};
+
+static int chain_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  struct chain_ctx *x = arg;
+  if (x->n >= FS_CERTS_PER_HELLO)
+    return 1;
+  int rc = x->take(x->arg, p, len);
+  if (rc)
+    return rc;
+  x->n++;
+  if (x->depth < FS_CERT_DEPTH) {
+    /* The delegations its issuer holds (none for the root). */
+    x->depth++;
+    rc = each_cert(x->s, x->txn, c->issuer.data, FS__CERT_KIND__CERT_DELEGATION,
+                   chain_visit, x);
+    x->depth--;
+  }
+  return rc;
+}
+
+int fs_cert_chain(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                  Fs__CertKind kind, int (*take)(void *arg, const uint8_t *p, size_t len),
+                  void *arg) {
+  struct chain_ctx x = {s, txn, take, arg, 0, 0};
+  int rc = each_cert(s, txn, key, kind, chain_visit, &x);
+  return rc < 0 ? rc : 0;
+}
+
+void fs_cert_describe(const Fs__Cert *c, char *out, size_t cap) {
+  static const char *kinds[] = {"node", "device", "delegation", "revocation"};
+  char subj[2 * FS_PK_LEN + 1];
+  fs_hex_encode(subj, c->subject.data, FS_PK_LEN);
+  const char *kind = (unsigned)c->kind <= 3 ? kinds[c->kind] : "?";
+  switch (c->kind) {
+  case FS__CERT_KIND__CERT_NODE:
+    snprintf(out, cap, "%s %s %s area=%s", kind, c->node_id, subj, c->area);
+    break;
+  case FS__CERT_KIND__CERT_DEVICE:
+    snprintf(out, cap, "%s %s (%s) %s area=%s", kind, c->officer, c->officer_id, subj,
+             c->area);
+    break;
+  case FS__CERT_KIND__CERT_REVOCATION:
+    snprintf(out, cap, "%s %s area=%s last_seq=%llu", kind, subj, c->area,
+             (unsigned long long)c->last_seq);
+    break;
+  default:
+    snprintf(out, cap, "%s %s area=%s", kind, subj, c->area);
+  }
+}
+
+void fs_certfile_free(fs_certfile *f) {
+  for (size_t i = 0; i < f->n; i++)
+    free(f->certs[i]);
+  memset(f, 0, sizeof *f);
+}
+
+int fs_certfile_read(fs_certfile *f, const char *path) {
+  memset(f, 0, sizeof *f);
+  FILE *fp = fopen(path, "re");
+  if (!fp)
+    return FS_EKEYFILE;
+  char line[2 * FS_CERT_MAX + 16];
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, fp)) {
+    size_t n = strcspn(line, "\r\n");
+    if (line[n] == '\0' && !feof(fp)) {
+      rc = FS_EKEYFILE; /* a line longer than any certificate */
+      break;
+    }
+    line[n] = '\0';
+    if (n == 0 || strncmp(line, "fieldsync ", 10) == 0 || line[0] == '#')
+      continue;
+    if (n % 2 || n / 2 > FS_CERT_MAX || f->n == FS_CERTFILE_MAX) {
+      rc = FS_EKEYFILE;
+      break;
+    }
+    uint8_t *b = malloc(n / 2);
+    if (!b || fs_hex_decode(b, n / 2, line) != 0) {
+      free(b);
+      rc = FS_EKEYFILE;
+      break;
+    }
+    f->certs[f->n] = b;
+    f->lens[f->n++] = n / 2;
+  }
+  fclose(fp);
+  if (rc == 0 && f->n == 0)
+    rc = FS_EKEYFILE;
+  if (rc)
+    fs_certfile_free(f);
+  return rc;
+}
+
+int fs_certfile_append(const char *path, const char *comment, const uint8_t *p, size_t len) {
+  FILE *fp = fopen(path, "ae");
+  if (!fp)
+    return FS_EKEYFILE;
+  char *hex = malloc(2 * len + 1);
+  if (!hex) {
+    fclose(fp);
+    return FS_ENOMEM;
+  }
+  fs_hex_encode(hex, p, len);
+  char c1[200];
+  size_t i = 0;
+  for (; comment[i] && i + 1 < sizeof c1; i++)
+    c1[i] = (unsigned char)comment[i] < 0x20 ? ' ' : comment[i];
+  c1[i] = '\0';
+  int ok = fprintf(fp, "fieldsync certificate: %s\n%s\n", c1, hex) > 0;
+  free(hex);
+  if (fclose(fp) != 0)
+    ok = 0;
+  return ok ? 0 : FS_EKEYFILE;
+}
+
+static int list_take(void *arg, const uint8_t *p, size_t len) {
+  fs_certlist *l = arg;
+  if (l->n == FS_CERTS_PER_HELLO)
+    return 0;
+  uint8_t *copy = malloc(len);
+  if (!copy)
+    return FS_ENOMEM;
+  memcpy(copy, p, len);
+  l->items[l->n].data = copy;
+  l->items[l->n].len = len;
+  l->n++;
+  return 0;
+}
+
+int fs_certlist_collect(fs_certlist *l, fs_store *s, const uint8_t key[FS_PK_LEN],
+                        Fs__CertKind kind) {
+  memset(l, 0, sizeof *l);
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, false, &txn);
+  if (rc)
+    return rc;
+  rc = fs_cert_chain(s, txn, key, kind, list_take, l);
+  mdb_txn_abort(txn);
+  if (rc)
+    fs_certlist_free(l);
+  return rc;
+}
+
+void fs_certlist_free(fs_certlist *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->items[i].data);
+  memset(l, 0, sizeof *l);
+}
+
+int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
+                    ProtobufCBinaryData *certs, size_t n) {
+  if (n == 0)
+    return 0;
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, true, &txn);
+  if (rc)
+    return rc;
+  int stored = 0;
+  /* Delegations may come after what they vouch for: a second pass picks
+   * up what the first could not chain yet. */
+  for (int pass = 0; pass < 2 && rc == 0; pass++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      int r = fs_cert_store(s, txn, root, certs[i].data, certs[i].len);
+      if (r > 0)
+        stored++;
+      else if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
+               r != FS_EINVAL && r != FS_ETOOBIG)
+        rc = r;
+    }
+  if (rc == 0 && stored)
+    return (rc = fs_store_commit(txn)) ? rc : stored;
+  mdb_txn_abort(txn);
+  return rc;
+}
