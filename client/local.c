@@ -7,6 +7,8 @@
 #include "hex.h"
 #include "handshake.h"
 #include "hlc.h"
+#include "schema.h"
+#include "seal.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -92,13 +94,18 @@ int fs_device_open(fs_device *d, const char *dir) {
       memcpy(d->root, v.mv_data, FS_PK_LEN);
       d->enrolled = true;
     }
+    if (fs_meta_get(&d->store, txn, "seal_pk", &v) == 0 && v.mv_size == 32) {
+      memcpy(d->seal_pk, v.mv_data, 32);
+      d->has_seal_pk = true;
+    }
     mdb_txn_abort(txn);
   }
   return 0;
 }
 
 int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
-                    const uint8_t root[FS_PK_LEN], char *officer_out, size_t cap) {
+                    const uint8_t root[FS_PK_LEN], const uint8_t *seal_pk,
+                    char *officer_out, size_t cap) {
   uint8_t netkey[FS_NETKEY_LEN];
   int rc = fs_netkey_load(netkey, netkey_path);
   if (rc)
@@ -125,6 +132,8 @@ int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
                        fs_hlc_now_ms(), &g);
     if (rc == 0)
       rc = fs_meta_put(&d->store, txn, "root", root, FS_PK_LEN);
+    if (rc == 0 && seal_pk)
+      rc = fs_meta_put(&d->store, txn, "seal_pk", seal_pk, 32);
     if (rc == 0)
       rc = fs_store_commit(txn);
     else
@@ -139,6 +148,10 @@ int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
     memcpy(d->netkey, netkey, sizeof netkey);
     memcpy(d->root, root, FS_PK_LEN);
     d->enrolled = true;
+    if (seal_pk) {
+      memcpy(d->seal_pk, seal_pk, 32);
+      d->has_seal_pk = true;
+    }
     snprintf(officer_out, cap, "%s", g.officer);
   }
   sodium_memzero(netkey, sizeof netkey);
@@ -221,7 +234,8 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
   bool have_cur = false;
   Fs__FieldWrite *fw = calloc(nwrites ? nwrites : 1, sizeof *fw);
   Fs__FieldWrite **fwp = calloc(nwrites ? nwrites : 1, sizeof *fwp);
-  if (!fw || !fwp) {
+  uint8_t **sealed = calloc(nwrites ? nwrites : 1, sizeof *sealed);
+  if (!fw || !fwp || !sealed) {
     rc = FS_ENOMEM;
     goto out;
   }
@@ -248,11 +262,25 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
   if (have_cur)
     hlc = fs_hlc_observe(hlc, fs_record_max_hlc(&cur));
   hlc = fs_hlc_tick(hlc, fs_hlc_now_ms());
+  const char *rtype = type ? type : (have_cur ? cur.type : NULL);
+  const fs_type_def *tdef = rtype ? fs_schema_type(rtype) : NULL;
   for (size_t i = 0; i < nwrites; i++) {
     fs__field_write__init(&fw[i]);
     fw[i].name = (char *)writes[i].name;
     fw[i].value.data = (uint8_t *)writes[i].value;
     fw[i].value.len = writes[i].len;
+    const fs_field_def *fd = tdef ? fs_schema_field(tdef, writes[i].name, NULL) : NULL;
+    if (fd && (fd->flags & FS_FIELD_SEALED) && writes[i].len > 0) {
+      /* Sealed before it is signed: the plaintext never leaves the laptop. */
+      if (!d->has_seal_pk) {
+        rc = FS_ENOSEALKEY;
+        goto out;
+      }
+      if ((rc = fs_seal(d->seal_pk, writes[i].value, writes[i].len, &sealed[i],
+                        &fw[i].value.len)))
+        goto out;
+      fw[i].value.data = sealed[i];
+    }
     fw[i].hlc = hlc;
     const fs_field *f = have_cur ? fs_record_field(&cur, writes[i].name) : NULL;
     fw[i].base_hlc = f ? f->clock.hlc : 0;
@@ -283,6 +311,9 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
 out:
   if (have_cur)
     fs_record_free(&cur);
+  for (size_t i = 0; sealed && i < nwrites; i++)
+    free(sealed[i]);
+  free(sealed);
   free(fw);
   free(fwp);
   if (rc == 0)

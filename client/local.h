@@ -23,6 +23,8 @@ typedef struct fs_device {
   fs_keypair key;
   bool enrolled;                 /* network key and root key present */
   bool has_netkey;
+  bool has_seal_pk;              /* the deployment's sealing public key */
+  uint8_t seal_pk[32];
   uint8_t netkey[FS_NETKEY_LEN];
   uint8_t root[FS_PK_LEN];
 } fs_device;
@@ -45,7 +47,8 @@ int fs_device_create(const char *dir, const char *area, const char *officer,
  * FS_EUNTRUSTED / FS_EUNKNOWN_PEER (no certificate for this key), FS_ESCOPE
  * (the enrolment's area does not hold the device's area), or an error. */
 int fs_device_enrol(fs_device *d, const char *certfile, const char *netkey_path,
-                    const uint8_t root[FS_PK_LEN], char *officer_out, size_t cap);
+                    const uint8_t root[FS_PK_LEN], const uint8_t *seal_pk,
+                    char *officer_out, size_t cap);
 
 /* Opens an existing device directory. Release with fs_device_close. */
 int fs_device_open(fs_device *d, const char *dir);
@@ -56,8 +59,11 @@ int fs_device_area(fs_device *d, char *out);
 
 /* Records one edit of record (area, id) as a new signed change set:
  * writes to fields, optionally a type (creation) and/or a delete. The
- * writes' base clocks are what the local record holds. Returns 0, FS_ESCOPE
- * when area is outside the device's scope, or a storage error. */
+ * writes' base clocks are what the local record holds. Fields the schema
+ * marks sealed are sealed to the deployment's sealing key before signing.
+ * Returns 0, FS_ESCOPE when area is outside the device's scope,
+ * FS_ENOSEALKEY when a sealed field is written without a sealing key, or a
+ * storage error. */
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
 

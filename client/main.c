@@ -30,8 +30,10 @@ static const char usage_text[] =
     "commands:\n"
     "  init --area AREA [--officer NAME]   create this laptop's identity and store\n"
     "  key                                 print the device's public key\n"
-    "  enrol --cert FILE --network-key FILE --root HEX\n"
+    "  enrol --cert FILE --network-key FILE --root HEX [--seal-key FILE]\n"
     "                                      install the enrolment the administrator made\n"
+    "                                      (--seal-key: seal.key.pub, to record sealed\n"
+    "                                      fields such as a tip's informant)\n"
     "  add --type TYPE [--area AREA] [--id ID] NAME=VALUE...\n"
     "                                      record something new (prints its id)\n"
     "  edit ID NAME=VALUE...               change fields of a record\n"
@@ -57,7 +59,8 @@ static const char usage_text[] =
     "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
 
 typedef struct opts {
-  const char *dir, *area, *officer, *type, *id, *server, *server_key, *cert, *netkey, *root;
+  const char *dir, *area, *officer, *type, *id, *server, *server_key, *cert, *netkey, *root,
+      *seal_key;
   bool all, help;
   int nargs;
   char **args;
@@ -82,12 +85,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"id", required_argument, NULL, 'i'},      {"server", required_argument, NULL, 's'},
       {"server-key", required_argument, NULL, 'K'}, {"all", no_argument, NULL, 'A'},
       {"cert", required_argument, NULL, 'c'},    {"network-key", required_argument, NULL, 'N'},
-      {"root", required_argument, NULL, 'R'},
+      {"root", required_argument, NULL, 'R'},    {"seal-key", required_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "+d:a:o:t:i:s:K:Ahc:N:R:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "+d:a:o:t:i:s:K:Ahc:N:R:S:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'd': o->dir = optarg; break;
     case 'a': o->area = optarg; break;
@@ -100,6 +103,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'c': o->cert = optarg; break;
     case 'N': o->netkey = optarg; break;
     case 'R': o->root = optarg; break;
+    case 'S': o->seal_key = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -214,7 +218,13 @@ static int cmd_enrol(const opts *o) {
   if (rc)
     return rc;
   char officer[128] = "";
-  rc = fs_device_enrol(&d, o->cert, o->netkey, root, officer, sizeof officer);
+  uint8_t seal_pk[32];
+  if (o->seal_key && fs_pubkey_load(seal_pk, o->seal_key) != 0) {
+    fs_device_close(&d);
+    return usage("--seal-key must be the sealing public key (seal.key.pub or 64 hex digits)");
+  }
+  rc = fs_device_enrol(&d, o->cert, o->netkey, root, o->seal_key ? seal_pk : NULL, officer,
+                       sizeof officer);
   fs_device_close(&d);
   if (rc == FS_EUNKNOWN_PEER || rc == FS_EUNTRUSTED || rc == FS_ESCOPE || rc == FS_EEXPIRED) {
     fprintf(stderr, "fieldsync: %s holds no valid enrolment of this laptop's key for its "
@@ -233,6 +243,12 @@ static int cmd_enrol(const opts *o) {
 }
 
 static int edit_failed(int rc, const char *area) {
+  if (rc == FS_ENOSEALKEY) {
+    fprintf(stderr, "fieldsync: refused, nothing was recorded: this record has a sealed "
+                    "field and the laptop holds no sealing key; re-enrol it with "
+                    "--seal-key seal.key.pub from the administrator\n");
+    return EXIT_FAILED;
+  }
   if (rc == FS_ESCOPE) {
     fprintf(stderr, "fieldsync: area %s lies outside this laptop's area\n", area);
     return EXIT_FAILED;

@@ -40,7 +40,8 @@
   X(UNTRUSTED, 9026, "certificate does not chain to the deployment root")     \
   X(EXPIRED, 9027, "certificate is not valid at this time")                   \
   X(REVOKED, 9028, "key has been revoked")                                    \
-  X(HANDSHAKE, 9029, "secure handshake failed (wrong network key?)")
+  X(HANDSHAKE, 9029, "secure handshake failed (wrong network key?)")         \
+  X(NOSEALKEY, 9030, "no sealing key: a sealed field cannot be recorded")
 
 enum fs_error {
 #define FS_ERR_ENUM(name, num, text) FS_E##name = -(num),

@@ -6,6 +6,8 @@
  * (see schema.h: only additions, new fields optional). */
 #include "schema.h"
 
+#include "seal.h"
+
 #include "changeset.h"
 #include "error.h"
 
@@ -520,6 +522,8 @@ int fs_schema_check_value(const fs_field_def *f, const char *name, const uint8_t
     }
     return 0; /* clears an optional field (or an item line's) */
   }
+  if ((f->flags & SEALED) && fs_value_sealed(v, len))
+    return 0; /* ciphertext: its text was checked before it was sealed */
   if (len > FS_MAX_VALUE || !fs_utf8_valid(v, len)) {
     snprintf(why, cap, "field %s: the value is not valid UTF-8 text", name);
     return FS_EINVAL;
@@ -754,6 +758,14 @@ int fs_schema_check_changeset(const Fs__ChangeSet *cs, char *why, size_t cap) {
         field_list(list, sizeof list, t);
         snprintf(why, cap, "record %.40s, %s: it has no field %s (fields: %s)",
                  ch->record_id, t->name, fw->name, list);
+        return FS_EINVAL;
+      }
+      /* A sealed field travels sealed: its text was checked on the laptop
+       * before sealing, and in clear it would leak at every hop. */
+      if ((f->flags & SEALED) && fw->value.len > 0 &&
+          !fs_value_sealed(fw->value.data, fw->value.len)) {
+        snprintf(why, cap, "record %.40s, %s: field %s must be sealed on the laptop",
+                 ch->record_id, t->name, fw->name);
         return FS_EINVAL;
       }
       if (fs_schema_check_value(f, fw->name, fw->value.data, fw->value.len, msg,

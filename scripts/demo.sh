@@ -86,7 +86,7 @@ for id in dak-nen hieu dak-mar ha-mon; do
     "$FSD" admin enrol "${by[@]}" --device "$key" --officer "${OFFICERS[$i]}" \
       --officer-id "CA-$((4100 + i))" --area "${AREA[$id]}" --out "$DIR/laptops/$lap.cert" >/dev/null
     "$FS" enrol --dir "$DIR/laptops/$lap" --cert "$DIR/laptops/$lap.cert" \
-      --network-key "$NETKEY" --root "$ROOT" >/dev/null
+      --network-key "$NETKEY" --root "$ROOT" --seal-key "$DIR/admin/seal.key.pub" >/dev/null
     i=$((i + 1))
   done
 done
@@ -142,7 +142,8 @@ for lap in "${!LAPTOP_NODE[@]}"; do
   add "$lap" --type incident category=public_order occurred_at=2026-11-22T19:40 "place=Chợ trung tâm ${a}" \
     "description=Gây rối trật tự tại chợ, đã lập biên bản" status=resolved "officer=$o"
   add "$lap" --type tip received_at=2026-11-23T08:30 channel=phone status=verifying \
-    "content=Phản ánh có đối tượng lạ tụ tập đánh bạc ở rẫy cà phê"
+    "content=Phản ánh có đối tượng lạ tụ tập đánh bạc ở rẫy cà phê" \
+    "informant_name=Rơ Chăm Thương" informant_phone=0912345678
   add "$lap" --type surrender date=2026-11-18 "handed_in_by=Bà Y Hoa" "received_by=Công an xã" \
     kind=gun quantity=1 unit=piece mode=handed_in "description=Súng kíp tự chế"
   add "$lap" --type surrender date=2026-11-19 "handed_in_by=Ông A Tâm" "received_by=Công an xã" \
@@ -203,6 +204,12 @@ done
 echo
 echo "merged records at commune dak-nen (KT.KPL.DAKNEN), first 5:"
 "$FSD" records --data "$DIR/data/dak-nen" | sed -n 1,5p # reads all: no SIGPIPE under pipefail
+echo
+echo "a tip at the province: the informant is sealed on every server..."
+"$FSD" records --data "$DIR/data/province" --area KT.KPL.DAKNEN | grep 'informant_name=' | sed -n 1p
+echo "...and opened only with the sealing key (fieldsyncd admin open):"
+"$FSD" admin open --seal-key "$DIR/admin/seal.key" --data "$DIR/data/province" \
+  --area KT.KPL.DAKNEN 2>/dev/null | grep 'Rơ Chăm Thương' | sed -n 1p
 echo
 echo "dashboard: http://${ADMINADDR[province]}/"
 if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi

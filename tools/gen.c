@@ -251,7 +251,9 @@ static int make_tip(gen *x, mirror *m) {
   put(&e, "content", "%s", s);
   m->a = idx("tip", "status", "received");
   put(&e, "status", "%s", val("tip", "status", m->a));
-  if (chance(&x->g, 40)) { /* the informant's details: sealed fields */
+  /* The informant's details: sealed fields, so only on an enrolled laptop
+   * that holds the deployment's sealing key. */
+  if (x->d->has_seal_pk && chance(&x->g, 40)) {
     gen_person(&x->g, s, sizeof s);
     put(&e, "informant_name", "%s", s);
     put(&e, "informant_phone", "09%08u", between(&x->g, 0, 99999999));

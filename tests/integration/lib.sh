@@ -190,7 +190,7 @@ enrol_laptop() {
   must "$FIELDSYNCD" admin enrol --admin-key "$T/admin/root.key" --device "$key" \
     --officer "Cán bộ $name" --officer-id "CA-$name" --area "$area" --out "$T/$name.cert"
   must "$FIELDSYNC" enrol --dir "$T/$name" --cert "$T/$name.cert" \
-    --network-key "$T/admin/network.key" --root "$(root_key)"
+    --network-key "$T/admin/network.key" --root "$(root_key)" --seal-key "$T/admin/seal.key.pub"
 }
 
 # write_server_config NAME AREA [LINE...]

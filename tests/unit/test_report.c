@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -42,6 +43,10 @@ static int setup(void **state) {
     return -1;
   /* Durability is not under test here: no fsync per edit. */
   mdb_env_set_flags(f->d.store.env, MDB_NOSYNC, 1);
+  /* Tips carry sealed informant fields: the laptop needs a sealing key. */
+  uint8_t seal_sk[32];
+  crypto_box_keypair(f->d.seal_pk, seal_sk);
+  f->d.has_seal_pk = true;
   *state = f;
   return 0;
 }
