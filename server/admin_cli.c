@@ -5,6 +5,7 @@
  * file then holds the chain and the new certificate, so whoever installs it
  * can check it offline). Exit codes: 0 ok, 1 usage, 2 failed.
  */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include "admin_cli.h"
 
 #include "cert.h"
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define EXIT_USAGE 1
 #define EXIT_FAILED 2
@@ -41,7 +43,7 @@ static const char admin_usage[] =
     "  certify-node --admin-key KEY --key PUB --id ID --area AREA [--parent PUB]\n"
     "               [--level LEVEL] [--days N] [--chain FILE] --out FILE\n"
     "  enrol --admin-key KEY --device PUB --officer NAME --officer-id ID --area AREA\n"
-    "        [--days N (365)] [--chain FILE] --out FILE\n"
+    "        [--days N (365) | --valid-until YYYY-MM-DD] [--chain FILE] --out FILE\n"
     "  delegate --admin-key KEY --key PUB --area PREFIX [--days N] [--chain FILE] --out FILE\n"
     "  revoke --admin-key KEY --key PUB --area AREA [--last-seq N] [--chain FILE] --out FILE\n"
     "  open --seal-key FILE --data DIR [--area PREFIX]\n"
@@ -67,6 +69,7 @@ typedef struct admin_opts {
       *officer_id, *chain, *out, *data, *config, *seal_key;
   long days;
   unsigned long long last_seq;
+  uint64_t valid_until;   /* --valid-until, ms; 0: from --days */
   bool has_days, has_last_seq;
 } admin_opts;
 
@@ -81,6 +84,7 @@ static int parse(int argc, char **argv, admin_opts *o) {
       {"days", required_argument, NULL, 'n'},     {"last-seq", required_argument, NULL, 's'},
       {"data", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'C'},
       {"seal-key", required_argument, NULL, 'S'},
+      {"valid-until", required_argument, NULL, 'U'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   optind = 1;
@@ -103,6 +107,17 @@ static int parse(int argc, char **argv, admin_opts *o) {
     case 'd': o->data = optarg; break;
     case 'C': o->config = optarg; break;
     case 'S': o->seal_key = optarg; break;
+    case 'U': {
+      struct tm tm = {0};
+      char *e = strptime(optarg, "%Y-%m-%d", &tm);
+      if (!e || *e) {
+        fprintf(stderr, "fieldsyncd: --valid-until must be a day like 2027-12-31\n");
+        return -1;
+      }
+      /* The end of that day, UTC. */
+      o->valid_until = ((uint64_t)timegm(&tm) + 86399) * 1000;
+      break;
+    }
     case 'n':
       o->days = strtol(optarg, &end, 10);
       if (*end || o->days < 0 || o->days > 36500) {
@@ -305,8 +320,10 @@ static int subject(Fs__Cert *c, uint8_t pk[FS_PK_LEN], const char *v, const char
 
 static void window(Fs__Cert *c, const admin_opts *o, long default_days) {
   long days = o->has_days ? o->days : default_days;
-  c->valid_from = fs_hlc_now_ms() - DAY_MS; /* a day's grace for skewed clocks */
-  c->valid_until = days ? fs_hlc_now_ms() + (uint64_t)days * DAY_MS : 0;
+  c->valid_from = fs_hlc_now_ms() - 30 * DAY_MS; /* grace for skewed clocks */
+  c->valid_until = o->valid_until ? o->valid_until
+                   : days       ? fs_hlc_now_ms() + (uint64_t)days * DAY_MS
+                                : 0;
 }
 
 int fs_admin_cli(int argc, char **argv) {

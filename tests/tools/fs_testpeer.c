@@ -17,6 +17,12 @@
  * Usage (exit 0: the scenario ran, whatever the server answered; 1 usage;
  * 2 a local or I/O failure, with a sentence on stderr):
  *   fs_testpeer freeport                  print a free TCP port on 127.0.0.1
+ *   fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key K --node-cert C
+ *               --network-key F --mode verbatim|altered|invented
+ *                                         pose as a certified child node and
+ *                                         push the laptop's outbox as it is,
+ *                                         with one body byte flipped, or a set
+ *                                         the node signed itself
  *   fs_testpeer edits --dir D --count N [--records R]
  *                                         N local edits via fs_device_edit
  *                                         (patrols bulkNNNNN, notes change)
@@ -73,10 +79,13 @@
 
 #define EXIT_USAGE 1
 #define EXIT_FAILED 2
-#define IO_TIMEOUT_S 30 /* generous for sanitizer builds; never hangs forever */
+#define IO_TIMEOUT_S 30
+#define FS_PUSH_SETS_MAX 512 /* generous for sanitizer builds; never hangs forever */
 
 static const char usage_text[] =
     "usage: fs_testpeer freeport\n"
+    "       fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key KEY --node-cert CERT\n"
+    "                   --network-key FILE --mode verbatim|altered|invented\n"
     "       fs_testpeer edits --dir DIR --count N [--records R]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
@@ -105,7 +114,6 @@ typedef struct peer {
   uint64_t hlc;
 } peer;
 
-#define key dev.key
 
 /* Connects and runs the secret handshake; false (after printing why) when
  * the server closed it. */
@@ -180,10 +188,10 @@ static bool read_server_hello(peer *p) {
 /* Our Hello for the connection b (its transcript), with the laptop's
  * enrolment; certs must be freed by the caller. */
 static void fill_hello(peer *p, fs_bconn *b, Fs__Hello *h, uint8_t *sig, fs_certlist *certs) {
-  int rc = fs_certlist_collect(certs, &p->dev.store, p->key.pk, FS__CERT_KIND__CERT_DEVICE);
+  int rc = fs_certlist_collect(certs, &p->dev.store, p->dev.key.pk, FS__CERT_KIND__CERT_DEVICE);
   if (rc)
     die("cannot read the enrolment: %s", fs_strerror(rc));
-  fs_hello_fill(h, sig, &b->hs, &p->key, "device", NULL, certs->items, certs->n);
+  fs_hello_fill(h, sig, &b->hs, &p->dev.key, "device", NULL, certs->items, certs->n);
 }
 
 /* Connects, proves the device, prints the Welcome or the Error. Returns
@@ -260,7 +268,7 @@ static void make_set(peer *p, sset *out, uint64_t seq, const uint8_t prev[FS_HAS
   ch.n_writes = 4;
   ch.writes = fwp;
   Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
-  cs.device.data = p->key.pk;
+  cs.device.data = p->dev.key.pk;
   cs.device.len = FS_PK_LEN;
   cs.seq = seq;
   cs.prev.data = (uint8_t *)prev;
@@ -269,7 +277,7 @@ static void make_set(peer *p, sset *out, uint64_t seq, const uint8_t prev[FS_HAS
   cs.area = (char *)area;
   cs.n_changes = 1;
   cs.changes = &chp;
-  int rc = fs_changeset_seal(&cs, p->key.sk, &out->body, &out->len, out->sig, out->id);
+  int rc = fs_changeset_seal(&cs, p->dev.key.sk, &out->body, &out->len, out->sig, out->id);
   if (rc)
     die("cannot seal a change set: %s", fs_strerror(rc));
   out->seq = seq;
@@ -761,6 +769,112 @@ static int scenario_wrong_netkey(peer *p, const char *server) {
   return 0;
 }
 
+/* ------------------------------------------------------------ a fake node */
+
+/* Prints the Ack of a node's push (sets in order) or the Error. */
+static void print_ack_or_error(Fs__Envelope *a) {
+  if (a->msg_case == FS__ENVELOPE__MSG_ACK) {
+    for (size_t i = 0; i < a->ack->n_items; i++) {
+      const Fs__AckItem *it = a->ack->items[i];
+      printf("ack status=%s seq=%llu head=%llu reason=%s\n", status_name(it->status),
+             (unsigned long long)it->seq, (unsigned long long)it->head_seq, it->reason);
+    }
+  } else if (!print_error(a)) {
+    printf("unexpected message %d\n", (int)a->msg_case);
+  }
+}
+
+/* Poses as a child node (its real key and certificate) and pushes a
+ * laptop's outbox to the server: verbatim (a relay), altered (one body
+ * byte flipped, the laptop's signature kept) or invented (a set the node
+ * signed itself as if it were a device). */
+static int cmd_relay(const char *nodekey, const char *nodecert, const char *netkey_path,
+                     const char *server, const char *devdir, const char *mode) {
+  fs_keypair kp;
+  uint8_t netkey[FS_NETKEY_LEN];
+  fs_certfile cf;
+  int rc;
+  if ((rc = fs_keypair_load(&kp, nodekey)) || (rc = fs_netkey_load(netkey, netkey_path)) ||
+      (rc = fs_certfile_read(&cf, nodecert)))
+    die("cannot load the node's key, network key or certificate: %s", fs_strerror(rc));
+  ProtobufCBinaryData certs[FS_CERTFILE_MAX];
+  for (size_t i = 0; i < cf.n; i++)
+    certs[i] = (ProtobufCBinaryData){cf.lens[i], cf.certs[i]};
+  fs_device dev;
+  if ((rc = fs_device_open(&dev, devdir)))
+    die("cannot open the device in %s: %s", devdir, fs_strerror(rc));
+  /* The laptop's signed sets, as a commune would hold them in its log. */
+  Fs__SignedChangeSet *sets[FS_PUSH_SETS_MAX];
+  size_t n = 0;
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  if (fs_store_begin(&dev.store, false, &txn) != 0 ||
+      mdb_cursor_open(txn, dev.store.outbox, &cur) != 0)
+    die("cannot read the outbox");
+  for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && n < FS_PUSH_SETS_MAX;
+       r = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    if ((sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data)))
+      n++;
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  sset invented = {0};
+  Fs__SignedChangeSet inv = FS__SIGNED_CHANGE_SET__INIT;
+  if (strcmp(mode, "altered") == 0) {
+    for (size_t i = 0; i < n; i++)
+      sets[i]->body.data[sets[i]->body.len - 1] ^= 0x01;
+  } else if (strcmp(mode, "invented") == 0) {
+    peer p = {.open = false};
+    p.dev.key = kp; /* the node signs "as a device" */
+    if ((rc = fs_device_area(&dev, p.area)))
+      die("cannot read the device's area");
+    make_set(&p, &invented, 1, zero_hash, p.area, "invented0001", "bịa đặt");
+    inv.body = (ProtobufCBinaryData){invented.len, invented.body};
+    inv.signature = (ProtobufCBinaryData){FS_SIG_LEN, invented.sig};
+  } else if (strcmp(mode, "verbatim") != 0) {
+    die("mode must be verbatim, altered or invented");
+  }
+  fs_bconn b;
+  if ((rc = fs_bconn_open(&b, server, netkey, IO_TIMEOUT_S * 1000))) {
+    printf("closed handshake\n");
+    return 0;
+  }
+  Fs__Envelope *reply;
+  if ((rc = fs_bconn_login(&b, &kp, "node", "fake-node", certs, cf.n, NULL, &reply)))
+    die("login failed: %s", fs_strerror(rc));
+  if (reply->msg_case == FS__ENVELOPE__MSG_WELCOME) {
+    printf("welcome area=%s\n", reply->welcome->area);
+    Fs__SignedChangeSet *one[1] = {&inv};
+    Fs__Push pu = FS__PUSH__INIT;
+    pu.n_sets = invented.body ? 1 : n;
+    pu.sets = invented.body ? one : sets;
+    pu.log_last = pu.n_sets;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_PUSH;
+    env.push = &pu;
+    if ((rc = fs_bconn_send(&b, &env)))
+      die("cannot push: %s", fs_strerror(rc));
+    Fs__Envelope *a;
+    if ((rc = fs_bconn_recv(&b, &a)) == 0) {
+      print_ack_or_error(a);
+      fs__envelope__free_unpacked(a, NULL);
+    } else {
+      printf("closed\n");
+    }
+  } else {
+    print_ack_or_error(reply);
+  }
+  fs__envelope__free_unpacked(reply, NULL);
+  fs_bconn_close(&b);
+  for (size_t i = 0; i < n; i++)
+    fs__signed_change_set__free_unpacked(sets[i], NULL);
+  free_set(&invented);
+  fs_device_close(&dev);
+  fs_certfile_free(&cf);
+  fs_keypair_free(&kp);
+  return 0;
+}
+
 /* ------------------------------------------------------------ local tools */
 
 static int cmd_freeport(void) {
@@ -830,7 +944,8 @@ int main(int argc, char **argv) {
   }
   if (fs_crypto_init() != 0)
     die("libsodium failed to initialise");
-  const char *cmd = argv[1], *dir = NULL, *server = NULL;
+  const char *cmd = argv[1], *dir = NULL, *server = NULL, *node_key = NULL,
+             *node_cert = NULL, *netkey = NULL, *mode = NULL;
   long count = -1, records = 100;
   for (int i = 2; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -838,6 +953,14 @@ int main(int argc, char **argv) {
       dir = v;
     else if (strcmp(argv[i], "--server") == 0 && v)
       server = v;
+    else if (strcmp(argv[i], "--node-key") == 0 && v)
+      node_key = v;
+    else if (strcmp(argv[i], "--node-cert") == 0 && v)
+      node_cert = v;
+    else if (strcmp(argv[i], "--network-key") == 0 && v)
+      netkey = v;
+    else if (strcmp(argv[i], "--mode") == 0 && v)
+      mode = v;
     else if (strcmp(argv[i], "--count") == 0 && v)
       count = strtol(v, NULL, 10);
     else if (strcmp(argv[i], "--records") == 0 && v)
@@ -850,6 +973,13 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "freeport") == 0)
     return cmd_freeport();
+  if (strcmp(cmd, "relay") == 0) {
+    if (!dir || !server || !node_key || !node_cert || !netkey || !mode) {
+      fputs(usage_text, stderr);
+      return EXIT_USAGE;
+    }
+    return cmd_relay(node_key, node_cert, netkey, server, dir, mode);
+  }
   if (strcmp(cmd, "edits") == 0) {
     if (!dir || count < 0 || records < 1) {
       fputs(usage_text, stderr);
