@@ -70,7 +70,7 @@ static void on_idle(uv_timer_t *t) {
 }
 
 static void arm_idle(fs_conn *c) {
-  if (c->idle_ms && !c->closing)
+  if (c->idle_ms && !c->closing && !c->throttled)
     uv_timer_start(&c->timer, on_idle, c->idle_ms, 0);
 }
 
@@ -87,7 +87,7 @@ static void dispatch(fs_conn *c) {
   if (c->in_dispatch)
     return;
   c->in_dispatch = true;
-  while (!c->closing && !c->paused && !c->draining) {
+  while (!c->closing && !c->paused && !c->throttled && !c->draining) {
     const uint8_t *p;
     size_t len;
     int rc = fs_frame_reader_next(&c->rd, &p, &len);
@@ -179,7 +179,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 }
 
 static int start_reading(fs_conn *c) {
-  if (c->reading || c->paused || c->closing || c->draining)
+  if (c->reading || c->paused || c->throttled || c->closing || c->draining)
     return 0;
   int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (rc == 0)
@@ -342,6 +342,25 @@ void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...) {
   fs_conn_finish(c);
 }
 
+static void read_on(fs_conn *c);
+
+static void on_throttle_end(uv_timer_t *t) {
+  fs_conn *c = t->data;
+  c->throttled = false;
+  arm_idle(c); /* the same timer serves both: back to the idle limit */
+  read_on(c);
+}
+
+void fs_conn_throttle(fs_conn *c, uint64_t ms) {
+  if (c->closing || c->throttled)
+    return;
+  c->throttled = true;
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = false;
+  uv_timer_start(&c->timer, on_throttle_end, ms, 0);
+}
+
 void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms) {
   c->idle_ms = idle_ms;
   arm_idle(c);
@@ -356,13 +375,22 @@ void fs_conn_pause(fs_conn *c) {
   c->reading = false;
 }
 
+/* Hands over what is buffered and reads again, unless still held back by
+ * the owner (paused) or the rate limit (throttled). */
+static void read_on(fs_conn *c) {
+  if (c->closing || c->paused || c->throttled)
+    return;
+  dispatch(c);
+  int rc;
+  if (!c->paused && !c->throttled && !c->closing && (rc = start_reading(c)) != 0)
+    fs_conn_close(c, rc);
+}
+
 void fs_conn_resume(fs_conn *c) {
   if (!c->paused || c->closing)
     return;
   c->paused = false;
-  dispatch(c);
-  if (!c->paused && !c->closing && start_reading(c) != 0)
-    fs_conn_close(c, FS_ESTORE);
+  read_on(c);
 }
 
 int fs_addr_parse(const char *s, struct sockaddr_storage *out) {

@@ -66,7 +66,7 @@ struct fs_conn {
   uint64_t bytes_in, bytes_out, frames_in, frames_out;
   int close_reason;
   int open_handles;
-  bool reading, paused, closing, draining, in_dispatch;
+  bool reading, paused, closing, draining, in_dispatch, throttled;
   char peer[64];         /* printable address, for logs */
 };
 
@@ -106,6 +106,10 @@ void fs_conn_close(fs_conn *c, int reason);
 
 /* Changes the idle limit and restarts its timer. */
 void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms);
+
+/* Stops reading for ms milliseconds, then reads on (rate limiting: the
+ * peer waits in TCP flow control, nothing is dropped). */
+void fs_conn_throttle(fs_conn *c, uint64_t ms);
 
 void fs_conn_pause(fs_conn *c);
 void fs_conn_resume(fs_conn *c);

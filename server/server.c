@@ -30,6 +30,8 @@ struct fs_session {
   char area[FS_MAX_AREA + 1]; /* what its certificate grants */
   char peer_id[128];
   fs_batch *batch;       /* in flight, or NULL */
+  double tokens;         /* rate limit: frames this peer may still send now */
+  uint64_t tokens_ms;    /* when tokens was last refilled */
   bool conn_closed;
   fs_session *prev, *next;
 };
@@ -132,6 +134,15 @@ static int admit(fs_session *s, const Fs__Hello *h) {
     fs_conn_fail(&s->conn, FS_ESCOPE, "node %s is certified under another parent",
                  g.node_id);
     return FS_ESCOPE;
+  }
+  int same = 0;
+  for (fs_session *o = srv->sessions; o; o = o->next)
+    if (o != s && o->st == S_READY && memcmp(o->peer_key, h->key.data, FS_PK_LEN) == 0)
+      same++;
+  if (same >= FS_SESSIONS_PER_KEY) {
+    fs_conn_fail(&s->conn, FS_ELIMIT, "%s key %s already has %d open sessions here", what,
+                 hex, same);
+    return FS_ELIMIT;
   }
   memcpy(s->peer_key, h->key.data, FS_PK_LEN);
   memcpy(s->area, g.area, sizeof s->area);
@@ -299,8 +310,28 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
     fs_conn_fail(&s->conn, rc, "pull failed: %s", fs_strerror(rc));
 }
 
+/* A token bucket per connection: a peer sending frames faster than a
+ * laptop or a child node ever needs is slowed down by not reading it. */
+static void rate_limit(fs_session *s) {
+  uint64_t now = uv_now(s->srv->loop);
+  if (s->tokens_ms == 0) {
+    s->tokens = FS_RATE_BURST;
+    s->tokens_ms = now;
+  }
+  s->tokens += (double)(now - s->tokens_ms) * FS_RATE_FRAMES_PER_S / 1000.0;
+  if (s->tokens > FS_RATE_BURST)
+    s->tokens = FS_RATE_BURST;
+  s->tokens_ms = now;
+  s->tokens -= 1;
+  if (s->tokens < 0) {
+    s->srv->throttled++;
+    fs_conn_throttle(&s->conn, (uint64_t)(-s->tokens * 1000.0 / FS_RATE_FRAMES_PER_S) + 1);
+  }
+}
+
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
   fs_session *s = container_of(c, fs_session, conn);
+  rate_limit(s);
   Fs__Envelope__MsgCase mc = env->msg_case;
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     fs_log(FS_LOG_WARN, "session.peer_error", "peer=%s code=%u msg=\"%.200s\"", c->peer,

@@ -26,6 +26,9 @@
 #define FS_PULL_MAX_BYTES (1u << 20)
 #define FS_PULL_MAX_SCAN 8192
 #define FS_PULL_MAX_CERTS 256
+#define FS_RATE_FRAMES_PER_S 200.0 /* per connection, sustained */
+#define FS_RATE_BURST 400.0
+#define FS_SESSIONS_PER_KEY 4      /* concurrent sessions of one device or node */
 
 typedef struct fs_session fs_session;
 typedef struct fs_uplink fs_uplink;
@@ -46,7 +49,7 @@ typedef struct fs_server {
   fs_status status;      /* own counters' cache and children's reports */
   struct fs_admin *admin; /* the HTTP admin port, or NULL */
   bool stopping;
-  uint64_t accepted, refused_hello;
+  uint64_t accepted, refused_hello, throttled;
 } fs_server;
 
 /* Opens the store and key, binds the listener and starts the uplink.
