@@ -452,12 +452,14 @@ static int cmd_status(const opts *o) {
   if (rc)
     return rc;
   MDB_txn *txn;
-  uint64_t outbox = 0, seq = 0, cursor = 0, recs = 0;
+  uint64_t outbox = 0, seq = 0, cursor = 0, recs = 0, last_sync = 0;
+  bool d_enrolled = d.enrolled;
   char area[FS_MAX_AREA + 1] = "?";
   if ((rc = fs_store_begin(&d.store, false, &txn)) == 0) {
     if ((rc = fs_store_count(&d.store, txn, d.store.outbox, &outbox)) == 0 &&
         (rc = fs_store_count(&d.store, txn, d.store.records, &recs)) == 0 &&
-        (rc = fs_meta_get_u64(&d.store, txn, "seq", &seq)) == 0)
+        (rc = fs_meta_get_u64(&d.store, txn, "seq", &seq)) == 0 &&
+        (rc = fs_meta_get_u64(&d.store, txn, "last_sync_ms", &last_sync)) == 0)
       rc = fs_meta_get_u64(&d.store, txn, "pull_cursor", &cursor);
     mdb_txn_abort(txn);
   }
@@ -468,9 +470,22 @@ static int cmd_status(const opts *o) {
   fs_device_close(&d);
   if (rc)
     return failed(rc, "cannot read the status");
-  printf("device=%s area=%s seq=%llu outbox=%llu records=%llu pull_cursor=%llu\n", hex,
+  printf("device=%s area=%s seq=%llu outbox=%llu records=%llu pull_cursor=%llu", hex,
          area, (unsigned long long)seq, (unsigned long long)outbox,
          (unsigned long long)recs, (unsigned long long)cursor);
+  if (last_sync) {
+    time_t t = (time_t)(last_sync / 1000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&t, &tm))
+      strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf(" last_sync=%s\n", when);
+  } else {
+    printf(" last_sync=never\n");
+  }
+  if (isatty(1))
+    printf("%llu change set(s) wait to be synced%s\n", (unsigned long long)outbox,
+           d_enrolled ? "" : "; this laptop is not enrolled yet (fieldsync enrol)");
   return 0;
 }
 

@@ -367,6 +367,13 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   uv_loop_close(&loop);
   if (progress && (res->pushed || res->pulled))
     fputc('\n', stderr);
+  if (rc == 0 && fs_store_begin(&d->store, true, &txn) == 0) {
+    /* When the last sync succeeded, for `fieldsync status`. */
+    if (fs_meta_put_u64(&d->store, txn, "last_sync_ms", fs_hlc_now_ms()) == 0)
+      fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
   if (fs_store_begin(&d->store, false, &txn) == 0) {
     fs_store_count(&d->store, txn, d->store.outbox, &res->outbox_left);
     mdb_txn_abort(txn);

@@ -211,6 +211,14 @@ echo "...and opened only with the sealing key (fieldsyncd admin open):"
 "$FSD" admin open --seal-key "$DIR/admin/seal.key" --data "$DIR/data/province" \
   --area KT.KPL.DAKNEN 2>/dev/null | grep 'Rơ Chăm Thương' | sed -n 1p
 echo
+echo "the tree as the province sees it (fieldsyncd tree --admin ${ADMINADDR[province]}):"
+for _ in $(seq 1 30); do # status reports climb one level a second
+  t=$("$FSD" tree --admin "${ADMINADDR[province]}" 2>/dev/null) || t=
+  [ "$(grep -c ' up ' <<<"$t")" = 6 ] && break
+  sleep 0.2
+done
+echo "$t"
+echo
 echo "dashboard: http://${ADMINADDR[province]}/"
 if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi
 

@@ -196,8 +196,13 @@ static void route(http_req *r) {
     fs_strbuf_puts(&b, fs_dashboard_html);
     respond(r, 200, "text/html; charset=utf-8", &b);
   } else if (plen == 11 && strncmp(r->url, "/api/status", 11) == 0) {
-    if ((rc = fs_status_json(srv, &b)) == 0)
+    char fmt[16];
+    if (query_param(r->url, "format", fmt, sizeof fmt) && strcmp(fmt, "text") == 0) {
+      if ((rc = fs_status_text(srv, &b)) == 0)
+        respond(r, 200, "text/plain; charset=utf-8", &b);
+    } else if ((rc = fs_status_json(srv, &b)) == 0) {
       respond(r, 200, "application/json", &b);
+    }
   } else if (plen == 8 && strncmp(r->url, "/metrics", 8) == 0) {
     if ((rc = fs_status_metrics(srv, &b)) == 0)
       respond(r, 200, "text/plain; version=0.0.4", &b);

@@ -12,11 +12,16 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "strbuf.h"
 #include "view.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include "conn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +45,8 @@ static const char usage_text[] =
     "  status --data DIR            counts of what the node holds\n"
     "  report --data DIR --area PREFIX [--from DAY --to DAY] [--csv|--json] [--lang en]\n"
     "        roll-up report of the movement's records (fieldsyncd report --help)\n"
+    "  tree --admin HOST:PORT [--json]\n"
+    "        the replication status of a running node and every node below it\n"
     "  backup --data DIR --out DIR  consistent, compacted copy of a node's store,\n"
     "                               also while it runs (restore: stop, swap dirs)\n"
     "  admin ...                    create a deployment, sign certificates\n"
@@ -61,8 +68,8 @@ static int usage(const char *msg) {
 }
 
 typedef struct opts {
-  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out;
-  bool all, help;
+  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out, *admin;
+  bool all, help, json;
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o) {
@@ -71,12 +78,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"data", required_argument, NULL, 'd'},   {"log-level", required_argument, NULL, 'v'},
       {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'm'},
       {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
-      {"out", required_argument, NULL, 'o'},
+      {"out", required_argument, NULL, 'o'},    {"admin", required_argument, NULL, 'M'},
+      {"json", no_argument, NULL, 'J'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:M:J", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': o->config = optarg; break;
     case 'l': o->listen = optarg; break;
@@ -87,6 +95,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'a': o->area = optarg; break;
     case 'A': o->all = true; break;
     case 'o': o->out = optarg; break;
+    case 'M': o->admin = optarg; break;
+    case 'J': o->json = true; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -264,6 +274,53 @@ static int cmd_backup(const opts *o, const char *out) {
   return 0;
 }
 
+/* GET path from the admin port at addr; prints the body. */
+static int http_get_print(const char *addr, const char *path) {
+  struct sockaddr_storage ss;
+  if (fs_addr_parse(addr, &ss) != 0) {
+    fprintf(stderr, "fieldsyncd: --admin '%s' is not host:port\n", addr);
+    return EXIT_USAGE;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  socklen_t sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                         : sizeof(struct sockaddr_in6);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+    fprintf(stderr, "fieldsyncd: cannot reach the admin port %s: %s (is admin = set in the "
+                    "node's configuration?)\n", addr, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return EXIT_FAILED;
+  }
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                   path, addr);
+  fs_strbuf resp;
+  fs_strbuf_init(&resp);
+  int rc = write(fd, req, (size_t)n) == n ? 0 : EXIT_FAILED;
+  char buf[16384];
+  ssize_t got;
+  while (rc == 0 && (got = read(fd, buf, sizeof buf)) > 0 && resp.len < (64u << 20))
+    fs_strbuf_add(&resp, buf, (size_t)got);
+  close(fd);
+  const char *body = resp.p ? strstr(resp.p, "\r\n\r\n") : NULL;
+  if (rc || !body || strncmp(resp.p, "HTTP/1.1 200", 12) != 0) {
+    fprintf(stderr, "fieldsyncd: the admin port %s did not answer with the status\n", addr);
+    fs_strbuf_free(&resp);
+    return EXIT_FAILED;
+  }
+  fputs(body + 4, stdout);
+  fs_strbuf_free(&resp);
+  return 0;
+}
+
+static int cmd_tree(const opts *o) {
+  if (!o->admin)
+    return usage("tree needs --admin HOST:PORT (the node's admin port)");
+  return http_get_print(o->admin, o->json ? "/api/status" : "/api/status?format=text");
+}
+
 static int cmd_status(const opts *o) {
   fs_store st;
   MDB_txn *txn;
@@ -331,6 +388,8 @@ int main(int argc, char **argv) {
     return cmd_status(&o);
   if (strcmp(cmd, "backup") == 0)
     return cmd_backup(&o, o.out);
+  if (strcmp(cmd, "tree") == 0)
+    return cmd_tree(&o);
   fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
   fputs(usage_text, stderr);
   return EXIT_USAGE;

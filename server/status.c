@@ -262,3 +262,86 @@ int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
                      m[i].name, srv->cfg->id, (unsigned long long)m[i].v);
   return b->err;
 }
+
+/* ---------------------------------------------------------- text table */
+
+struct text_node {
+  Fs__NodeStatus *n;       /* a copy through the wire form */
+  uint64_t seen_ms;
+  bool printed;
+};
+
+struct text_ctx {
+  struct text_node *v;
+  size_t n, cap;
+};
+
+static int text_collect(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
+  struct text_ctx *x = arg;
+  if (x->n == FS_STATUS_MAX_NODES)
+    return 0;
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? 2 * x->cap : 16;
+    struct text_node *nv = realloc(x->v, cap * sizeof *nv);
+    if (!nv)
+      return FS_ENOMEM;
+    x->v = nv;
+    x->cap = cap;
+  }
+  size_t len = fs__node_status__get_packed_size(n);
+  uint8_t *b = malloc(len ? len : 1);
+  if (!b)
+    return FS_ENOMEM;
+  fs__node_status__pack(n, b);
+  Fs__NodeStatus *copy = fs__node_status__unpack(NULL, len, b);
+  free(b);
+  if (!copy)
+    return FS_ENOMEM;
+  x->v[x->n++] = (struct text_node){copy, seen_ms, false};
+  return 0;
+}
+
+/* Prints node i and, indented, the nodes whose parent it is. */
+static void text_row(fs_strbuf *b, struct text_ctx *x, size_t i, int depth, uint64_t now) {
+  struct text_node *t = &x->v[i];
+  if (t->printed || depth > 16)
+    return;
+  t->printed = true;
+  const Fs__NodeStatus *n = t->n;
+  char name[96], link[40], digest[13];
+  snprintf(name, sizeof name, "%*s%s", 2 * depth, "", n->node_id);
+  snprintf(link, sizeof link, "%s", !n->parent_id[0] ? "root"
+                                     : n->parent_connected ? "up" : "DOWN");
+  for (int k = 0; k < 6 && (size_t)k < n->digest.len; k++)
+    snprintf(digest + 2 * k, 3, "%02x", n->digest.data[k]);
+  digest[n->digest.len >= 6 ? 12 : 0] = '\0';
+  uint64_t age = now > t->seen_ms ? (now - t->seen_ms) / 1000 : 0;
+  fs_strbuf_printf(b, "%-24s %-18s %-5s %6llu %8llu %-12s %8llu %7llu %5llu %6llus  %s\n",
+                   name, n->area, link,
+                   (unsigned long long)(n->log_seq > n->parent_cursor
+                                            ? n->log_seq - n->parent_cursor : 0),
+                   (unsigned long long)n->records, digest, (unsigned long long)n->stored,
+                   (unsigned long long)n->refused, (unsigned long long)n->forks,
+                   (unsigned long long)age, n->last_error);
+  for (size_t j = 0; j < x->n; j++)
+    if (strcmp(x->v[j].n->parent_id, n->node_id) == 0)
+      text_row(b, x, j, depth + 1, now);
+}
+
+int fs_status_text(struct fs_server *srv, fs_strbuf *b) {
+  struct text_ctx x = {0};
+  int rc = each_node(srv, text_collect, &x);
+  if (rc == 0) {
+    fs_strbuf_printf(b, "%-24s %-18s %-5s %6s %8s %-12s %8s %7s %5s %7s  %s\n", "NODE",
+                     "AREA", "LINK", "LAG", "RECORDS", "DIGEST", "STORED", "REFUSED",
+                     "FORKS", "REPORT", "LAST ERROR");
+    uint64_t now = fs_hlc_now_ms();
+    text_row(b, &x, 0, 0, now); /* this node first, its subtree below it */
+    for (size_t i = 0; i < x.n; i++)
+      text_row(b, &x, i, 0, now); /* nodes whose parent did not report */
+  }
+  for (size_t i = 0; i < x.n; i++)
+    fs__node_status__free_unpacked(x.v[i].n, NULL);
+  free(x.v);
+  return rc ? rc : b->err;
+}

@@ -52,6 +52,9 @@ int fs_status_report(struct fs_server *srv, uint8_t **out, size_t *len);
 /* Renders the JSON of /api/status into b. */
 int fs_status_json(struct fs_server *srv, fs_strbuf *b);
 
+/* Renders the same as a terminal table, the tree indented. */
+int fs_status_text(struct fs_server *srv, fs_strbuf *b);
+
 /* Renders Prometheus text metrics of this node into b. */
 int fs_status_metrics(struct fs_server *srv, fs_strbuf *b);
 
