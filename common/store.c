@@ -167,6 +167,37 @@ int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
   return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
 }
 
+int fs_peer_get_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, uint8_t id[FS_HASH_LEN], bool *found) {
+  uint8_t kb[FS_PK_LEN + 64];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, v;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->peers, &k, &v));
+  memset(id, 0, FS_HASH_LEN);
+  *found = false;
+  if (rc == FS_ENOTFOUND)
+    return 0;
+  if (rc == 0 && v.mv_size != FS_HASH_LEN)
+    return FS_ESTORE;
+  if (rc == 0) {
+    memcpy(id, v.mv_data, FS_HASH_LEN);
+    *found = true;
+  }
+  return rc;
+}
+
+int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, const uint8_t id[FS_HASH_LEN]) {
+  uint8_t kb[FS_PK_LEN + 64];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, v = {FS_HASH_LEN, (void *)id};
+  return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
+}
+
 /* Record key: area, a 0 byte, id. Returns its length or FS_EINVAL. */
 static int record_key(uint8_t *out, size_t cap, const char *area, const char *id) {
   size_t a = strlen(area), i = strlen(id);

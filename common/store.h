@@ -67,6 +67,13 @@ int fs_peer_get_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
 int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
                     const char *name, uint64_t v);
 
+/* A 32-byte id kept per peer key under a name; missing reads as zeros
+ * (and *found false). */
+int fs_peer_get_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, uint8_t id[FS_HASH_LEN], bool *found);
+int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, const uint8_t id[FS_HASH_LEN]);
+
 /* Bytes under a string key of meta; FS_ENOTFOUND when missing. *v points
  * into the map (valid while txn lives). */
 int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v);

@@ -392,10 +392,10 @@ static void commit_work(uv_work_t *w) {
     for (size_t i = 0; rc == 0 && i < b->n; i++)
       rc = commit_item(s, txn, ing->root, b, &b->items[i], push->sets[i]);
     uint64_t prev;
-    if (rc == 0 && b->set_cursor &&
+    if (rc == 0 && b->set_cursor && b->n > 0 &&
         (rc = fs_peer_get_u64(s, txn, b->peer_key, "cursor", &prev)) == 0 &&
-        b->cursor > prev)
-      rc = fs_peer_put_u64(s, txn, b->peer_key, "cursor", b->cursor);
+        b->cursor > prev && (rc = fs_peer_put_u64(s, txn, b->peer_key, "cursor", b->cursor)) == 0)
+      rc = fs_peer_put_id(s, txn, b->peer_key, "cursor_id", b->items[b->n - 1].id);
   }
   if (rc == 0)
     rc = fs_store_commit(txn);

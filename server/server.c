@@ -171,12 +171,16 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
   uint64_t seq = 0, cursor = 0, cert_cursor = 0;
+  uint8_t cursor_id[FS_HASH_LEN];
+  bool has_id = false;
   if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
     rc = fs_meta_get_u64(&srv->store, txn, "record_seq", &seq);
     if (rc == 0 && s->is_node)
       rc = fs_peer_get_u64(&srv->store, txn, s->peer_key, "cursor", &cursor);
     if (rc == 0 && s->is_node)
       rc = fs_peer_get_u64(&srv->store, txn, s->peer_key, "cert_cursor", &cert_cursor);
+    if (rc == 0 && s->is_node)
+      rc = fs_peer_get_id(&srv->store, txn, s->peer_key, "cursor_id", cursor_id, &has_id);
     mdb_txn_abort(txn);
   }
   if (rc) {
@@ -193,6 +197,10 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   w.node_id = (char *)srv->cfg->id;
   w.peer_cursor = cursor;
   w.peer_cert_cursor = cert_cursor;
+  if (has_id) {
+    w.peer_cursor_id.data = cursor_id;
+    w.peer_cursor_id.len = FS_HASH_LEN;
+  }
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_WELCOME;
   env.welcome = &w;

@@ -357,11 +357,26 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   }
   u->stats.cursor = w->peer_cursor;
   u->cert_cursor = w->peer_cert_cursor;
-  if (w->peer_cursor > log_seq) {
-    /* The parent has acknowledged more than our log holds: this store was
-     * restored from an older copy. Resend everything; duplicates are
-     * acknowledged and stored once. */
-    fs_log(FS_LOG_WARN, "uplink.cursor_reset", "parent_cursor=%llu log_seq=%llu",
+  /* The parent names the set at its cursor: if our log holds another one
+   * there (or none), this store was restored from an older copy and our log
+   * diverged from what the parent acknowledged. */
+  bool same = w->peer_cursor == 0;
+  if (!same && w->peer_cursor <= log_seq && w->peer_cursor_id.len == FS_HASH_LEN) {
+    MDB_txn *t2;
+    uint8_t kb[8];
+    fs_be64_put(kb, w->peer_cursor);
+    MDB_val k = {8, kb}, v;
+    if (fs_store_begin(s, false, &t2) == 0) {
+      same = mdb_get(t2, s->log, &k, &v) == 0 && v.mv_size == FS_HASH_LEN &&
+             memcmp(v.mv_data, w->peer_cursor_id.data, FS_HASH_LEN) == 0;
+      mdb_txn_abort(t2);
+    }
+  }
+  if (!same) {
+    /* Resend everything; what the parent holds is acknowledged as a
+     * duplicate and stored once. */
+    fs_log(FS_LOG_WARN, "uplink.cursor_reset", "parent_cursor=%llu log_seq=%llu "
+           "msg=\"our log differs from what the parent acknowledged: resending it\"",
            (unsigned long long)w->peer_cursor, (unsigned long long)log_seq);
     u->stats.cursor = 0;
   }
