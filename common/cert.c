@@ -12,15 +12,28 @@
 
 #define CERT_KEY_LEN (FS_PK_LEN + 1 + FS_HASH_LEN)
 
+static bool str_bounded(const char *s, size_t max) { return strnlen(s, max + 1) <= max; }
+
+/* The bounds every certificate keeps: checked when issued and when opened,
+ * so nothing is signed that a node would refuse. */
+static bool cert_bounded(const Fs__Cert *c) {
+  return c->subject.len == FS_PK_LEN && c->issuer.len == FS_PK_LEN &&
+         fs_area_valid(c->area) && (c->parent.len == 0 || c->parent.len == FS_PK_LEN) &&
+         str_bounded(c->node_id, 63) && str_bounded(c->officer, 127) &&
+         str_bounded(c->officer_id, 63) && str_bounded(c->level, 31) &&
+         (unsigned)c->kind <= FS__CERT_KIND__CERT_REVOCATION;
+}
+
 int fs_cert_issue(Fs__Cert *c, const fs_keypair *issuer, uint8_t **out, size_t *len) {
   c->issuer.data = (uint8_t *)issuer->pk;
   c->issuer.len = FS_PK_LEN;
   if (!c->issued_at)
     c->issued_at = fs_hlc_now_ms();
-  if (c->subject.len != FS_PK_LEN || !fs_area_valid(c->area) ||
-      (c->parent.len != 0 && c->parent.len != FS_PK_LEN))
+  if (!cert_bounded(c))
     return FS_EINVAL;
   size_t blen = fs__cert__get_packed_size(c);
+  if (blen + FS_SIG_LEN + 16 > FS_CERT_MAX)
+    return FS_ETOOBIG;
   uint8_t *body = malloc(blen ? blen : 1), sig[FS_SIG_LEN];
   if (!body)
     return FS_ENOMEM;
@@ -39,7 +52,6 @@ int fs_cert_issue(Fs__Cert *c, const fs_keypair *issuer, uint8_t **out, size_t *
   return *out ? 0 : FS_ENOMEM;
 }
 
-static bool str_bounded(const char *s, size_t max) { return strnlen(s, max + 1) <= max; }
 
 int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HASH_LEN]) {
   if (len > FS_CERT_MAX)
@@ -55,11 +67,7 @@ int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HAS
            crypto_sign_verify_detached(sc->signature.data, sc->body.data, sc->body.len,
                                        c->issuer.data) != 0)
     rc = FS_EBADSIG;
-  else if (c->subject.len != FS_PK_LEN || !fs_area_valid(c->area) ||
-           (c->parent.len != 0 && c->parent.len != FS_PK_LEN) ||
-           !str_bounded(c->node_id, 63) || !str_bounded(c->officer, 127) ||
-           !str_bounded(c->officer_id, 63) || !str_bounded(c->level, 31) ||
-           (unsigned)c->kind > FS__CERT_KIND__CERT_REVOCATION)
+  else if (!cert_bounded(c))
     rc = FS_EINVAL;
   if (rc == 0)
     crypto_generichash(id, FS_HASH_LEN, sc->body.data, sc->body.len, NULL, 0);

@@ -3,6 +3,7 @@
 
 #include "changeset.h"
 #include "error.h"
+#include "hlc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,9 @@ static int clock_from(fs_clock *c, uint64_t hlc, const ProtobufCBinaryData *dev)
   memset(c, 0, sizeof *c);
   if (hlc == 0)
     return dev->len == 0 ? 0 : FS_EDECODE;
-  if (dev->len != FS_PK_LEN)
+  /* Beyond the limit no change set can carry it (changeset.c): refusing
+   * it here keeps a pulled state from wrapping a laptop's clock. */
+  if (hlc >= FS_HLC_LIMIT || dev->len != FS_PK_LEN)
     return FS_EDECODE;
   c->hlc = hlc;
   memcpy(c->device, dev->data, FS_PK_LEN);

@@ -299,7 +299,8 @@ static int issue(const admin_opts *o, Fs__Cert *c) {
   free(p);
   fs_certfile_free(&chain);
   if (rc) {
-    fprintf(stderr, "fieldsyncd: cannot issue the certificate: %s\n", fs_strerror(rc));
+    fprintf(stderr, "fieldsyncd: cannot issue the certificate: %s%s\n", fs_strerror(rc),
+            rc == FS_EINVAL ? " (names: officer at most 127 bytes, ids 63, level 31)" : "");
     return EXIT_FAILED;
   }
   printf("%s: %s\n", o->out, desc);

@@ -27,33 +27,12 @@
 #include "hlc.h"
 #include "merge.h"
 
-/* Area syntax as changeset.h states it, written independently of
- * fs_area_valid: dot-separated non-empty segments of [A-Za-z0-9_], 1..128
- * bytes in all. */
-static bool ref_area_valid(const char *a) {
-  size_t n = strlen(a);
-  if (n == 0 || n > FS_MAX_AREA || a[0] == '.' || a[n - 1] == '.')
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = a[i];
-    if (c == '.') {
-      if (a[i + 1] == '.')
-        return false;
-      continue;
-    }
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '_'))
-      return false;
-  }
-  return true;
-}
-
 static bool clock_ok(uint64_t hlc) { return hlc != 0 && hlc < FS_HLC_LIMIT; }
 
 /* The bounds changeset.h documents for fs_changeset_open: a set that opens
  * must keep all of these. */
 static bool contract_ok(const Fs__ChangeSet *cs) {
-  if (cs->device.len != FS_PK_LEN || cs->seq == 0 || !ref_area_valid(cs->area) ||
+  if (cs->device.len != FS_PK_LEN || cs->seq == 0 || !fuzz_area_valid(cs->area) ||
       cs->n_changes > FS_MAX_CHANGES || !clock_ok(cs->hlc))
     return false;
   for (size_t i = 0; i < cs->n_changes; i++) {
@@ -212,7 +191,7 @@ static void check_fixed(const Fs__ChangeSet *x, uint8_t flip) {
     y.prev.data = (uint8_t *)zero;
     y.prev.len = FS_HASH_LEN;
   }
-  if (!ref_area_valid(y.area))
+  if (!fuzz_area_valid(y.area))
     y.area = "KT.KPL";
   size_t nch = x->n_changes > FS_MAX_CHANGES ? FS_MAX_CHANGES : x->n_changes;
   Fs__Change *chs = calloc(nch ? nch : 1, sizeof *chs);

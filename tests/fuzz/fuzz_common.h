@@ -12,7 +12,9 @@
 #ifndef FS_FUZZ_COMMON_H
 #define FS_FUZZ_COMMON_H
 
+#include "handshake.h"
 #include "keys.h"
+#include "seal.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <sodium.h>
@@ -36,13 +38,16 @@
     }                                                                          \
   } while (0)
 
-/* The device that signs every change set the targets seal, the server whose
- * challenge the Hello seeds answer, and the nonce of that challenge. */
+/* The device that signs every change set the targets seal, a second
+ * device, the server whose Hello the seeds carry, the admin key that issues
+ * certificates, the network key and the sealing key pair. */
 typedef struct fuzz_keys {
   uint8_t dev_pk[FS_PK_LEN], dev_sk[FS_SK_LEN];
   uint8_t dev2_pk[FS_PK_LEN], dev2_sk[FS_SK_LEN]; /* a second device */
   uint8_t srv_pk[FS_PK_LEN], srv_sk[FS_SK_LEN];
-  uint8_t nonce[32];
+  uint8_t adm_pk[FS_PK_LEN], adm_sk[FS_SK_LEN];
+  uint8_t netkey[FS_NETKEY_LEN];
+  uint8_t seal_pk[FS_SEAL_KEY_LEN], seal_sk[FS_SEAL_KEY_LEN];
 } fuzz_keys;
 
 static inline const fuzz_keys *fuzz_keys_get(void) {
@@ -58,11 +63,40 @@ static inline const fuzz_keys *fuzz_keys_get(void) {
     crypto_sign_seed_keypair(k.dev2_pk, k.dev2_sk, seed);
     memset(seed, 0x33, sizeof seed);
     crypto_sign_seed_keypair(k.srv_pk, k.srv_sk, seed);
-    for (size_t i = 0; i < sizeof k.nonce; i++)
-      k.nonce[i] = (uint8_t)(0xa0 + i);
+    memset(seed, 0x44, sizeof seed);
+    crypto_sign_seed_keypair(k.adm_pk, k.adm_sk, seed);
+    memset(k.netkey, 0x55, sizeof k.netkey);
+    memset(k.seal_sk, 0x66, sizeof k.seal_sk);
+    crypto_scalarmult_base(k.seal_pk, k.seal_sk);
     done = true;
   }
   return &k;
+}
+
+/* A finished handshake between a client and a server on the test network
+ * key, with fixed ephemeral keys (so the transcript, and every Hello signed
+ * over it, is the same in every process). Returns false if it fails. */
+static inline bool fuzz_hs_pair(fs_hs *cli, fs_hs *srv) {
+  const fuzz_keys *k = fuzz_keys_get();
+  fs_hs_init(cli, true, k->netkey);
+  fs_hs_init(srv, false, k->netkey);
+  memset(cli->eph_sk, 0x77, sizeof cli->eph_sk);
+  crypto_scalarmult_base(cli->eph_pk, cli->eph_sk);
+  memset(srv->eph_sk, 0x88, sizeof srv->eph_sk);
+  crypto_scalarmult_base(srv->eph_pk, srv->eph_sk);
+  uint8_t hc[FS_HS_HELLO_LEN], hv[FS_HS_HELLO_LEN];
+  fs_hs_hello(cli, hc);
+  fs_hs_hello(srv, hv);
+  return fs_hs_read_hello(srv, hc) == 0 && fs_hs_read_hello(cli, hv) == 0;
+}
+
+/* A key pair view of fixed keys (the secret is not sodium_malloc'ed: these
+ * are test keys). */
+static inline fs_keypair fuzz_keypair(const uint8_t *pk, const uint8_t *sk) {
+  fs_keypair kp;
+  memcpy(kp.pk, pk, FS_PK_LEN);
+  kp.sk = (uint8_t *)sk;
+  return kp;
 }
 
 /* A cursor over the fuzz input; every take is bounds-checked and a short
@@ -103,6 +137,27 @@ static inline const uint8_t *fuzz_take_lp(fuzz_in *in, size_t *got) {
 static inline void fuzz_put_u16(uint8_t *out, size_t n) {
   out[0] = (uint8_t)(n >> 8);
   out[1] = (uint8_t)n;
+}
+
+/* Area syntax as changeset.h states it, written independently of
+ * fs_area_valid: dot-separated non-empty segments of [A-Za-z0-9_], 1..128
+ * bytes in all (FS_MAX_AREA). */
+static inline bool fuzz_area_valid(const char *a) {
+  size_t n = strlen(a);
+  if (n == 0 || n > 128 || a[0] == '.' || a[n - 1] == '.')
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = a[i];
+    if (c == '.') {
+      if (a[i + 1] == '.')
+        return false;
+      continue;
+    }
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '_'))
+      return false;
+  }
+  return true;
 }
 
 /* FS_FUZZ_SKIP_KNOWN=1 in the environment makes the targets step around

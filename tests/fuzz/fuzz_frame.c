@@ -21,11 +21,16 @@
  *   re-encodes to the same bytes; signed bodies and record states inside
  *   survive byte for byte. (Skipped for an envelope holding a field
  *   numbered 0, which libprotobuf-c cannot re-encode: fuzz_pb_has_tag0.)
- * - What a server does next with each message holds its contract too:
- *   fs_hello_verify on a Hello (fixed challenge), fs_hello_sign answering a
- *   Challenge (and verifying), fs_changeset_open on each pushed set,
- *   fs_record_decode on each pulled state.
+ * - What a node does next with each message holds its contract too:
+ *   fs_hello_check on a Hello, from both ends of a fixed test handshake
+ *   (only the genuine proof passes, and only on the other side),
+ *   fs_cert_open on every certificate presented, fs_changeset_open on each
+ *   pushed set, fs_record_decode on each pulled state.
+ * The stream is the plaintext inside the encrypted channel (conn.c opens
+ * each frame with fs_cipher_open before decoding); fuzz_crypto covers the
+ * channel itself.
  */
+#include "cert.h"
 #include "changeset.h"
 #include "error.h"
 #include "frame.h"
@@ -52,56 +57,60 @@ static bool model_head_too_big(const model *m) {
   return m->fed - m->cur >= FS_FRAME_HDR && be32(m->s + m->cur) > m->max;
 }
 
-static void check_hello(const Fs__Hello *h) {
-  const fuzz_keys *k = fuzz_keys_get();
-  int rc = fs_hello_verify(h, k->nonce, k->srv_pk);
-  FUZZ_CHECK(rc == 0 || rc == FS_EVERSION || rc == FS_EPROTOCOL || rc == FS_EBADSIG,
-             "fs_hello_verify returned %d", rc);
-  if (h->version != FS_PROTOCOL_VERSION) {
-    FUZZ_CHECK(rc == FS_EVERSION, "version %u gave %d", h->version, rc);
-    return;
+/* Every certificate a peer presents is opened as a node would. */
+static void check_certs(const ProtobufCBinaryData *certs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    Fs__Cert *c = NULL;
+    uint8_t id[FS_HASH_LEN];
+    int rc = fs_cert_open(certs[i].data, certs[i].len, &c, id);
+    FUZZ_CHECK(rc == 0 || rc == FS_ETOOBIG || rc == FS_EDECODE || rc == FS_EBADSIG ||
+                   rc == FS_EINVAL,
+               "fs_cert_open returned %d", rc);
+    if (rc == 0)
+      fs__cert__free_unpacked(c, NULL);
   }
-  if (h->key.len != FS_PK_LEN || h->signature.len != FS_SIG_LEN) {
-    FUZZ_CHECK(rc == FS_EPROTOCOL, "key %zu sig %zu gave %d", h->key.len,
-               h->signature.len, rc);
-    return;
-  }
-  static const char ctx[] = "fieldsync-hello-v1";
-  uint8_t msg[sizeof ctx - 1 + 32 + FS_PK_LEN];
-  memcpy(msg, ctx, sizeof ctx - 1);
-  memcpy(msg + sizeof ctx - 1, k->nonce, 32);
-  memcpy(msg + sizeof ctx - 1 + 32, k->srv_pk, FS_PK_LEN);
-  bool ok =
-      crypto_sign_verify_detached(h->signature.data, msg, sizeof msg, h->key.data) == 0;
-  FUZZ_CHECK(ok == (rc == 0), "fs_hello_verify %d, libsodium says %d", rc, ok);
 }
 
-static void check_challenge(const Fs__Challenge *ch) {
+static bool bin_is(const ProtobufCBinaryData *b, const uint8_t *p, size_t n) {
+  return b->len == n && memcmp(b->data, p, n) == 0;
+}
+
+/* A Hello is checked by both ends of the fixed test handshake: the client
+ * accepts exactly the server's own proof (and the server exactly the
+ * device's); a proof never passes on the side that made it. */
+static void check_hello(const Fs__Hello *h) {
+  static fs_hs cli, srv;
+  static uint8_t sig_srv[FS_SIG_LEN], sig_cli[FS_SIG_LEN];
+  static bool ready;
   const fuzz_keys *k = fuzz_keys_get();
-  fs_keypair kp;
-  memcpy(kp.pk, k->dev_pk, FS_PK_LEN);
-  kp.sk = (uint8_t *)k->dev_sk;
-  Fs__Hello h;
-  uint8_t sig[FS_SIG_LEN];
-  int rc = fs_hello_sign(&h, sig, &kp, ch, "device", NULL);
-  if (ch->version != FS_PROTOCOL_VERSION) {
-    FUZZ_CHECK(rc == FS_EVERSION, "version %u gave %d", ch->version, rc);
-    return;
+  if (!ready) {
+    FUZZ_CHECK(fuzz_hs_pair(&cli, &srv), "test handshake failed");
+    fs_keypair s = fuzz_keypair(k->srv_pk, k->srv_sk), d = fuzz_keypair(k->dev_pk, k->dev_sk);
+    fs_hs_sign(&srv, &s, sig_srv);
+    fs_hs_sign(&cli, &d, sig_cli);
+    ready = true;
   }
-  if (ch->nonce.len != 32 || ch->server_key.len != FS_PK_LEN) {
-    FUZZ_CHECK(rc == FS_EPROTOCOL, "nonce %zu key %zu gave %d", ch->nonce.len,
-               ch->server_key.len, rc);
-    return;
+  const fs_hs *side[2] = {&cli, &srv};
+  const uint8_t *want_key[2] = {k->srv_pk, k->dev_pk};
+  const uint8_t *want_sig[2] = {sig_srv, sig_cli};
+  for (int i = 0; i < 2; i++) {
+    int rc = fs_hello_check(h, side[i]);
+    FUZZ_CHECK(rc == 0 || rc == FS_EVERSION || rc == FS_EPROTOCOL || rc == FS_EBADSIG,
+               "fs_hello_check returned %d", rc);
+    if (h->version != FS_PROTOCOL_VERSION) {
+      FUZZ_CHECK(rc == FS_EVERSION, "version %u gave %d", h->version, rc);
+      continue;
+    }
+    if (h->key.len != FS_PK_LEN || strlen(h->node_id) >= 64) {
+      FUZZ_CHECK(rc == FS_EPROTOCOL, "key of %zu bytes gave %d", h->key.len, rc);
+      continue;
+    }
+    bool genuine = bin_is(&h->key, want_key[i], FS_PK_LEN) &&
+                   bin_is(&h->signature, want_sig[i], FS_SIG_LEN);
+    FUZZ_CHECK((rc == 0) == genuine, "%s side: fs_hello_check %d for a %s proof",
+               i ? "server" : "client", rc, genuine ? "genuine" : "forged or reflected");
   }
-  FUZZ_CHECK(rc == 0, "fs_hello_sign on a well-formed challenge gave %d", rc);
-  rc = fs_hello_verify(&h, ch->nonce.data, ch->server_key.data);
-  FUZZ_CHECK(rc == 0, "a Hello does not verify against its own challenge: %d", rc);
-  /* The answer is bound to the nonce: another nonce must not verify. */
-  uint8_t other[32];
-  memcpy(other, ch->nonce.data, 32);
-  other[0] ^= 1;
-  rc = fs_hello_verify(&h, other, ch->server_key.data);
-  FUZZ_CHECK(rc == FS_EBADSIG, "a Hello verifies against another nonce: %d", rc);
+  check_certs(h->certs, h->n_certs);
 }
 
 static void check_push(const Fs__Push *push) {
@@ -121,6 +130,7 @@ static void check_push(const Fs__Push *push) {
       fs__change_set__free_unpacked(cs, NULL);
     }
   }
+  check_certs(push->certs, push->n_certs);
 }
 
 static void check_records(const Fs__Records *recs) {
@@ -131,6 +141,7 @@ static void check_records(const Fs__Records *recs) {
     if (rc == 0)
       fs_record_free(&r);
   }
+  check_certs(recs->certs, recs->n_certs);
 }
 
 /* Both envelopes carry the same signed sets and record states, verbatim. */
@@ -208,9 +219,6 @@ static void check_payload(const uint8_t *p, size_t len) {
   switch (env->msg_case) {
   case FS__ENVELOPE__MSG_HELLO:
     check_hello(env->hello);
-    break;
-  case FS__ENVELOPE__MSG_CHALLENGE:
-    check_challenge(env->challenge);
     break;
   case FS__ENVELOPE__MSG_PUSH:
     check_push(env->push);

@@ -8,6 +8,7 @@
  * regenerated (cmake --build build-fuzz --target fuzz_seeds) whenever the
  * protocol changes.
  */
+#include "cert.h"
 #include "changeset.h"
 #include "error.h"
 #include "frame.h"
@@ -162,6 +163,119 @@ static void add_frame(buf *b, const Fs__Envelope *env) {
     die("frame");
   add(b, p, n);
   free(p);
+}
+
+/* ------------------------------------------------------------ certificates */
+
+/* A certificate for subject issued by the test admin key at a fixed time. */
+static void issue_cert(buf *out, Fs__CertKind kind, const uint8_t *subject,
+                       const char *area) {
+  const fuzz_keys *k = fuzz_keys_get();
+  fs_keypair adm = fuzz_keypair(k->adm_pk, k->adm_sk);
+  Fs__Cert c = FS__CERT__INIT;
+  c.kind = kind;
+  c.subject.data = (uint8_t *)subject;
+  c.subject.len = FS_PK_LEN;
+  c.area = (char *)area;
+  c.valid_from = 1764000000000ull;
+  c.valid_until = 1795536000000ull;
+  c.issued_at = 1764000000000ull;
+  switch (kind) {
+  case FS__CERT_KIND__CERT_NODE:
+    c.node_id = "commune-daknen";
+    c.level = "commune";
+    c.parent.data = (uint8_t *)k->adm_pk;
+    c.parent.len = FS_PK_LEN;
+    break;
+  case FS__CERT_KIND__CERT_DEVICE:
+    c.officer = "Nguyễn Văn An";
+    c.officer_id = "CA-0423";
+    break;
+  case FS__CERT_KIND__CERT_REVOCATION:
+    c.last_seq = 17;
+    break;
+  default:
+    break;
+  }
+  uint8_t *p;
+  size_t n;
+  if (fs_cert_issue(&c, &adm, &p, &n) != 0)
+    die("cert");
+  add(out, p, n);
+  free(p);
+}
+
+static void cert_seeds(const buf *node_cert, const buf *dev_cert) {
+  const fuzz_keys *k = fuzz_keys_get();
+  put("cert", "node", node_cert->p, node_cert->n);
+  put("cert", "device", dev_cert->p, dev_cert->n);
+  buf b = {0};
+  issue_cert(&b, FS__CERT_KIND__CERT_DELEGATION, k->srv_pk, "KT.KPL");
+  put("cert", "delegation", b.p, b.n);
+  b.n = 0;
+  issue_cert(&b, FS__CERT_KIND__CERT_REVOCATION, k->dev2_pk, "KT.KPL.DAKNEN");
+  put("cert", "revocation", b.p, b.n);
+  free(b.p);
+}
+
+/* -------------------------------------------------------------- the channel */
+
+/* fuzz_crypto inputs (see its layout): a genuine opening and a few frames,
+ * and sealed values. */
+static void crypto_seeds(void) {
+  const fuzz_keys *k = fuzz_keys_get();
+  fs_hs cli, srv;
+  if (!fuzz_hs_pair(&cli, &srv))
+    die("handshake");
+  uint8_t opening[FS_HS_HELLO_LEN];
+  fs_hs_hello(&cli, opening);
+  static const char *frames[] = {"", "x", "Toàn dân bảo vệ an ninh Tổ quốc",
+                                 "\x0a\x04\x08\x02\x10\x01"};
+  for (int op = 0; op < 6; op++) {
+    buf b = {0};
+    add_u8(&b, 0); /* mode: channel */
+    add(&b, opening, sizeof opening);
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+      add_u8(&b, (uint8_t)(i == 2 ? op : 0));
+      add_u8(&b, (uint8_t)(7 * i + 3)); /* where a change lands */
+      add_lp(&b, (const uint8_t *)frames[i], strlen(frames[i]));
+    }
+    char name[32];
+    snprintf(name, sizeof name, "channel-op%d", op);
+    put("crypto", name, b.p, b.n);
+    free(b.p);
+  }
+  /* An opening from another network key, and a low-order point. */
+  buf b = {0};
+  add_u8(&b, 0);
+  uint8_t other[FS_NETKEY_LEN];
+  memset(other, 0x99, sizeof other);
+  crypto_auth(opening, cli.eph_pk, 32, other);
+  add(&b, opening, sizeof opening);
+  put("crypto", "other-network", b.p, b.n);
+  b.n = 0;
+  add_u8(&b, 2); /* mode: opening with a computed HMAC */
+  uint8_t zero[32] = {0};
+  add(&b, zero, sizeof zero);
+  put("crypto", "low-order", b.p, b.n);
+  /* Sealed values. */
+  b.n = 0;
+  add_u8(&b, 1);
+  static const char plain[] = "Trần Thị Bình, 0905 123 456";
+  add(&b, plain, sizeof plain - 1);
+  put("crypto", "seal-plain", b.p, b.n);
+  uint8_t *sv;
+  size_t sn;
+  if (fs_seal(k->seal_pk, (const uint8_t *)plain, sizeof plain - 1, &sv, &sn) != 0)
+    die("seal");
+  b.n = 0;
+  add_u8(&b, 1);
+  add(&b, sv, sn);
+  put("crypto", "seal-sealed", b.p, b.n);
+  free(sv);
+  free(b.p);
+  fs_hs_wipe(&cli);
+  fs_hs_wipe(&srv);
 }
 
 /* ------------------------------------------------------------------ schema */
@@ -399,29 +513,25 @@ int main(int argc, char **argv) {
   Fs__Envelope env;
   buf hs = {0}, push = {0}, misc = {0};
 
-  Fs__Challenge ch = FS__CHALLENGE__INIT;
-  ch.version = FS_PROTOCOL_VERSION;
-  ch.nonce.data = (uint8_t *)k->nonce;
-  ch.nonce.len = sizeof k->nonce;
-  ch.server_key.data = (uint8_t *)k->srv_pk;
-  ch.server_key.len = FS_PK_LEN;
-  ch.node_id = "commune-daknen";
-  fs__envelope__init(&env);
-  env.msg_case = FS__ENVELOPE__MSG_CHALLENGE;
-  env.challenge = &ch;
-  add_u8(&hs, 0x00);
-  add_frame(&hs, &env);
-
-  fs_keypair kp;
-  memcpy(kp.pk, k->dev_pk, FS_PK_LEN);
-  kp.sk = (uint8_t *)k->dev_sk;
+  /* The Hellos of the fixed test handshake: the server's, with its node
+   * certificate, then the device's, with its enrolment. */
+  fs_hs hcli, hsrv;
+  if (!fuzz_hs_pair(&hcli, &hsrv))
+    die("handshake");
+  fs_keypair skp = fuzz_keypair(k->srv_pk, k->srv_sk), dkp = fuzz_keypair(k->dev_pk, k->dev_sk);
+  buf node_cert = {0}, dev_cert = {0};
+  issue_cert(&node_cert, FS__CERT_KIND__CERT_NODE, k->srv_pk, "KT.KPL.DAKNEN");
+  issue_cert(&dev_cert, FS__CERT_KIND__CERT_DEVICE, k->dev_pk, "KT.KPL.DAKNEN");
+  ProtobufCBinaryData scert = {node_cert.n, node_cert.p}, dcert = {dev_cert.n, dev_cert.p};
   Fs__Hello hello;
   uint8_t hsig[FS_SIG_LEN];
-  if (fs_hello_sign(&hello, hsig, &kp, &ch, "device", NULL) != 0)
-    die("hello");
+  fs_hello_fill(&hello, hsig, &hsrv, &skp, "server", "commune-daknen", &scert, 1);
   fs__envelope__init(&env);
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
   env.hello = &hello;
+  add_u8(&hs, 0x00);
+  add_frame(&hs, &env);
+  fs_hello_fill(&hello, hsig, &hcli, &dkp, "device", NULL, &dcert, 1);
   add_frame(&hs, &env);
 
   Fs__Welcome wel = FS__WELCOME__INIT;
@@ -457,6 +567,9 @@ int main(int argc, char **argv) {
   pu.n_sets = 3;
   pu.sets = scp;
   pu.log_last = 3;
+  pu.n_certs = 1;
+  pu.certs = &dcert;
+  pu.cert_last = 1;
   fs__envelope__init(&env);
   env.msg_case = FS__ENVELOPE__MSG_PUSH;
   env.push = &pu;
@@ -503,6 +616,9 @@ int main(int argc, char **argv) {
   recs.states = states;
   recs.cursor = 9;
   recs.more = true;
+  recs.n_certs = 1;
+  recs.certs = &scert;
+  recs.cert_cursor = 1;
   fs__envelope__init(&env);
   env.msg_case = FS__ENVELOPE__MSG_RECORDS;
   env.records = &recs;
@@ -580,6 +696,12 @@ int main(int argc, char **argv) {
     fs_record_free(&r[i]);
     free(st[i].p);
   }
+  cert_seeds(&node_cert, &dev_cert);
+  crypto_seeds();
+  free(node_cert.p);
+  free(dev_cert.p);
+  fs_hs_wipe(&hcli);
+  fs_hs_wipe(&hsrv);
   free(hs.p);
   free(cut.p);
   free(push.p);
