@@ -121,29 +121,10 @@ int fs_cipher_open(fs_cipher *c, uint8_t *buf, size_t len, const uint8_t *ad,
 }
 
 int fs_netkey_load(uint8_t key[FS_NETKEY_LEN], const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return FS_EKEYFILE;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return FS_EKEYFILE;
-  }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    close(fd);
-    return FS_EKEYPERM;
-  }
-  char buf[256];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return FS_EKEYFILE;
-  buf[n] = '\0';
-  char *line = buf;
-  if (strncmp(buf, "fieldsync ", 10) == 0 && strchr(buf, '\n'))
-    line = strchr(buf, '\n') + 1;
-  line[strcspn(line, "\r\n")] = '\0';
-  int rc = fs_hex_decode(key, FS_NETKEY_LEN, line) == 0 ? 0 : FS_EKEYFILE;
+  char buf[256], *line = NULL;
+  int rc = fs_secret_file_read(path, buf, sizeof buf, &line);
+  if (rc == 0)
+    rc = line && fs_hex_decode(key, FS_NETKEY_LEN, line) == 0 ? 0 : FS_EKEYFILE;
   sodium_memzero(buf, sizeof buf);
   return rc;
 }

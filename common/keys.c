@@ -103,31 +103,35 @@ static char *key_line(char *buf) {
   return line;
 }
 
-int fs_keypair_load(fs_keypair *kp, const char *path) {
-  kp->sk = NULL;
+int fs_secret_file_read(const char *path, char *buf, size_t cap, char **line) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return FS_EKEYFILE;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return FS_EKEYFILE;
-  }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    close(fd);
-    return FS_EKEYPERM;
-  }
-  char *buf = sodium_malloc(KEYFILE_MAX);
-  if (!buf) {
-    close(fd);
-    return FS_ENOMEM;
-  }
-  ssize_t n = read(fd, buf, KEYFILE_MAX - 1);
+  int rc = 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    rc = FS_EKEYFILE;
+  else if (st.st_mode & (S_IRWXG | S_IRWXO))
+    rc = FS_EKEYPERM;
+  ssize_t n = rc ? -1 : read(fd, buf, cap - 1);
   close(fd);
-  int rc = FS_EKEYFILE;
-  if (n > 0) {
-    buf[n] = '\0';
-    char *line = key_line(buf);
+  if (rc)
+    return rc;
+  if (n <= 0)
+    return FS_EKEYFILE;
+  buf[n] = '\0';
+  *line = key_line(buf);
+  return 0;
+}
+
+int fs_keypair_load(fs_keypair *kp, const char *path) {
+  kp->sk = NULL;
+  char *buf = sodium_malloc(KEYFILE_MAX), *line = NULL;
+  if (!buf)
+    return FS_ENOMEM;
+  int rc = fs_secret_file_read(path, buf, KEYFILE_MAX, &line);
+  if (rc == 0) {
+    rc = FS_EKEYFILE;
     kp->sk = sodium_malloc(FS_SK_LEN);
     if (!kp->sk)
       rc = FS_ENOMEM;

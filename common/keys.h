@@ -8,6 +8,7 @@
 #ifndef FS_KEYS_H
 #define FS_KEYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define FS_PK_LEN 32
@@ -39,6 +40,14 @@ void fs_keypair_free(fs_keypair *kp);
 /* Reads a public key file (comment line optional) or, when path is 64 hex
  * digits itself, decodes it. Returns 0 or FS_EKEYFILE. */
 int fs_pubkey_load(uint8_t pk[FS_PK_LEN], const char *path_or_hex);
+
+/* Reads a secret file (a key file): refuses what is not a regular file
+ * (FS_EKEYFILE) or what group or others may read (FS_EKEYPERM), reads at
+ * most cap-1 bytes into buf (NUL-terminated) and returns the key line:
+ * the second line when the first is a "fieldsync ..." comment, else the
+ * first; NULL in *line when there is trailing garbage. buf should be
+ * sodium_malloc'ed or wiped by the caller. Returns 0 or an error. */
+int fs_secret_file_read(const char *path, char *buf, size_t cap, char **line);
 
 /* Initialises libsodium once per process. Returns 0 or FS_ECRYPTO. */
 int fs_crypto_init(void);

@@ -132,6 +132,19 @@ static int each_node(fs_server *srv, node_fn fn, void *arg) {
   return 0;
 }
 
+/* A copy through the wire form: n may live in a report freed right after.
+ * NULL when out of memory. */
+static Fs__NodeStatus *node_copy(const Fs__NodeStatus *n) {
+  size_t len = fs__node_status__get_packed_size(n);
+  uint8_t *b = malloc(len ? len : 1);
+  if (!b)
+    return NULL;
+  fs__node_status__pack(n, b);
+  Fs__NodeStatus *copy = fs__node_status__unpack(NULL, len, b);
+  free(b);
+  return copy;
+}
+
 struct collect {
   Fs__StatusReport rep;
   Fs__NodeStatus *nodes[FS_STATUS_MAX_NODES];
@@ -142,14 +155,7 @@ static int collect_node(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
   struct collect *c = arg;
   if (c->rep.n_nodes >= FS_STATUS_MAX_NODES)
     return 0; /* a bounded report: the deepest nodes are dropped */
-  /* Copy through the wire form: n may live in a report freed right after. */
-  size_t len = fs__node_status__get_packed_size(n);
-  uint8_t *b = malloc(len ? len : 1);
-  if (!b)
-    return FS_ENOMEM;
-  fs__node_status__pack(n, b);
-  Fs__NodeStatus *copy = fs__node_status__unpack(NULL, len, b);
-  free(b);
+  Fs__NodeStatus *copy = node_copy(n);
   if (!copy)
     return FS_ENOMEM;
   c->nodes[c->rep.n_nodes++] = copy;
@@ -288,13 +294,7 @@ static int text_collect(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
     x->v = nv;
     x->cap = cap;
   }
-  size_t len = fs__node_status__get_packed_size(n);
-  uint8_t *b = malloc(len ? len : 1);
-  if (!b)
-    return FS_ENOMEM;
-  fs__node_status__pack(n, b);
-  Fs__NodeStatus *copy = fs__node_status__unpack(NULL, len, b);
-  free(b);
+  Fs__NodeStatus *copy = node_copy(n);
   if (!copy)
     return FS_ENOMEM;
   x->v[x->n++] = (struct text_node){copy, seen_ms, false};
