@@ -139,9 +139,10 @@ static int parse_writes(const opts *o, int first, fs_write *w, size_t *n) {
     const uint8_t *v = (const uint8_t *)(eq + 1);
     size_t len = strlen(eq + 1);
     if (len > FS_MAX_VALUE || !fs_utf8_valid(v, len)) {
-      fprintf(stderr, "fieldsync: field %s: the value must be UTF-8 text of at most %d bytes\n",
-              a, FS_MAX_VALUE);
-      return EXIT_USAGE;
+      /* A value the schema refuses: refused (2), like every other rule. */
+      fprintf(stderr, "fieldsync: refused, nothing was recorded: field %s: the value must be "
+              "UTF-8 text of at most %d bytes\n", a, FS_MAX_VALUE);
+      return EXIT_FAILED;
     }
     for (size_t j = 0; j < *n; j++)
       if (strcmp(w[j].name, a) == 0) {
@@ -306,6 +307,18 @@ static int cmd_add(const opts *o) {
   else if ((rc = fs_device_area(&d, area))) {
     fs_device_close(&d);
     return failed(rc, "cannot read the device's area");
+  }
+  fs_record existing;
+  if (o->id && fs_device_find(&d, id, &existing) == 0) {
+    /* add makes a new record; changing one is edit's job. */
+    bool same = strcmp(existing.id, id) == 0;
+    fs_record_free(&existing);
+    if (same) {
+      fs_device_close(&d);
+      fprintf(stderr, "fieldsync: a record with id %s exists already; change it with: "
+                      "fieldsync edit %s NAME=VALUE...\n", id, id);
+      return EXIT_FAILED;
+    }
   }
   rc = fs_device_edit(&d, area, id, o->type, w, n, false);
   fs_device_close(&d);

@@ -74,7 +74,7 @@ assert_contains "$ERR" "area KT.KPL.EAHLEO lies outside this laptop's area" "are
 expect_exit 2 fs lap add --type incident --area KT.KPL "${INCIDENT[@]}"
 assert_contains "$ERR" "lies outside this laptop's area" "the parent area is outside too"
 for bad in $'\xff' $'ab\xc3' $'\xc0\xaf' $'\xed\xa0\x80' $'\xf4\x90\x80\x80' $'Th\xf4n'; do
-  expect_exit 1 fs lap add --type incident "${INCIDENT[@]}" "description=$bad"
+  expect_exit 2 fs lap add --type incident "${INCIDENT[@]}" "description=$bad"
   assert_contains "$ERR" "field description: the value must be UTF-8 text" \
     "invalid UTF-8 $(od -An -tx1 <<<"$bad")"
 done
@@ -99,6 +99,10 @@ must fs lap add --type incident --id okay1 --area $AREA.T3 "${INCIDENT[@]}" 'des
 assert_eq "seq=1 outbox=1" "$(state)" "a valid edit is recorded"
 must fs lap show okay1
 assert_contains "$OUT" "description: \"Đã xử lý 🚓\"" "4-byte UTF-8 kept"
+# add never overwrites: an existing id is edit's job.
+expect_exit 2 fs lap add --type incident --id okay1 "${INCIDENT[@]}"
+assert_contains "$ERR" "a record with id okay1 exists already" "add over an existing id"
+assert_eq "seq=1 outbox=1" "$(state)" "nothing recorded by the refused add"
 
 expect_exit 2 fs lap edit nosuchrecord status=resolved
 assert_contains "$ERR" "no record with id nosuchrecord" "edit of an unknown id"
