@@ -134,8 +134,10 @@ static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
   const Fs__AckItem *bad = NULL;
   for (size_t i = 0; rc == 0 && i < ack->n_items; i++) {
     const Fs__AckItem *it = ack->items[i];
+    /* HELD is durably stored too: the server fills the gap before it from
+     * its parent and applies the set then. */
     if (it->status != FS__ACK_STATUS__ACK_STORED &&
-        it->status != FS__ACK_STATUS__ACK_DUPLICATE) {
+        it->status != FS__ACK_STATUS__ACK_DUPLICATE && it->status != FS__ACK_STATUS__ACK_HELD) {
       bad = it;
       break;
     }

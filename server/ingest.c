@@ -251,8 +251,8 @@ static uint64_t max_clock(const Fs__ChangeSet *cs) {
 
 /* Decides one item inside the commit transaction. Returns 0 when the item
  * got a status, or a storage error that aborts the transaction. */
-static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, fs_batch *b,
-                       fs_batch_item *it, const Fs__SignedChangeSet *set) {
+static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold_gaps,
+                       fs_batch *b, fs_batch_item *it, const Fs__SignedChangeSet *set) {
   if (it->verify_rc) {
     char why[sizeof it->reason]; /* records issue: keep the schema's reason */
     snprintf(why, sizeof why, "%s", it->reason[0] ? it->reason : fs_strerror(it->verify_rc));
@@ -315,9 +315,12 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, fs_batch 
   }
   if (rc != FS_ENOTFOUND)
     return rc;
-  if (cs->seq > it->head_seq + 1 && !b->from_device) {
+  if (cs->seq > it->head_seq + 1 && (!b->from_device || hold_gaps)) {
     /* Relayed from below ahead of an earlier set: keep it durably so the
-     * child can move on, apply it once the chain reaches it. */
+     * child can move on, apply it once the chain reaches it. From a laptop
+     * at a node with a parent, the gap is what this node lost (restored
+     * from an older copy): the parent has it and is asked for it. */
+    it->want_gap = b->from_device;
     uint8_t kb[FS_PK_LEN + 8];
     held_key(kb, cs->device.data, cs->seq);
     MDB_val hk = {sizeof kb, kb}, hv;
@@ -390,7 +393,8 @@ static void commit_work(uv_work_t *w) {
         rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", push->cert_last);
     }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-      rc = commit_item(s, txn, ing->root, b, &b->items[i], push->sets[i]);
+      rc = commit_item(s, txn, ing->root, ing->hold_device_gaps, b, &b->items[i],
+                       push->sets[i]);
     uint64_t prev;
     if (rc == 0 && b->set_cursor && b->n > 0 &&
         (rc = fs_peer_get_u64(s, txn, b->peer_key, "cursor", &prev)) == 0 &&

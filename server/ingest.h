@@ -39,6 +39,7 @@ typedef struct fs_batch_item {
   uint64_t head_seq;
   bool stored;             /* newly stored by this batch */
   bool clock_ahead;        /* its clock runs over a day ahead of ours */
+  bool want_gap;           /* held from a laptop: fetch head_seq+1..seq-1 above */
   char reason[320];
 } fs_batch_item;
 
@@ -70,6 +71,7 @@ struct fs_ingest {
   uv_loop_t *loop;
   fs_store *store;
   const uint8_t *root;               /* deployment root key */
+  bool hold_device_gaps;             /* a parent can fill a laptop's gap */
   fs_batch *pending, **pending_tail; /* verified, waiting for commit */
   fs_batch *committing;              /* the batches of the running commit */
   uv_work_t commit_work;

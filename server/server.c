@@ -210,6 +210,12 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
 static void on_batch_done(fs_batch *b) {
   fs_session *s = b->data;
   s->batch = NULL;
+  /* Laptop sets held ahead of a gap this node lost: ask the parent. */
+  for (size_t i = 0; b->rc == 0 && s->srv->uplink && i < b->n; i++) {
+    const fs_batch_item *it = &b->items[i];
+    if (it->want_gap && it->status == FS__ACK_STATUS__ACK_HELD)
+      fs_uplink_fetch(s->srv->uplink, it->cs->device.data, it->head_seq + 1, it->cs->seq - 1);
+  }
   if (!s->conn_closed) {
     if (b->rc)
       fs_conn_fail(&s->conn, b->rc, "push not stored: %s; nothing in it was "
@@ -337,6 +343,55 @@ static void rate_limit(fs_session *s) {
   }
 }
 
+/* A child lacks some change sets of a device (it was restored from an older
+ * copy): send those we hold, in seq order, within its area. */
+static void on_fetch(fs_session *s, const Fs__Fetch *f) {
+  fs_store *st = &s->srv->store;
+  if (f->device.len != FS_PK_LEN || f->from_seq == 0 || f->to_seq < f->from_seq) {
+    fs_conn_fail(&s->conn, FS_EPROTOCOL, "fetch needs a device key and a seq range");
+    return;
+  }
+  Fs__SignedChangeSet *sets[FS_FETCH_MAX];
+  size_t n = 0;
+  MDB_txn *txn;
+  int rc = fs_store_begin(st, false, &txn);
+  for (uint64_t seq = f->from_seq; rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX; seq++) {
+    uint8_t kb[FS_PK_LEN + 8];
+    memcpy(kb, f->device.data, FS_PK_LEN);
+    fs_be64_put(kb + FS_PK_LEN, seq);
+    MDB_val k = {sizeof kb, kb}, id, v;
+    if (mdb_get(txn, st->devseq, &k, &id) != 0 || mdb_get(txn, st->changesets, &id, &v) != 0)
+      break; /* the rest would not extend the chain anyway */
+    Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
+    bool mine = cs && fs_area_within(cs->area, s->area);
+    if (cs)
+      fs__change_set__free_unpacked(cs, NULL);
+    if (!mine) {
+      if (set)
+        fs__signed_change_set__free_unpacked(set, NULL);
+      break;
+    }
+    sets[n++] = set;
+  }
+  if (rc == 0)
+    mdb_txn_abort(txn);
+  Fs__Push p = FS__PUSH__INIT;
+  p.n_sets = n;
+  p.sets = sets;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_FETCHED;
+  env.fetched = &p;
+  if (rc == 0)
+    send_env(s, &env);
+  else
+    fs_conn_fail(&s->conn, rc, "fetch failed: %s", fs_strerror(rc));
+  fs_log(FS_LOG_INFO, "session.fetch", "peer=%s from=%llu to=%llu sent=%zu", s->conn.peer,
+         (unsigned long long)f->from_seq, (unsigned long long)f->to_seq, n);
+  for (size_t i = 0; i < n; i++)
+    fs__signed_change_set__free_unpacked(sets[i], NULL);
+}
+
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
   fs_session *s = container_of(c, fs_session, conn);
   rate_limit(s);
@@ -358,6 +413,8 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
       fs_conn_fail(c, rc, "status report refused: %s", fs_strerror(rc));
     else if (s->srv->uplink)
       fs_uplink_mark_dirty(s->srv->uplink);
+  } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_FETCH && s->is_node) {
+    on_fetch(s, env->fetch);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_BYE) {
     fs_conn_finish(c);
   } else {
@@ -488,6 +545,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   if ((rc = install_own_cert(srv)))
     goto fail_store;
   fs_ingest_init(&srv->ingest, loop, &srv->store, cfg->root_key);
+  srv->ingest.hold_device_gaps = cfg->parent[0] != '\0';
   if ((rc = fs_status_init(&srv->status)))
     goto fail_store;
   struct sockaddr_storage addr;

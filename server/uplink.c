@@ -7,6 +7,7 @@
 #include "hello.h"
 #include "hex.h"
 #include "hlc.h"
+#include "ingest.h"
 #include "log.h"
 #include "server.h"
 #include "status.h"
@@ -34,6 +35,12 @@ struct fs_uplink {
   bool pushing, pulling, more_to_pull, stopping;
   uint64_t pull_cursor;
   uint64_t status_sent_ms;
+  struct want {
+    uint8_t device[32];
+    uint64_t from, to;
+  } wants[FS_UPLINK_WANTS];  /* gaps to fetch from the parent, oldest first */
+  size_t nwants;
+  bool fetching;
   bool status_dirty;      /* send a report on the next tick */
   fs_uplink_stats stats;
 };
@@ -51,6 +58,7 @@ static void on_retry_closed(uv_handle_t *h) { free(h->data); }
 static void push_next(fs_uplink *u);
 static void on_timer(uv_timer_t *t);
 static void send_status(fs_uplink *u);
+static void fetch_next(fs_uplink *u);
 
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -394,6 +402,79 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   push_next(u);
   if (u->conn && !u->pushing)
     send_pull(u);
+  if (u->conn)
+    fetch_next(u);
+}
+
+/* Sends the oldest wanted gap, one Fetch at a time. */
+static void fetch_next(fs_uplink *u) {
+  if (u->st != U_READY || u->fetching || u->nwants == 0)
+    return;
+  Fs__Fetch f = FS__FETCH__INIT;
+  f.device.data = u->wants[0].device;
+  f.device.len = 32;
+  f.from_seq = u->wants[0].from;
+  f.to_seq = u->wants[0].to;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_FETCH;
+  env.fetch = &f;
+  if (send_env(u, &env) == 0)
+    u->fetching = true;
+}
+
+void fs_uplink_fetch(fs_uplink *u, const uint8_t device[32], uint64_t from_seq,
+                     uint64_t to_seq) {
+  if (to_seq < from_seq || u->stopping)
+    return;
+  for (size_t i = 0; i < u->nwants; i++)
+    if (memcmp(u->wants[i].device, device, 32) == 0)
+      return; /* asked already; the answer fills from its start */
+  if (u->nwants == FS_UPLINK_WANTS)
+    return;
+  memcpy(u->wants[u->nwants].device, device, 32);
+  u->wants[u->nwants].from = from_seq;
+  u->wants[u->nwants].to = to_seq;
+  u->nwants++;
+  fs_log(FS_LOG_INFO, "uplink.fetch", "from=%llu to=%llu msg=\"asking the parent for change "
+         "sets this node lacks\"", (unsigned long long)from_seq, (unsigned long long)to_seq);
+  fetch_next(u);
+}
+
+static void on_fetched_done(fs_batch *b) {
+  if (b->rc)
+    fs_log(FS_LOG_WARN, "uplink.fetched_failed", "err=%s", fs_errname(b->rc));
+  fs_batch_free(b);
+}
+
+/* The parent's answer: ingest it like a push from a node below (so every
+ * check applies), which also applies the sets held behind the gap. */
+static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
+  u->fetching = false;
+  if (u->nwants > 0) {
+    memmove(&u->wants[0], &u->wants[1], (u->nwants - 1) * sizeof u->wants[0]);
+    u->nwants--;
+  }
+  size_t n = env->fetched->n_sets;
+  u->stats.fetched += n;
+  env->msg_case = FS__ENVELOPE__MSG_PUSH; /* same message, same union slot */
+  fs_batch *b;
+  int rc = fs_batch_new(&b, env);
+  if (rc) {
+    fs__envelope__free_unpacked(env, NULL);
+    link_error(u, rc, "cannot take the fetched change sets: %s", fs_strerror(rc));
+    return;
+  }
+  b->from_device = false;
+  memcpy(b->peer_key, u->srv->key.pk, FS_PK_LEN);
+  snprintf(b->scope, sizeof b->scope, "%s", u->srv->cfg->area);
+  b->done = on_fetched_done;
+  if ((rc = fs_ingest_submit(&u->srv->ingest, b))) {
+    fs_batch_free(b);
+    link_error(u, rc, "cannot queue the fetched change sets");
+    return;
+  }
+  fs_log(FS_LOG_INFO, "uplink.fetched", "sets=%zu", n);
+  fetch_next(u);
 }
 
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
@@ -408,6 +489,9 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     on_welcome(u, env->welcome);
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_ACK) {
     on_ack(u, env->ack);
+  } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_FETCHED && u->fetching) {
+    on_fetched(u, env);
+    return; /* the batch owns env */
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_RECORDS && u->pulling) {
     on_records(u, env->records);
   } else {
@@ -422,7 +506,7 @@ static void on_conn_closed(fs_conn *c, int reason) {
   free(uc);
   u->conn = NULL;
   u->st = U_IDLE;
-  u->pushing = u->pulling = false;
+  u->pushing = u->pulling = u->fetching = false;
   u->stats.connected = false;
   if (u->stopping) {
     uv_close((uv_handle_t *)&u->retry, on_retry_closed);

@@ -23,6 +23,7 @@ typedef struct fs_uplink fs_uplink;
 #define FS_UPLINK_BATCH_SETS 256
 #define FS_UPLINK_BATCH_BYTES (1u << 20)
 #define FS_UPLINK_BATCH_CERTS 64
+#define FS_UPLINK_WANTS 16
 #define FS_UPLINK_BACKOFF_MIN_MS 250
 #define FS_UPLINK_BACKOFF_MAX_MS 30000
 #define FS_UPLINK_TICK_MS 1000
@@ -35,7 +36,7 @@ typedef struct fs_uplink_stats {
   uint64_t cursor;        /* parent's acknowledged log seq */
   uint64_t log_seq;       /* our newest log seq when last looked at */
   uint64_t pushed, stored, duplicates, held, refused, connects, failures;
-  uint64_t pulled, last_ack_ms;
+  uint64_t pulled, last_ack_ms, fetched;
   char last_error[256];
 } fs_uplink_stats;
 
@@ -44,6 +45,13 @@ int fs_uplink_start(fs_uplink **out, struct fs_server *srv);
 
 /* Called after a commit stored new sets: pushes them if the link is idle. */
 void fs_uplink_notify(fs_uplink *u);
+
+/* Asks the parent for change sets from_seq..to_seq of device (which this
+ * node lacks: it holds later ones from a laptop); the answer is ingested
+ * like a push from below. Bounded: a full list drops the request (the
+ * laptop's next sync asks again). */
+void fs_uplink_fetch(fs_uplink *u, const uint8_t device[32], uint64_t from_seq,
+                     uint64_t to_seq);
 
 /* Something below changed (a child's report): report on the next tick. */
 void fs_uplink_mark_dirty(fs_uplink *u);
