@@ -1,0 +1,310 @@
+/* fsb_ceiling.c - the machine's ceilings, measured on the machine it runs on.
+ *
+ *   fsb_ceiling --dir TMPDIR [--quick] [--sets N]
+ *
+ * Prints `name value unit` lines:
+ *   ed25519_verify_per_s_core, ed25519_sign_per_s_core  (libsodium, ~600-byte body)
+ *   blake2b_mb_s (64 KiB blocks), blake2b_600b_us
+ *   lmdb_durable_commits_per_s  (one put per transaction, fsync'ed like the server)
+ *   lmdb_batched_puts_per_s     (1,000 puts per durable transaction)
+ *   protobuf_decode_per_s       (fs__change_set__unpack of a typical change set)
+ *   tcp_loopback_mb_s           (one stream over 127.0.0.1)
+ *   ceiling_loop_per_s_core     (decode + BLAKE2b + Ed25519 verify + LMDB put,
+ *                                1,000 puts per durable transaction, one thread)
+ *   ingest_ceiling_per_s        (that, times the number of cores)
+ * and the per-step split of the loop in microseconds. Every loop is bounded
+ * by a count and by time. The LMDB files live in TMPDIR (give one on the
+ * file system the servers use) and are removed at the end.
+ */
+#include "fsb.h"
+
+#include "changeset.h"
+#include "error.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static double budget = 1.0; /* seconds per measurement */
+
+/* Runs body until max iterations or budget seconds; returns ops/s. */
+#define TIMED(max, ...)                                                      \
+  ({                                                                          \
+    uint64_t _n = 0;                                                          \
+    double _t0 = fsb_now_s(), _t = _t0;                                       \
+    while (_n < (max)) {                                                      \
+      __VA_ARGS__;                                                            \
+      _n++;                                                                   \
+      if ((_n & 63) == 0 && (_t = fsb_now_s()) - _t0 > budget)                \
+        break;                                                                \
+    }                                                                         \
+    _t = fsb_now_s();                                                         \
+    (double)_n / (_t - _t0);                                                  \
+  })
+
+static void die(const char *what, int rc) {
+  fprintf(stderr, "fsb_ceiling: %s failed (%d)\n", what, rc);
+  exit(2);
+}
+
+static MDB_env *open_env(const char *dir, MDB_dbi *dbi) {
+  MDB_env *env;
+  MDB_txn *txn;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    die("mkdir", errno);
+  int rc;
+  if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
+      (rc = mdb_env_set_mapsize(env, (size_t)4 << 30)) ||
+      (rc = mdb_env_open(env, dir, MDB_NOTLS, 0600)) ||
+      (rc = mdb_txn_begin(env, NULL, 0, &txn)) ||
+      (rc = mdb_dbi_open(txn, "changesets", MDB_CREATE, dbi)) ||
+      (rc = mdb_txn_commit(txn)))
+    die("lmdb open", rc);
+  return env;
+}
+
+static void rm_env(const char *dir) {
+  char p[1200];
+  snprintf(p, sizeof p, "%s/data.mdb", dir);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/lock.mdb", dir);
+  unlink(p);
+  rmdir(dir);
+}
+
+/* ------------------------------------------------------------ TCP loopback */
+
+struct sink {
+  int lfd;
+  uint64_t got;
+};
+
+static void *sink_main(void *arg) {
+  struct sink *s = arg;
+  int fd = accept(s->lfd, NULL, NULL);
+  if (fd < 0)
+    return NULL;
+  static char buf[1 << 16];
+  ssize_t r;
+  while ((r = read(fd, buf, sizeof buf)) > 0)
+    s->got += (uint64_t)r;
+  close(fd);
+  return NULL;
+}
+
+static double tcp_loopback_mb_s(void) {
+  struct sink s = {0};
+  s.lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  if (bind(s.lfd, (struct sockaddr *)&a, sizeof a) || listen(s.lfd, 1) ||
+      getsockname(s.lfd, (struct sockaddr *)&a, &al))
+    die("tcp listen", errno);
+  pthread_t th;
+  pthread_create(&th, NULL, sink_main, &s);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a))
+    die("tcp connect", errno);
+  static char buf[1 << 16];
+  memset(buf, 'x', sizeof buf);
+  uint64_t sent = 0, max = (uint64_t)16 << 30;
+  double t0 = fsb_now_s();
+  while (sent < max && fsb_now_s() - t0 < budget) {
+    ssize_t w = write(fd, buf, sizeof buf);
+    if (w <= 0)
+      break;
+    sent += (uint64_t)w;
+  }
+  close(fd);
+  pthread_join(th, NULL);
+  double t = fsb_now_s() - t0;
+  close(s.lfd);
+  return (double)s.got / t / 1e6;
+}
+
+/* ------------------------------------------------------------------- main */
+
+int main(int argc, char **argv) {
+  const char *dir = fsb_opt(argc, argv, "--dir", NULL);
+  bool quick = fsb_flag(argc, argv, "--quick");
+  if (!dir) {
+    fprintf(stderr, "usage: fsb_ceiling --dir TMPDIR [--quick] [--sets N]\n");
+    return 1;
+  }
+  if (sodium_init() < 0)
+    die("sodium_init", -1);
+  budget = quick ? 0.5 : 1.5;
+  long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t nsets = (size_t)atol(fsb_opt(argc, argv, "--sets", quick ? "20000" : "60000"));
+  if (nsets < 2000)
+    nsets = 2000;
+  nsets -= nsets % 1000;
+
+  /* The same change sets the ingest benchmark pushes: 100 devices, one
+   * ~600-byte record each. */
+  fsb_set *sets = calloc(nsets, sizeof *sets);
+  uint8_t **signed_bytes = calloc(nsets, sizeof *signed_bytes);
+  size_t *signed_len = calloc(nsets, sizeof *signed_len);
+  if (!sets || !signed_bytes || !signed_len)
+    die("calloc", -1);
+  enum { NDEV = 100 };
+  static uint8_t pk[NDEV][FS_PK_LEN], sk[NDEV][FS_SK_LEN], prev[NDEV][FS_HASH_LEN];
+  for (int d = 0; d < NDEV; d++)
+    fsb_keypair("ceiling", (uint64_t)d, pk[d], sk[d]);
+  uint64_t hlc = (uint64_t)1700000000000 << 16;
+  double tsign0 = fsb_now_s();
+  for (size_t i = 0; i < nsets; i++) {
+    int d = (int)(i % NDEV);
+    if (fsb_set_make(&sets[i], pk[d], sk[d], i / NDEV + 1, prev[d], ++hlc, "KT.KPL.DAKNEN",
+                     i) ||
+        fsb_set_signed_bytes(&sets[i], &signed_bytes[i], &signed_len[i]))
+      die("seal", -1);
+    memcpy(prev[d], sets[i].id, FS_HASH_LEN);
+  }
+  double sign_s = fsb_now_s() - tsign0;
+  size_t body_total = 0;
+  for (size_t i = 0; i < nsets; i++)
+    body_total += sets[i].body_len;
+  fsb_result("changeset_body_bytes", (double)body_total / (double)nsets, "bytes");
+  fsb_result("cores", (double)ncores, "cores");
+
+  /* Ed25519 */
+  const fsb_set *s0 = &sets[0];
+  size_t vi = 0;
+  double verify = TIMED(1000000, {
+    const fsb_set *s = &sets[vi++ % nsets];
+    if (crypto_sign_verify_detached(s->sig, s->body, s->body_len, pk[(vi - 1) % nsets % NDEV]))
+      die("verify", -1);
+  });
+  fsb_result("ed25519_verify_per_s_core", verify, "ops/s");
+  fsb_result("ed25519_verify_us", 1e6 / verify, "us");
+  uint8_t sig[FS_SIG_LEN];
+  double sign = TIMED(1000000, crypto_sign_detached(sig, NULL, s0->body, s0->body_len, sk[0]));
+  fsb_result("ed25519_sign_per_s_core", sign, "ops/s");
+  (void)sign_s;
+
+  /* BLAKE2b */
+  static uint8_t big[1 << 16], h[FS_HASH_LEN];
+  memset(big, 7, sizeof big);
+  double blocks = TIMED(1000000, crypto_generichash(h, sizeof h, big, sizeof big, NULL, 0));
+  fsb_result("blake2b_mb_s", blocks * sizeof big / 1e6, "MB/s");
+  double small = TIMED(10000000, crypto_generichash(h, sizeof h, s0->body, s0->body_len, NULL, 0));
+  fsb_result("blake2b_600b_us", 1e6 / small, "us");
+
+  /* protobuf-c decode of a typical change set */
+  double decode = TIMED(10000000, {
+    Fs__ChangeSet *cs = fs__change_set__unpack(NULL, s0->body_len, s0->body);
+    if (!cs)
+      die("unpack", -1);
+    fs__change_set__free_unpacked(cs, NULL);
+  });
+  fsb_result("protobuf_decode_per_s", decode, "ops/s");
+  fsb_result("protobuf_decode_us", 1e6 / decode, "us");
+
+  /* LMDB durable commits: one put per transaction. */
+  char edir[1100];
+  snprintf(edir, sizeof edir, "%s/ceiling-commits", dir);
+  MDB_dbi dbi;
+  MDB_env *env = open_env(edir, &dbi);
+  size_t ci = 0;
+  double commits = TIMED(50000, {
+    MDB_txn *txn;
+    const fsb_set *s = &sets[ci % nsets];
+    MDB_val k = {FS_HASH_LEN, (void *)s->id}, v = {signed_len[ci % nsets], signed_bytes[ci % nsets]};
+    ci++;
+    int rc;
+    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) || (rc = mdb_put(txn, dbi, &k, &v, 0)) ||
+        (rc = mdb_txn_commit(txn)))
+      die("lmdb commit", rc);
+  });
+  mdb_env_close(env);
+  rm_env(edir);
+  fsb_result("lmdb_durable_commits_per_s", commits, "commits/s");
+
+  /* LMDB batched puts: 1,000 per durable transaction. */
+  snprintf(edir, sizeof edir, "%s/ceiling-puts", dir);
+  env = open_env(edir, &dbi);
+  size_t pi = 0;
+  double txns = TIMED(nsets / 1000, {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    for (int j = 0; rc == 0 && j < 1000; j++, pi++) {
+      MDB_val k = {FS_HASH_LEN, sets[pi].id}, v = {signed_len[pi], signed_bytes[pi]};
+      rc = mdb_put(txn, dbi, &k, &v, 0);
+    }
+    if (rc || (rc = mdb_txn_commit(txn)))
+      die("lmdb batch", rc);
+  });
+  mdb_env_close(env);
+  rm_env(edir);
+  fsb_result("lmdb_batched_puts_per_s", txns * 1000, "puts/s");
+
+  fsb_result("tcp_loopback_mb_s", tcp_loopback_mb_s(), "MB/s");
+
+  /* The ceiling loop: decode + BLAKE2b + verify (fs_changeset_open does all
+   * three and checks the bounds) + one LMDB put of the signed bytes, 1,000
+   * puts per durable transaction, over the same change sets; one thread. */
+  snprintf(edir, sizeof edir, "%s/ceiling-loop", dir);
+  env = open_env(edir, &dbi);
+  double t0 = fsb_now_s(), t_open = 0, t_put = 0;
+  size_t done = 0;
+  for (size_t b = 0; b < nsets / 1000; b++) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    for (size_t j = 0; rc == 0 && j < 1000; j++, done++) {
+      const fsb_set *s = &sets[done];
+      Fs__SignedChangeSet *ss =
+          fs__signed_change_set__unpack(NULL, signed_len[done], signed_bytes[done]);
+      double a = fsb_now_s();
+      Fs__ChangeSet *cs;
+      uint8_t id[FS_HASH_LEN];
+      if (!ss || (rc = fs_changeset_open(ss->body.data, ss->body.len, ss->signature.data,
+                                         ss->signature.len, &cs, id)))
+        die("open", rc);
+      double m = fsb_now_s();
+      MDB_val k = {FS_HASH_LEN, id}, v = {signed_len[done], signed_bytes[done]};
+      rc = mdb_put(txn, dbi, &k, &v, 0);
+      t_open += m - a;
+      t_put += fsb_now_s() - m;
+      fs__change_set__free_unpacked(cs, NULL);
+      fs__signed_change_set__free_unpacked(ss, NULL);
+      (void)s;
+    }
+    double c0 = fsb_now_s();
+    if (rc || (rc = mdb_txn_commit(txn)))
+      die("lmdb loop", rc);
+    t_put += fsb_now_s() - c0;
+    if (fsb_now_s() - t0 > 4 * budget + 2)
+      break; /* bounded in time too */
+  }
+  double loop_s = fsb_now_s() - t0;
+  mdb_env_close(env);
+  rm_env(edir);
+  double per_core = (double)done / loop_s;
+  fsb_result("ceiling_loop_sets", (double)done, "sets");
+  fsb_result("ceiling_loop_open_us", t_open / (double)done * 1e6, "us");
+  fsb_result("ceiling_loop_put_commit_us", t_put / (double)done * 1e6, "us");
+  fsb_result("ceiling_loop_us", loop_s / (double)done * 1e6, "us");
+  fsb_result("ceiling_loop_per_s_core", per_core, "sets/s");
+  fsb_result("ingest_ceiling_per_s", per_core * (double)ncores, "sets/s");
+  fsb_result("durable_commit_per_set_cap_per_s", commits, "sets/s");
+
+  for (size_t i = 0; i < nsets; i++) {
+    fsb_set_free(&sets[i]);
+    free(signed_bytes[i]);
+  }
+  free(sets);
+  free(signed_bytes);
+  free(signed_len);
+  return 0;
+}
