@@ -88,7 +88,7 @@ int fs_device_open(fs_device *d, const char *dir) {
   MDB_txn *txn;
   MDB_val v;
   if (dir_path(netpath, sizeof netpath, dir, "network.key") == 0 &&
-      fs_netkey_load(d->netkey, netpath) == 0 &&
+      (d->netkey_rc = fs_netkey_load(d->netkey, netpath)) == 0 &&
       (d->has_netkey = true) && fs_store_begin(&d->store, false, &txn) == 0) {
     if (fs_meta_get(&d->store, txn, "root", &v) == 0 && v.mv_size == FS_PK_LEN) {
       memcpy(d->root, v.mv_data, FS_PK_LEN);

@@ -23,6 +23,7 @@ typedef struct fs_device {
   fs_keypair key;
   bool enrolled;                 /* network key and root key present */
   bool has_netkey;
+  int netkey_rc;                 /* why network.key did not load (FS_EKEYPERM...) */
   bool has_seal_pk;              /* the deployment's sealing public key */
   uint8_t seal_pk[32];
   uint8_t netkey[FS_NETKEY_LEN];

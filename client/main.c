@@ -433,6 +433,12 @@ static int cmd_sync(const opts *o) {
   int rc = open_device(&d, o);
   if (rc)
     return rc;
+  if (d.netkey_rc == FS_EKEYPERM) {
+    fs_device_close(&d);
+    fprintf(stderr, "fieldsync: %s/network.key is readable by others; run: chmod 600 "
+                    "%s/network.key\n", o->dir, o->dir);
+    return EXIT_FAILED;
+  }
   if (!d.enrolled) {
     fs_device_close(&d);
     fprintf(stderr, "fieldsync: this laptop is not enrolled yet; install its enrolment "

@@ -179,13 +179,46 @@ struct revoke_ctx {
   uint64_t last_seq, from;
 };
 
+struct within_ctx {
+  const char *area;
+  int n, outside;
+};
+
+static int within_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  struct within_ctx *w = arg;
+  w->n++;
+  if (!fs_area_within(c->area, w->area))
+    w->outside++;
+  return 0;
+}
+
+/* True when every certificate key holds (node, device, delegation) lies
+ * within area, and it holds at least one: a revocation for area may only
+ * end keys that live there. */
+static bool subject_within(fs_store *s, MDB_txn *txn, const uint8_t *key, const char *area) {
+  struct within_ctx w = {area, 0, 0};
+  static const Fs__CertKind kinds[] = {FS__CERT_KIND__CERT_NODE, FS__CERT_KIND__CERT_DEVICE,
+                                       FS__CERT_KIND__CERT_DELEGATION};
+  for (size_t i = 0; i < 3; i++)
+    if (each_cert(s, txn, key, kinds[i], within_visit, &w) < 0)
+      return false;
+  return w.n > 0 && w.outside == 0;
+}
+
 static int revoke_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
   (void)p;
   (void)len;
   struct revoke_ctx *r = arg;
-  /* A revocation counts when its issuer could certify in that area; the
-   * depth starts at 1 so a chain of revocations cannot loop. */
+  /* A revocation counts when its issuer could certify in its area and the
+   * revoked key lives within that area: a district administrator cannot
+   * revoke another district's laptop by naming its own area. The depth
+   * starts at 1 so a chain of revocations cannot loop. */
   if (!issuer_valid(r->s, r->txn, r->root, c->issuer.data, c->area, c->issued_at, 1))
+    return 0;
+  if (sodium_memcmp(c->issuer.data, r->root, FS_PK_LEN) != 0 &&
+      !subject_within(r->s, r->txn, c->subject.data, c->area))
     return 0;
   if (!r->found || c->last_seq < r->last_seq)
     r->last_seq = c->last_seq;

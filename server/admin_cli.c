@@ -277,6 +277,29 @@ static int issue(const admin_opts *o, Fs__Cert *c) {
     fs_keypair_free(&kp);
     return EXIT_FAILED;
   }
+  /* With a chain, the admin key must hold a delegation covering the area:
+   * anything else would be a certificate no node accepts. */
+  bool covered = chain.n == 0;
+  char delegated[FS_MAX_AREA + 1] = "";
+  for (size_t i = 0; i < chain.n; i++) {
+    Fs__Cert *d;
+    uint8_t did[FS_HASH_LEN];
+    if (fs_cert_open(chain.certs[i], chain.lens[i], &d, did) != 0)
+      continue;
+    if (d->kind == FS__CERT_KIND__CERT_DELEGATION &&
+        memcmp(d->subject.data, kp.pk, FS_PK_LEN) == 0) {
+      snprintf(delegated, sizeof delegated, "%s", d->area);
+      covered |= fs_area_within(c->area, d->area);
+    }
+    fs__cert__free_unpacked(d, NULL);
+  }
+  if (!covered) {
+    fprintf(stderr, "fieldsyncd: the admin key's delegation covers %s, not %s; ask the "
+                    "province administrator\n", delegated[0] ? delegated : "no area", c->area);
+    fs_keypair_free(&kp);
+    fs_certfile_free(&chain);
+    return EXIT_FAILED;
+  }
   uint8_t *p = NULL;
   size_t len;
   rc = fs_cert_issue(c, &kp, &p, &len);

@@ -187,8 +187,8 @@ static void held_key(uint8_t out[FS_PK_LEN + 8], const uint8_t *dev, uint64_t se
 /* After a device's head advanced, applies the sets held for the following
  * sequence numbers, in order, as long as each extends the chain. Returns
  * the number applied or a storage error. */
-static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t seq,
-                      const uint8_t *head_id) {
+static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *root, const uint8_t *dev,
+                      uint64_t seq, const uint8_t *head_id) {
   uint8_t head[FS_HASH_LEN];
   memcpy(head, head_id, FS_HASH_LEN);
   int applied = 0;
@@ -212,7 +212,17 @@ static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t se
     fs_batch_item it = {0};
     rc = fs_changeset_open(set->body.data, set->body.len, set->signature.data,
                            set->signature.len, &it.cs, it.id);
-    if (rc == 0 && memcmp(it.cs->prev.data, head, FS_HASH_LEN) == 0) {
+    uint64_t last_seq, from;
+    int rev = rc == 0 ? fs_trust_revoked(s, txn, root, dev, &last_seq, &from) : 0;
+    if (rev < 0) {
+      rc = rev;
+    } else if (rev == 1 && it.cs->seq > last_seq) {
+      /* Revoked while it waited: refused like any later set of the device. */
+      fs_log(FS_LOG_WARN, "ingest.refused", "seq=%llu reason=\"E_REVOKED: held set of a "
+             "device revoked after change set %llu\"", (unsigned long long)it.cs->seq,
+             (unsigned long long)last_seq);
+      rc = 1; /* stop draining: the rest is later still */
+    } else if (rc == 0 && memcmp(it.cs->prev.data, head, FS_HASH_LEN) == 0) {
       rc = accept_set(s, txn, &it, set);
       if (rc == 0) {
         applied++;
@@ -357,7 +367,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     }
     if ((rc = accept_set(s, txn, it, set)))
       return rc;
-    rc = drain_held(s, txn, cs->device.data, cs->seq, it->id);
+    rc = drain_held(s, txn, root, cs->device.data, cs->seq, it->id);
     if (rc > 0)
       it->head_seq += (uint64_t)rc;
     return rc < 0 ? rc : 0;

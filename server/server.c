@@ -392,9 +392,30 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
     fs__signed_change_set__free_unpacked(sets[i], NULL);
 }
 
+/* A session opened before its key was revoked ends at its next frame:
+ * a stolen laptop cannot keep reading its area on an old connection. */
+static bool revoked_now(fs_session *s) {
+  fs_server *srv = s->srv;
+  MDB_txn *txn;
+  uint64_t last, from;
+  int rev = 0;
+  if (fs_store_begin(&srv->store, false, &txn) == 0) {
+    rev = fs_trust_revoked(&srv->store, txn, srv->cfg->root_key, s->peer_key, &last, &from);
+    mdb_txn_abort(txn);
+  }
+  if (rev != 1)
+    return false;
+  fs_conn_fail(&s->conn, FS_EREVOKED, "this key was revoked");
+  return true;
+}
+
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
   fs_session *s = container_of(c, fs_session, conn);
   rate_limit(s);
+  if (s->st == S_READY && env->msg_case == FS__ENVELOPE__MSG_PULL && revoked_now(s)) {
+    fs__envelope__free_unpacked(env, NULL);
+    return;
+  }
   Fs__Envelope__MsgCase mc = env->msg_case;
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     fs_log(FS_LOG_WARN, "session.peer_error", "peer=%s code=%u msg=\"%.200s\"", c->peer,
