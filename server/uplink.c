@@ -41,6 +41,7 @@ struct fs_uplink {
   } wants[FS_UPLINK_WANTS];  /* gaps to fetch from the parent, oldest first */
   size_t nwants;
   bool fetching;
+  uint64_t keepalives;
   bool status_dirty;      /* send a report on the next tick */
   fs_uplink_stats stats;
 };
@@ -59,6 +60,7 @@ static void push_next(fs_uplink *u);
 static void on_timer(uv_timer_t *t);
 static void send_status(fs_uplink *u);
 static void fetch_next(fs_uplink *u);
+static void rescan_held(fs_uplink *u);
 
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -403,6 +405,8 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   if (u->conn && !u->pushing)
     send_pull(u);
   if (u->conn)
+    rescan_held(u);
+  if (u->conn)
     fetch_next(u);
 }
 
@@ -440,6 +444,38 @@ void fs_uplink_fetch(fs_uplink *u, const uint8_t device[32], uint64_t from_seq,
   fetch_next(u);
 }
 
+/* Finds the devices whose held sets wait behind a gap (a restart lost the
+ * in-memory list, or it was full) and asks for those gaps again. */
+static void rescan_held(fs_uplink *u) {
+  fs_store *s = &u->srv->store;
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  if (fs_store_begin(s, false, &txn) != 0)
+    return;
+  if (mdb_cursor_open(txn, s->held, &cur) == 0) {
+    MDB_val k, v;
+    uint8_t last[FS_PK_LEN] = {0};
+    int n = 0;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         r == 0 && n < FS_UPLINK_WANTS && u->nwants < FS_UPLINK_WANTS;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      if (k.mv_size != FS_PK_LEN + 8 || memcmp(k.mv_data, last, FS_PK_LEN) == 0)
+        continue; /* the first (lowest) held seq of each device is enough */
+      memcpy(last, k.mv_data, FS_PK_LEN);
+      uint64_t seq = fs_be64_get((uint8_t *)k.mv_data + FS_PK_LEN), head = 0;
+      MDB_val dk = {FS_PK_LEN, last}, dv;
+      if (mdb_get(txn, s->devices, &dk, &dv) == 0 && dv.mv_size >= 8)
+        head = fs_be64_get(dv.mv_data);
+      if (seq > head + 1) {
+        fs_uplink_fetch(u, last, head + 1, seq - 1);
+        n++;
+      }
+    }
+    mdb_cursor_close(cur);
+  }
+  mdb_txn_abort(txn);
+}
+
 static void on_fetched_done(fs_batch *b) {
   if (b->rc)
     fs_log(FS_LOG_WARN, "uplink.fetched_failed", "err=%s", fs_errname(b->rc));
@@ -450,11 +486,15 @@ static void on_fetched_done(fs_batch *b) {
  * check applies), which also applies the sets held behind the gap. */
 static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
   u->fetching = false;
+  size_t n = env->fetched->n_sets;
   if (u->nwants > 0) {
+    struct want w = u->wants[0];
     memmove(&u->wants[0], &u->wants[1], (u->nwants - 1) * sizeof u->wants[0]);
     u->nwants--;
+    /* A full answer: the gap may go on; ask for the rest at once. */
+    if (n == FS_FETCH_MAX && w.from + n <= w.to)
+      fs_uplink_fetch(u, w.device, w.from + n, w.to);
   }
-  size_t n = env->fetched->n_sets;
   u->stats.fetched += n;
   env->msg_case = FS__ENVELOPE__MSG_PUSH; /* same message, same union slot */
   fs_batch *b;
@@ -599,6 +639,8 @@ static void on_timer(uv_timer_t *t) {
     send_status(u);
   if (u->conn && keepalive)
     push_next(u); /* certificates installed here meanwhile */
+  if (u->conn && keepalive && ++u->keepalives % 6 == 0)
+    rescan_held(u); /* every 30 s: gaps a full list or a restart dropped */
   if (keepalive && u->conn && !u->pushing)
     send_pull(u);
 }
