@@ -519,9 +519,48 @@ void fs_certlist_free(fs_certlist *l) {
   memset(l, 0, sizeof *l);
 }
 
+/* The certs database key of a SignedCert, without checking its signature
+ * (only to see whether it is held already). Returns false when malformed. */
+static bool cert_key_of(const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN]) {
+  if (len > FS_CERT_MAX)
+    return false;
+  Fs__SignedCert *sc = fs__signed_cert__unpack(NULL, len, p);
+  if (!sc)
+    return false;
+  Fs__Cert *c = fs__cert__unpack(NULL, sc->body.len, sc->body.data);
+  bool ok = c && c->subject.len == FS_PK_LEN;
+  if (ok) {
+    memcpy(key, c->subject.data, FS_PK_LEN);
+    key[FS_PK_LEN] = (uint8_t)c->kind;
+    crypto_generichash(key + FS_PK_LEN + 1, FS_HASH_LEN, sc->body.data, sc->body.len, NULL, 0);
+  }
+  if (c)
+    fs__cert__free_unpacked(c, NULL);
+  fs__signed_cert__free_unpacked(sc, NULL);
+  return ok;
+}
+
+/* True when every one of certs is held already: the common case (a laptop
+ * presenting its enrolment at every sync) costs a read, no signature check
+ * and no write transaction on the caller's thread. */
+static bool all_held(fs_store *s, ProtobufCBinaryData *certs, size_t n) {
+  MDB_txn *txn;
+  if (fs_store_begin(s, false, &txn) != 0)
+    return false;
+  bool all = true;
+  for (size_t i = 0; all && i < n; i++) {
+    uint8_t key[CERT_KEY_LEN];
+    MDB_val k = {sizeof key, key}, v;
+    all = cert_key_of(certs[i].data, certs[i].len, key) && mdb_get(txn, s->certs, &k, &v) == 0 &&
+          v.mv_size == certs[i].len && memcmp(v.mv_data, certs[i].data, v.mv_size) == 0;
+  }
+  mdb_txn_abort(txn);
+  return all;
+}
+
 int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
                     ProtobufCBinaryData *certs, size_t n) {
-  if (n == 0)
+  if (n == 0 || all_held(s, certs, n))
     return 0;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
