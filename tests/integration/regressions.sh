@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# known_bugs - product bugs found by the integration tests, each asserting
-# the CORRECT behaviour, so this test fails until every one is fixed.
+# regressions - product bugs found by the integration tests, each asserting
+# the correct behaviour. All are fixed: each check now guards its fix.
 #
-# Registered as integ_known_bugs with DISABLED (ctest lists it as "Not Run
-# (Disabled)"). Run it by hand, e.g. from build/:
+# Registered as integ_regressions. By hand, e.g. from build/:
 #   FIELDSYNCD=server/fieldsyncd FIELDSYNC=client/fieldsync \
-#   FS_TESTPEER=tests/tools/fs_testpeer bash ../tests/integration/known_bugs.sh
-# Each check runs on its own and says "fixed" once it passes; then move it
-# into the test it belongs to.
+#   FS_TESTPEER=tests/tools/fs_testpeer bash ../tests/integration/regressions.sh
+# Each check runs on its own and says "fixed" when it passes; the test
+# fails when any does not.
 #
 #   config_reason  check-config: a bad value followed by any valid line is
 #                  reported with the wrong reason (server/config.c on_ini
@@ -157,7 +156,7 @@ for check in config_reason status_typo short_id idle_after_hello start_leak \
   step "$check"
   isolated "$check"
   case $? in
-  0) note "$check: fixed (move this check into its test)" ;;
+  0) note "$check: fixed" ;;
   77) ;;
   *) FAILED+=("$check") ;;
   esac

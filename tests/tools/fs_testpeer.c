@@ -50,6 +50,16 @@
  *     early-push  a Push before Hello
  *     silent    connect and say nothing; print how long the server waited
  *               before closing ("waited N s")
+ *     hello-cert  (needs --cert FILE) handshake presenting, besides the
+ *               device's own certificates, those in FILE (an enrolment the
+ *               laptop would refuse to install, say): prints the Welcome or
+ *               the Error, like hello
+ *     hold-pull  handshake and one Pull, print "ready", wait for a line on
+ *               stdin, then Pull again on the same connection (prints the
+ *               Records, or the Error or "closed" that came instead)
+ *     clear-sealed  seq 1: a tip whose sealed field informant_name is in
+ *               clear ("CLEARTEXT-INFORMANT Đinh Văn Lộ"), as a modified
+ *               laptop could send it
  */
 #include "bconn.h"
 #include "cert.h"
@@ -89,8 +99,9 @@ static const char usage_text[] =
     "       fs_testpeer edits --dir DIR --count N [--records R]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
-    "                   replay-frame|reorder|truncate|wrong-netkey "
-    "--dir DIR --server HOST:PORT\n";
+    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull "
+    "--dir DIR --server HOST:PORT\n"
+    "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -769,6 +780,126 @@ static int scenario_wrong_netkey(peer *p, const char *server) {
   return 0;
 }
 
+/* ------------------------------------------------- trust tests (issue 4) */
+
+static const char *extra_cert_path; /* --cert, for hello-cert */
+
+/* The handshake presenting the device's certificates and those of
+ * extra_cert_path (which the device's store may not hold: fs_certs_accept
+ * skips what does not chain to the root). */
+static int scenario_hello_cert(peer *p, const char *server) {
+  if (!extra_cert_path)
+    die("hello-cert needs --cert FILE");
+  fs_certfile cf;
+  int rc = fs_certfile_read(&cf, extra_cert_path);
+  if (rc)
+    die("cannot read %s: %s", extra_cert_path, fs_strerror(rc));
+  if (!connect_to(p, server) || !read_server_hello(p)) {
+    fs_certfile_free(&cf);
+    return 0;
+  }
+  fs_certlist own;
+  if ((rc = fs_certlist_collect(&own, &p->dev.store, p->dev.key.pk,
+                                FS__CERT_KIND__CERT_DEVICE)))
+    die("cannot read the enrolment: %s", fs_strerror(rc));
+  ProtobufCBinaryData all[FS_CERTS_PER_HELLO];
+  size_t n = 0;
+  for (size_t i = 0; i < own.n && n < FS_CERTS_PER_HELLO; i++)
+    all[n++] = own.items[i];
+  for (size_t i = 0; i < cf.n && n < FS_CERTS_PER_HELLO; i++)
+    all[n++] = (ProtobufCBinaryData){cf.lens[i], cf.certs[i]};
+  printf("step hello certs=%zu\n", n);
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&h, sig, &p->b.hs, &p->dev.key, "device", NULL, all, n);
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  send_env(p, &env);
+  fs_certlist_free(&own);
+  fs_certfile_free(&cf);
+  Fs__Envelope *w = recv_env(p);
+  if (!w)
+    return 0;
+  bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
+  if (ok)
+    printf("welcome area=%s server_seq=%llu\n", w->welcome->area,
+           (unsigned long long)w->welcome->server_seq);
+  else if (!print_error(w))
+    printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
+  fs__envelope__free_unpacked(w, NULL);
+  if (ok)
+    hang_up(p);
+  else
+    expect_close(p);
+  return 0;
+}
+
+/* A session that pulls, waits (at most IO_TIMEOUT_S * 4) for a line on
+ * stdin, and pulls again on the same connection: what a session opened
+ * before a revocation is still given. */
+static int scenario_hold_pull(peer *p, const char *server) {
+  if (!handshake(p, server) || !pull_once(p))
+    return 0;
+  printf("ready\n");
+  struct pollfd pfd = {.fd = 0, .events = POLLIN};
+  if (poll(&pfd, 1, IO_TIMEOUT_S * 4 * 1000) <= 0)
+    die("no go-ahead on stdin within %d s", IO_TIMEOUT_S * 4);
+  char line[64];
+  if (!fgets(line, sizeof line, stdin))
+    die("stdin ended before the go-ahead");
+  printf("step pull-on-held-connection\n");
+  if (pull_once(p))
+    hang_up(p);
+  return 0;
+}
+
+/* seq 1: a tip whose sealed informant_name travels in clear. */
+static int scenario_clear_sealed(peer *p, const char *server) {
+  static const char *const names[] = {"received_at", "channel", "content", "status",
+                                      "informant_name"};
+  const char *values[] = {"2026-11-20T08:00", "in_person", "tin báo thử", "received",
+                          "CLEARTEXT-INFORMANT Đinh Văn Lộ"};
+  p->hlc = fs_hlc_tick(p->hlc, fs_hlc_now_ms());
+  Fs__FieldWrite fw[5], *fwp[5];
+  for (size_t i = 0; i < 5; i++) {
+    fs__field_write__init(&fw[i]);
+    fw[i].name = (char *)names[i];
+    fw[i].value.data = (uint8_t *)values[i];
+    fw[i].value.len = strlen(values[i]);
+    fw[i].hlc = p->hlc;
+    fwp[i] = &fw[i];
+  }
+  Fs__Change ch = FS__CHANGE__INIT;
+  Fs__Change *chp = &ch;
+  ch.record_id = "clear0001";
+  ch.record_type = "tip";
+  ch.n_writes = 5;
+  ch.writes = fwp;
+  Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
+  cs.device.data = p->dev.key.pk;
+  cs.device.len = FS_PK_LEN;
+  cs.seq = 1;
+  cs.prev.data = (uint8_t *)zero_hash;
+  cs.prev.len = FS_HASH_LEN;
+  cs.hlc = p->hlc;
+  cs.area = p->area;
+  cs.n_changes = 1;
+  cs.changes = &chp;
+  sset s;
+  int rc = fs_changeset_seal(&cs, p->dev.key.sk, &s.body, &s.len, s.sig, s.id);
+  if (rc)
+    die("cannot seal a change set: %s", fs_strerror(rc));
+  s.seq = 1;
+  if (!handshake(p, server))
+    return 0;
+  printf("step informant-in-clear\n");
+  if (push1(p, &s))
+    hang_up(p);
+  free_set(&s);
+  return 0;
+}
+
 /* ------------------------------------------------------------ a fake node */
 
 /* Prints the Ack of a node's push (sets in order) or the Error. */
@@ -961,6 +1092,8 @@ int main(int argc, char **argv) {
       netkey = v;
     else if (strcmp(argv[i], "--mode") == 0 && v)
       mode = v;
+    else if (strcmp(argv[i], "--cert") == 0 && v)
+      extra_cert_path = v;
     else if (strcmp(argv[i], "--count") == 0 && v)
       count = strtol(v, NULL, 10);
     else if (strcmp(argv[i], "--records") == 0 && v)
@@ -999,7 +1132,9 @@ int main(int argc, char **argv) {
                    {"hold-quiet", scenario_hold_quiet}, {"future", scenario_future},
                    {"tamper", scenario_tamper},     {"replay-frame", scenario_replay_frame},
                    {"reorder", scenario_reorder},   {"truncate", scenario_truncate},
-                   {"wrong-netkey", scenario_wrong_netkey}};
+                   {"wrong-netkey", scenario_wrong_netkey},
+                   {"hello-cert", scenario_hello_cert}, {"clear-sealed", scenario_clear_sealed},
+                   {"hold-pull", scenario_hold_pull}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tree_regressions - product bugs found by the tree tests, each asserting the
+# correct behaviour. All are fixed: each check now guards its fix.
+#
+# Registered as integ_tree_regressions. By hand, e.g. from build/:
+#   FIELDSYNCD=server/fieldsyncd FIELDSYNC=client/fieldsync \
+#   FS_TESTPEER=tests/tools/fs_testpeer FS_RELAY=tests/tools/fs_relay \
+#   bash ../tests/integration/tree_regressions.sh
+# Each check runs on its own and says "fixed" when it passes; the test
+# fails when any does not.
+#
+#   restore_cursor  A commune restored from a backup (README "Backups")
+#                   while its link to the district is down takes new change
+#                   sets from laptops; its log grows past the cursor the
+#                   district keeps for it before the link comes back. It
+#                   used to resume from that cursor (server/uplink.c
+#                   on_welcome reset it only when peer_cursor > log_seq), so
+#                   the new sets at log positions up to it were never sent
+#                   and the district held the later ones forever. Fixed: the
+#                   Welcome names the set at the cursor and the commune
+#                   resends its whole log when its own differs.
+#   restore_laptop  After that restore, a laptop whose acknowledged sets the
+#                   backup lacked got E_GAP ("server head is 50; resend from
+#                   there") at every sync, for good. Fixed: its set is HELD
+#                   and the commune fetches the gap from the district; the
+#                   commune then holds the laptop's whole chain again.
+#   fetch_beyond_256  The first fix asked its parent once per HELD set: a
+#                   gap longer than one Fetch answer (FS_FETCH_MAX, 256
+#                   sets) was filled only in part and the laptop's set
+#                   (already gone from its outbox) stayed held for good.
+#   fetch_after_restart  The wanted gaps lived only in memory: a commune
+#                   restarted between the HELD ack and the Fetch never asked,
+#                   and the set stayed held for good (so did a request
+#                   dropped when more than 16 devices had gaps). Fixed
+#                   (commit 9ceb21e): the rest of a full fetch is asked at
+#                   once, every held gap at reconnect and every 30 s.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tree_lib.sh"
+
+C=KT.KPL.DAKNEN
+FAILED=()
+
+# A district and a commune behind a relay; lap1 syncs 50 sets, the commune
+# is backed up, lap1 syncs 50 more (the district holds 100). The link goes
+# down, the commune is restored from the backup (log_seq 50) and started.
+restored_commune() { # SUFFIX
+  local d=district$1 c=commune$1 r=link$1
+  tree_node "$d" KT.KPL -
+  relay_start "$r" "$d"
+  PARENT_ADDR=$(relay_addr "$r") tree_node "$c" $C "$d"
+  tree_laptop "lap1$1" $C >/dev/null
+  tree_laptop "lap2$1" $C >/dev/null
+  wait_until 30 "the commune's link" status_field_is "$c" parent_connected true
+  must "$FS_TESTPEER" edits --dir "$T/lap1$1" --count 50
+  sync_ok "lap1$1" "$c"
+  must "$FIELDSYNCD" backup --data "$T/$c.data" --out "$T/backup$1"
+  must "$FS_TESTPEER" edits --dir "$T/lap1$1" --count 50
+  sync_ok "lap1$1" "$c"
+  wait_node_kv 30 "$d" change_sets 100
+  relay_cut "$r"
+  stop_server "$c"
+  rm -rf "$T/$c.data"
+  mv "$T/backup$1" "$T/$c.data"
+  start_server "$c"
+  assert_eq 50 "$(node_kv "$c" log_seq)" "the restored commune's log"
+}
+
+restore_cursor() {
+  restored_commune a
+  # Another laptop syncs 80 new sets before the link is back: the log
+  # (130) grows past the district's cursor (100).
+  must "$FS_TESTPEER" edits --dir "$T/lap2a" --count 80
+  sync_ok lap2a communea
+  relay_resume linka
+  wait_until 60 "the link back" status_field_is communea parent_connected true
+  wait_until 60 "the commune's lag 0" status_field_is communea lag 0
+  note "district: $(server_status districta); held there: $(json_field "$(node_json districta)" held)"
+  # Everything the commune holds must reach the district: lap1's 100 (it
+  # has them already) and lap2's 80.
+  wait_node_kv 30 districta change_sets 180
+  assert_eq 180 "$(node_kv districta log_seq)" "the district's log (nothing stored twice)"
+  wait_converged 30 $C communea districta
+}
+
+restore_laptop() {
+  restored_commune b
+  relay_resume linkb
+  must fs lap1b add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 1'
+  run "$FIELDSYNC" sync --dir "$T/lap1b" --server "$(server_addr communeb)"
+  [[ $RC -eq 0 ]] || fail "the laptop cannot sync with the restored commune: $ERR"
+  # The commune gets the laptop's sets 51..100 back from the district and
+  # applies the new one after them; the district gets the new one.
+  wait_node_kv 30 communeb change_sets 101
+  wait_node_kv 30 districtb change_sets 101
+  assert_eq 101 "$(node_kv districtb log_seq)" "the district's log (nothing stored twice)"
+  wait_converged 30 $C communeb districtb
+  assert_eq "$(digest_of districtb $C)" "$(laptop_digest lap1b $C)" "laptop vs district"
+}
+
+# held_after_restore SUFFIX GAP: a district and a commune behind a relay; the
+# laptop syncs 50 sets, the commune is backed up, the laptop syncs GAP more
+# (the district holds 50+GAP). The link goes down, the commune is restored
+# from the backup (log_seq 50) and started; the laptop makes one more edit
+# and syncs it: the commune holds it (HELD) and the laptop's outbox empties.
+held_after_restore() {
+  local d=district$1 c=commune$1 r=link$1 l=lap$1 gap=$2
+  tree_node "$d" KT.KPL -
+  relay_start "$r" "$d"
+  PARENT_ADDR=$(relay_addr "$r") tree_node "$c" $C "$d"
+  tree_laptop "$l" $C >/dev/null
+  wait_until 30 "the commune's link" status_field_is "$c" parent_connected true
+  must "$FS_TESTPEER" edits --dir "$T/$l" --count 50
+  sync_ok "$l" "$c"
+  must "$FIELDSYNCD" backup --data "$T/$c.data" --out "$T/backup$1"
+  must "$FS_TESTPEER" edits --dir "$T/$l" --count "$gap"
+  sync_ok "$l" "$c"
+  wait_node_kv 60 "$d" change_sets $((50 + gap))
+  relay_cut "$r"
+  stop_server "$c"
+  rm -rf "$T/$c.data"
+  mv "$T/backup$1" "$T/$c.data"
+  start_server "$c"
+  must fs "$l" add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 1'
+  sync_ok "$l" "$c"
+  assert_eq 0 "$(laptop_outbox "$l")" "the laptop's outbox after its sync (the set was HELD)"
+}
+
+# caught_up SUFFIX TOTAL: commune and district hold all TOTAL sets.
+caught_up() {
+  wait_until 60 "the link back" status_field_is "commune$1" parent_connected true
+  wait_node_kv 30 "commune$1" change_sets "$2"
+  wait_node_kv 30 "district$1" change_sets "$2"
+  wait_converged 30 $C "commune$1" "district$1"
+  assert_eq "$(digest_of "district$1" $C)" "$(laptop_digest "lap$1" $C)" "laptop vs district"
+}
+
+fetch_beyond_256() {
+  held_after_restore c 600
+  relay_resume linkc
+  caught_up c 651
+}
+
+fetch_after_restart() {
+  held_after_restore d 20
+  stop_server communed # before its link is back: the Fetch was never sent
+  start_server communed
+  relay_resume linkd
+  caught_up d 71
+}
+
+for check in restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart; do
+  step "$check"
+  isolated "$check"
+  case $? in
+  0) note "$check: fixed" ;;
+  *) FAILED+=("$check") ;;
+  esac
+done
+((${#FAILED[@]} == 0)) || fail "still broken: ${FAILED[*]}"
+pass
