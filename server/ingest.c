@@ -184,6 +184,27 @@ static void held_key(uint8_t out[FS_PK_LEN + 8], const uint8_t *dev, uint64_t se
   fs_be64_put(out + FS_PK_LEN, seq);
 }
 
+/* Deletes every held set of a revoked device: later than its last_seq, none
+ * may ever apply, and keeping them would have the node fetch gaps for them. */
+static int drop_held(fs_store *s, MDB_txn *txn, const uint8_t *dev) {
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->held, &cur));
+  if (rc)
+    return rc;
+  uint8_t kb[FS_PK_LEN + 8];
+  held_key(kb, dev, 0);
+  for (;;) { /* seek again after each delete: simple and bounded by the held count */
+    MDB_val k = {sizeof kb, kb}, v;
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    if (rc || k.mv_size != sizeof kb || memcmp(k.mv_data, dev, FS_PK_LEN) != 0)
+      break;
+    if ((rc = fs_err_from_mdb(mdb_cursor_del(cur, 0))))
+      break;
+  }
+  mdb_cursor_close(cur);
+  return rc == FS_ENOTFOUND ? 0 : rc;
+}
+
 /* After a device's head advanced, applies the sets held for the following
  * sequence numbers, in order, as long as each extends the chain. Returns
  * the number applied or a storage error. */
@@ -221,7 +242,9 @@ static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *root, const uint
       fs_log(FS_LOG_WARN, "ingest.refused", "seq=%llu reason=\"E_REVOKED: held set of a "
              "device revoked after change set %llu\"", (unsigned long long)it.cs->seq,
              (unsigned long long)last_seq);
-      rc = 1; /* stop draining: the rest is later still */
+      rc = drop_held(s, txn, dev);
+      if (rc == 0)
+        rc = 1; /* stop draining: nothing later of this device may apply */
     } else if (rc == 0 && memcmp(it.cs->prev.data, head, FS_HASH_LEN) == 0) {
       rc = accept_set(s, txn, &it, set);
       if (rc == 0) {
