@@ -24,23 +24,6 @@ TOTAL2=0  # edits of laptop "lap2" (the concurrent rounds)
 INTERRUPTED=0
 PARTIAL=0
 
-# wait_pid PID SECONDS: waits for a background job (bounded); its exit
-# status is in WAITED.
-wait_pid() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$1" 2>/dev/null; then
-    kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-    fail "process $1 did not end within $2 s"
-  fi
-  wait "$1"
-  WAITED=$?
-}
-
 # make_edits [LAPTOP]: EDITS more change sets in the laptop's outbox.
 make_edits() {
   local l=${1:-lap}

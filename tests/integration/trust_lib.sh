@@ -106,44 +106,6 @@ wait_record() { # SECONDS NAME AREA ID
   wait_until "$1" "record $4 at $2" has_record "$2" "$3" "$4"
 }
 
-# wait_quiet SECONDS NAME: waits until NAME's change_sets stayed the same
-# for a whole second (a commit in flight has landed); prints that count.
-wait_quiet() {
-  local limit=$1 name=$2 i last=-1 now same=0
-  for ((i = 0; i < limit * 5; i++)); do
-    now=$(kv "$("$FIELDSYNCD" status --data "$T/$name.data" 2>/dev/null)" change_sets)
-    if [[ -n $now && $now == "$last" ]]; then
-      same=$((same + 1))
-      if ((same >= 5)); then
-        echo "$now"
-        return 0
-      fi
-    else
-      same=0
-    fi
-    last=$now
-    sleep 0.2
-  done
-  fail "$name's change_sets did not settle within ${limit}s"
-}
-
-# wait_pid PID SECONDS: waits for a background job of this shell (killed
-# after SECONDS); its exit status is in WAITED.
-wait_pid() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$1" 2>/dev/null; then
-    kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-    fail "process $1 did not end within $2 s"
-  fi
-  wait "$1"
-  WAITED=$?
-}
-
 digest_of() {
   local line
   line=$("$FIELDSYNCD" digest --data "$T/$1.data" --area "$2" 2>/dev/null) || {
