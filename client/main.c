@@ -12,6 +12,7 @@
 #include "view.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,6 +532,9 @@ static int cmd_digest(const opts *o) {
 }
 
 int main(int argc, char **argv) {
+  /* A peer that closed first must cost an EPIPE on that connection, not
+   * the process: libuv does not ignore SIGPIPE for us. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2)
     return usage("a command is required");
   const char *cmd = argv[1];

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "conn.h"
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +350,9 @@ static int cmd_status(const opts *o) {
 }
 
 int main(int argc, char **argv) {
+  /* A peer that closed first must cost an EPIPE on that connection, not
+   * the process: libuv does not ignore SIGPIPE for us. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2)
     return usage("a command is required");
   const char *cmd = argv[1];

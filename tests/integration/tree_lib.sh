@@ -6,9 +6,10 @@
 #                             with an admin (HTTP) port; the parent address is
 #                             the parent's own port or PARENT_ADDR
 #   tree_laptop               a laptop enrolled for an area
-#   node_kv, digests_agree, wait_converged, wait_node_kv, wait_quiet
+#   assert_alive              servers did not die by themselves
+#   node_kv, digests_agree, wait_converged, wait_node_kv
 #                             what an operator compares between levels
-#   wait_pid                  a background job's end, bounded
+#                             (wait_quiet and wait_pid are in lib.sh)
 #   api_status, node_json, json_field
 #                             a node's /api/status, and one node's line of it
 #   relay_start, relay_cut, relay_resume, relay_arm, relay_stall
@@ -64,6 +65,21 @@ tree_laptop() {
   key=$(laptop_init "$@") || exit 1
   enrol_laptop "$key" "$2" >/dev/null
   echo "$key"
+}
+
+# assert_alive NAME...: each server's process still runs; a dead one fails
+# the test with its exit status (141: killed by SIGPIPE) and last log line.
+assert_alive() {
+  local name pid st
+  for name in "$@"; do
+    pid=${SERVER_PID[$name]:-}
+    [[ -n $pid ]] || fail "server $name is not running (the test stopped it?)"
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid"
+    st=$?
+    unset "SERVER_PID[$name]"
+    fail "server $name died by itself: exit status $st$( ((st == 141)) && echo ' (SIGPIPE)'); its log ends: $(tail -n 1 "$T/$name.log")"
+  done
 }
 
 # ------------------------------------------------------------ comparing

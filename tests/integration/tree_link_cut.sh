@@ -46,6 +46,7 @@ devices() {
 check_caught_up() {
   local n total
   total=$(made)
+  assert_alive commune district province
   wait_until 90 "$1: the commune's parent link" status_field_is commune parent_connected true
   for n in commune district province; do
     wait_node_kv 120 "$n" change_sets "$total"

@@ -74,6 +74,7 @@ kill_when() {
 # was the victim) sync again until it succeeds.
 finish_sync() {
   wait_pid "$SYNC_PID" 300
+  assert_alive commune
   if [[ $WAITED -ne 0 ]]; then
     note "the laptop's sync ended with status $WAITED: $(head -c 300 "$T/sync.err")"
     sync_until_ok lap commune 20
@@ -82,6 +83,7 @@ finish_sync() {
 
 check_tree() { # WHAT
   local n
+  assert_alive commune district province
   for n in commune district province; do
     wait_node_kv 300 "$n" change_sets "$TOTAL"
     assert_eq "$TOTAL" "$(node_kv "$n" log_seq)" "$1: $n log_seq (nothing stored twice)"
