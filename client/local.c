@@ -192,11 +192,49 @@ void fs_record_id_new(char out[33]) {
   fs_hex_encode(out, b, sizeof b);
 }
 
-/* Seals cs, stores it in the outbox and applies it, inside txn. */
-static int commit_changeset(fs_device *d, MDB_txn *txn, Fs__ChangeSet *cs) {
+/* Keeps the edit cs (one change) as a pending change and applies it to the
+ * local records, inside txn: sealed into a signed set at the next sync. */
+static int keep_pending(fs_device *d, MDB_txn *txn, const Fs__ChangeSet *cs) {
+  size_t n = fs__change_set__get_packed_size(cs);
+  if (n > FS_SEAL_BODY_MAX)
+    return FS_ETOOBIG; /* could never be sealed, even alone */
+  uint64_t num;
+  uint8_t key[8];
+  int rc = fs_meta_get_u64(&d->store, txn, "pending_n", &num);
+  if (rc == 0)
+    rc = fs_meta_put_u64(&d->store, txn, "pending_n", ++num);
+  if (rc)
+    return rc;
+  fs_be64_put(key, num);
+  MDB_val k = {8, key}, v = {n, NULL};
+  if ((rc = fs_err_from_mdb(mdb_put(txn, d->store.pending, &k, &v, MDB_RESERVE))))
+    return rc;
+  fs__change_set__pack(cs, v.mv_data);
+  if ((rc = fs_meta_put_u64(&d->store, txn, "hlc", cs->hlc)))
+    return rc;
+  rc = fs_store_apply_changeset(&d->store, txn, cs);
+  return rc < 0 ? rc : 0;
+}
+
+/* Signs the changes of one area as the next set of the chain and puts it
+ * in the outbox. */
+static int seal_group(fs_device *d, MDB_txn *txn, const char *area, Fs__Change **changes,
+                      size_t n, uint64_t *seq, uint8_t head[FS_HASH_LEN]) {
+  Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
+  cs.device.data = d->key.pk;
+  cs.device.len = FS_PK_LEN;
+  cs.seq = *seq + 1;
+  cs.prev.data = head;
+  cs.prev.len = FS_HASH_LEN;
+  cs.area = (char *)area;
+  cs.n_changes = n;
+  cs.changes = changes;
+  for (size_t i = 0; i < n; i++)
+    if (changes[i]->hlc > cs.hlc)
+      cs.hlc = changes[i]->hlc;
   uint8_t *body = NULL, sig[FS_SIG_LEN], id[FS_HASH_LEN], seqk[8];
   size_t blen;
-  int rc = fs_changeset_seal(cs, d->key.sk, &body, &blen, sig, id);
+  int rc = fs_changeset_seal(&cs, d->key.sk, &body, &blen, sig, id);
   if (rc)
     return rc;
   Fs__SignedChangeSet sset = FS__SIGNED_CHANGE_SET__INIT;
@@ -204,18 +242,106 @@ static int commit_changeset(fs_device *d, MDB_txn *txn, Fs__ChangeSet *cs) {
   sset.body.len = blen;
   sset.signature.data = sig;
   sset.signature.len = FS_SIG_LEN;
-  fs_be64_put(seqk, cs->seq);
+  fs_be64_put(seqk, cs.seq);
   MDB_val k = {8, seqk}, v = {fs__signed_change_set__get_packed_size(&sset), NULL};
   rc = fs_err_from_mdb(mdb_put(txn, d->store.outbox, &k, &v, MDB_RESERVE));
   if (rc == 0) {
     fs__signed_change_set__pack(&sset, v.mv_data);
-    rc = fs_meta_put(&d->store, txn, "head", id, FS_HASH_LEN);
+    *seq = cs.seq;
+    memcpy(head, id, FS_HASH_LEN);
   }
-  if (rc == 0 && (rc = fs_meta_put_u64(&d->store, txn, "seq", cs->seq)) == 0 &&
-      (rc = fs_meta_put_u64(&d->store, txn, "hlc", cs->hlc)) == 0)
-    rc = fs_store_apply_changeset(&d->store, txn, cs);
   free(body);
-  return rc < 0 ? rc : 0;
+  return rc;
+}
+
+/* The pending edits of one area that go into one set, in edit order. */
+typedef struct seal_group_buf {
+  Fs__ChangeSet *edits[FS_MAX_CHANGES];
+  Fs__Change *changes[FS_MAX_CHANGES];
+  size_t n, bytes;
+} seal_group_buf;
+
+static void group_clear(seal_group_buf *g) {
+  for (size_t i = 0; i < g->n; i++)
+    fs__change_set__free_unpacked(g->edits[i], NULL);
+  g->n = g->bytes = 0;
+}
+
+int fs_device_seal(fs_device *d, uint64_t *sets_out) {
+  *sets_out = 0;
+  seal_group_buf *g = calloc(1, sizeof *g);
+  if (!g)
+    return FS_ENOMEM;
+  MDB_txn *txn;
+  MDB_cursor *cur = NULL;
+  uint64_t seq;
+  uint8_t head[FS_HASH_LEN] = {0};
+  MDB_val hv, k, v;
+  int rc = fs_store_begin(&d->store, true, &txn);
+  if (rc) {
+    free(g);
+    return rc;
+  }
+  if ((rc = fs_meta_get_u64(&d->store, txn, "seq", &seq)))
+    goto out;
+  rc = fs_meta_get(&d->store, txn, "head", &hv);
+  if (rc == 0 && hv.mv_size == FS_HASH_LEN)
+    memcpy(head, hv.mv_data, FS_HASH_LEN);
+  else if (rc != FS_ENOTFOUND)
+    goto out;
+  if ((rc = fs_err_from_mdb(mdb_cursor_open(txn, d->store.pending, &cur))))
+    goto out;
+  int mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  while (mrc == 0) {
+    Fs__ChangeSet *e = fs__change_set__unpack(NULL, v.mv_size, v.mv_data);
+    if (!e || e->n_changes != 1) {
+      if (e)
+        fs__change_set__free_unpacked(e, NULL);
+      rc = FS_ESTORE;
+      goto out;
+    }
+    /* A set holds one area and stays well below the body limit. */
+    if (g->n > 0 && (g->n == FS_MAX_CHANGES || strcmp(g->edits[0]->area, e->area) != 0 ||
+                     g->bytes + v.mv_size > FS_SEAL_BODY_MAX)) {
+      if ((rc = seal_group(d, txn, g->edits[0]->area, g->changes, g->n, &seq, head)))
+        goto out_edit;
+      ++*sets_out;
+      group_clear(g);
+    }
+    g->edits[g->n] = e;
+    g->changes[g->n] = e->changes[0];
+    g->n++;
+    g->bytes += v.mv_size;
+    mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
+    continue;
+  out_edit:
+    fs__change_set__free_unpacked(e, NULL);
+    goto out;
+  }
+  if (mrc != FS_ENOTFOUND) {
+    rc = mrc;
+    goto out;
+  }
+  if (g->n > 0) {
+    if ((rc = seal_group(d, txn, g->edits[0]->area, g->changes, g->n, &seq, head)))
+      goto out;
+    ++*sets_out;
+  }
+  if (*sets_out > 0 && ((rc = fs_err_from_mdb(mdb_drop(txn, d->store.pending, 0))) ||
+                        (rc = fs_meta_put(&d->store, txn, "head", head, FS_HASH_LEN)) ||
+                        (rc = fs_meta_put_u64(&d->store, txn, "seq", seq))))
+    goto out;
+out:
+  if (cur)
+    mdb_cursor_close(cur);
+  group_clear(g);
+  free(g);
+  if (rc == 0 && *sets_out > 0)
+    return fs_store_commit(txn);
+  mdb_txn_abort(txn);
+  if (rc)
+    *sets_out = 0;
+  return rc;
 }
 
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
@@ -227,9 +353,8 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
   if (rc)
     return rc;
   char scope[FS_MAX_AREA + 1];
-  uint64_t seq, hlc;
-  uint8_t prev[FS_HASH_LEN] = {0};
-  MDB_val hv;
+  uint64_t hlc;
+  uint8_t prev[FS_HASH_LEN] = {0}; /* placeholders until sealed */
   fs_record cur;
   bool have_cur = false;
   Fs__FieldWrite *fw = calloc(nwrites ? nwrites : 1, sizeof *fw);
@@ -245,13 +370,7 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
     rc = FS_ESCOPE;
     goto out;
   }
-  if ((rc = fs_meta_get_u64(&d->store, txn, "seq", &seq)) ||
-      (rc = fs_meta_get_u64(&d->store, txn, "hlc", &hlc)))
-    goto out;
-  rc = fs_meta_get(&d->store, txn, "head", &hv);
-  if (rc == 0 && hv.mv_size == FS_HASH_LEN)
-    memcpy(prev, hv.mv_data, FS_HASH_LEN);
-  else if (rc != FS_ENOTFOUND)
+  if ((rc = fs_meta_get_u64(&d->store, txn, "hlc", &hlc)))
     goto out;
   rc = fs_store_record_get(&d->store, txn, area, id, &cur);
   if (rc == 0)
@@ -293,10 +412,11 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
   ch.n_writes = nwrites;
   ch.writes = fwp;
   ch.deleted = deleted;
+  ch.hlc = hlc;
   Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
   cs.device.data = d->key.pk;
   cs.device.len = FS_PK_LEN;
-  cs.seq = seq + 1;
+  cs.seq = 1;
   cs.prev.data = prev;
   cs.prev.len = FS_HASH_LEN;
   cs.hlc = hlc;
@@ -307,7 +427,10 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
     rc = FS_EINVAL;
     goto out;
   }
-  rc = commit_changeset(d, txn, &cs);
+  /* Refused now, not at sync: a pending edit that cannot be sealed would
+   * hold back every later one. */
+  if ((rc = fs_changeset_check(&cs)) == 0)
+    rc = keep_pending(d, txn, &cs);
 out:
   if (have_cur)
     fs_record_free(&cur);

@@ -1,10 +1,12 @@
 /* local.h - the laptop's own store: identity, edits, outbox.
  *
  * A device directory holds device.key (0600), device.key.pub and store/
- * (LMDB). Every edit is one change set, sealed and put in the outbox in the
- * same write transaction that applies it to the local records and advances
- * the device's chain (seq, head hash, clock), so a crash leaves either the
- * whole edit or none of it.
+ * (LMDB). Every edit is one change, kept as a pending change in the same
+ * write transaction that applies it to the local records and advances the
+ * clock, so a crash leaves either the whole edit or none of it. At sync the
+ * pending changes are sealed, in edit order, into signed change sets that
+ * extend the device's chain (seq, head hash) and wait in the outbox until
+ * acknowledged: one signature per up to 1,024 edits, not one per edit.
  */
 #ifndef FS_LOCAL_H
 #define FS_LOCAL_H
@@ -58,15 +60,24 @@ void fs_device_close(fs_device *d);
 /* The device's area scope (copied into out, size FS_MAX_AREA+1). */
 int fs_device_area(fs_device *d, char *out);
 
-/* Records one edit of record (area, id) as a new signed change set:
+/* Bounds a sealed body well below FS_BODY_MAX; one edit must fit alone. */
+#define FS_SEAL_BODY_MAX (768u << 10)
+
+/* Records one edit of record (area, id) as a pending change:
  * writes to fields, optionally a type (creation) and/or a delete. The
  * writes' base clocks are what the local record holds. Fields the schema
  * marks sealed are sealed to the deployment's sealing key before signing.
  * Returns 0, FS_ESCOPE when area is outside the device's scope,
- * FS_ENOSEALKEY when a sealed field is written without a sealing key, or a
- * storage error. */
+ * FS_ENOSEALKEY when a sealed field is written without a sealing key,
+ * FS_EINVAL / FS_ELIMIT / FS_ETOOBIG for an edit breaking a bound of
+ * docs/PROTOCOL.md, or a storage error. */
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
+
+/* Seals every pending change into signed change sets in the outbox (one
+ * area per set, at most FS_MAX_CHANGES changes and FS_SEAL_BODY_MAX bytes
+ * each), in one transaction. *sets_out counts the sets made. */
+int fs_device_seal(fs_device *d, uint64_t *sets_out);
 
 /* Finds a local record by id or a unique id prefix (at least 4 chars;
  * shorter only as the whole id).

@@ -43,7 +43,10 @@ static const char usage_text[] =
     "  show ID                             one record with its fields\n"
     "  sync --server HOST:PORT [--server-key HEX]\n"
     "                                      push the outbox, pull the area's records\n"
-    "  status                              outbox size, sequence, last sync\n"
+    "  seal                                sign the pending edits into change sets now\n"
+    "                                      (sync does it itself; seal to fix them\n"
+    "                                      before handing the laptop over)\n"
+    "  status                              edits and change sets waiting, last sync\n"
     "  digest [--area PREFIX]              state digest, to compare with a server\n"
     "\n"
     "ID may be a unique prefix of at least 4 characters. Record types (incident, tip,\n"
@@ -472,11 +475,12 @@ static int cmd_status(const opts *o) {
   if (rc)
     return rc;
   MDB_txn *txn;
-  uint64_t outbox = 0, seq = 0, cursor = 0, recs = 0, last_sync = 0;
+  uint64_t outbox = 0, pending = 0, seq = 0, cursor = 0, recs = 0, last_sync = 0;
   bool d_enrolled = d.enrolled;
   char area[FS_MAX_AREA + 1] = "?";
   if ((rc = fs_store_begin(&d.store, false, &txn)) == 0) {
     if ((rc = fs_store_count(&d.store, txn, d.store.outbox, &outbox)) == 0 &&
+        (rc = fs_store_count(&d.store, txn, d.store.pending, &pending)) == 0 &&
         (rc = fs_store_count(&d.store, txn, d.store.records, &recs)) == 0 &&
         (rc = fs_meta_get_u64(&d.store, txn, "seq", &seq)) == 0 &&
         (rc = fs_meta_get_u64(&d.store, txn, "last_sync_ms", &last_sync)) == 0)
@@ -490,8 +494,9 @@ static int cmd_status(const opts *o) {
   fs_device_close(&d);
   if (rc)
     return failed(rc, "cannot read the status");
-  printf("device=%s area=%s seq=%llu outbox=%llu records=%llu pull_cursor=%llu", hex,
-         area, (unsigned long long)seq, (unsigned long long)outbox,
+  printf("device=%s area=%s seq=%llu pending=%llu outbox=%llu records=%llu "
+         "pull_cursor=%llu", hex, area, (unsigned long long)seq,
+         (unsigned long long)pending, (unsigned long long)outbox,
          (unsigned long long)recs, (unsigned long long)cursor);
   if (last_sync) {
     time_t t = (time_t)(last_sync / 1000);
@@ -504,8 +509,23 @@ static int cmd_status(const opts *o) {
     printf(" last_sync=never\n");
   }
   if (isatty(1))
-    printf("%llu change set(s) wait to be synced%s\n", (unsigned long long)outbox,
+    printf("%llu edit(s) and %llu signed change set(s) wait to be synced%s\n",
+           (unsigned long long)pending, (unsigned long long)outbox,
            d_enrolled ? "" : "; this laptop is not enrolled yet (fieldsync enrol)");
+  return 0;
+}
+
+static int cmd_seal(const opts *o) {
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc)
+    return rc;
+  uint64_t sets = 0;
+  rc = fs_device_seal(&d, &sets);
+  fs_device_close(&d);
+  if (rc)
+    return failed(rc, "cannot seal the pending edits");
+  printf("sealed %llu change set(s)\n", (unsigned long long)sets);
   return 0;
 }
 
@@ -570,6 +590,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "show") == 0) return cmd_show(&o);
   if (strcmp(cmd, "sync") == 0) return cmd_sync(&o);
   if (strcmp(cmd, "status") == 0) return cmd_status(&o);
+  if (strcmp(cmd, "seal") == 0) return cmd_seal(&o);
   if (strcmp(cmd, "digest") == 0) return cmd_digest(&o);
   fprintf(stderr, "fieldsync: unknown command '%s'\n\n", cmd);
   fputs(usage_text, stderr);

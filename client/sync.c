@@ -86,7 +86,8 @@ static void push_next(sync_ctx *x) {
     rc = fs_err_from_mdb(mdb_cursor_open(txn, s->outbox, &cur));
   MDB_val k, v;
   int mrc = rc ? rc : fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
-  while (mrc == 0 && n < FS_SYNC_BATCH_SETS && bytes < FS_SYNC_BATCH_BYTES) {
+  while (mrc == 0 && n < FS_SYNC_BATCH_SETS &&
+         (n == 0 || bytes + v.mv_size <= FS_SYNC_BATCH_BYTES)) {
     sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
     if (!sets[n]) {
       mrc = FS_ESTORE;
@@ -341,8 +342,13 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   }
   MDB_txn *txn;
   uint64_t cursor = 0;
-  int rc = fs_store_begin(&d->store, false, &txn);
-  if (rc == 0) {
+  int rc = fs_device_seal(d, &res->sealed);
+  if (rc) {
+    snprintf(res->error, sizeof res->error, "cannot seal the pending edits: %s",
+             fs_strerror(rc));
+    return rc;
+  }
+  if ((rc = fs_store_begin(&d->store, false, &txn)) == 0) {
     rc = fs_meta_get_u64(&d->store, txn, "pull_cursor", &cursor);
     mdb_txn_abort(txn);
   }

@@ -1,5 +1,6 @@
 /* sync.h - one sync of a laptop with its commune server.
  *
+ *   seal the pending edits into change sets (local, one transaction)
  *   connect -> Challenge -> Hello(device) -> Welcome
  *   push the outbox in bounded batches, one Push -> Ack at a time; an
  *     entry leaves the outbox only when the server acknowledged it, which
@@ -19,10 +20,11 @@
 #include <stdint.h>
 
 #define FS_SYNC_BATCH_SETS 256
-#define FS_SYNC_BATCH_BYTES (1u << 20)
+#define FS_SYNC_BATCH_BYTES (3u << 20) /* a Push stays below FS_FRAME_MAX */
 #define FS_SYNC_IDLE_MS 30000
 
 typedef struct fs_sync_result {
+  uint64_t sealed;        /* change sets made from pending edits */
   uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */
   uint64_t stored;        /* of those, new at the server */
   uint64_t pulled;        /* record states received */

@@ -64,7 +64,7 @@ static bool str_ok(const char *s, size_t max, bool allow_empty) {
 
 /* Every bound a decoded body must keep; the decoder already checked wire
  * types and lengths against the buffer. */
-static int check_body(const Fs__ChangeSet *cs) {
+int fs_changeset_check(const Fs__ChangeSet *cs) {
   if (cs->device.len != FS_PK_LEN || cs->prev.len != FS_HASH_LEN || cs->seq == 0 ||
       cs->hlc == 0 || cs->hlc >= FS_HLC_LIMIT)
     return FS_EINVAL;
@@ -79,6 +79,8 @@ static int check_body(const Fs__ChangeSet *cs) {
       return FS_EINVAL;
     if (ch->n_writes > FS_MAX_WRITES)
       return FS_ELIMIT;
+    if (ch->hlc > cs->hlc)
+      return FS_EINVAL; /* the set's clock is the greatest of its changes' */
     for (size_t j = 0; j < ch->n_writes; j++) {
       const Fs__FieldWrite *w = ch->writes[j];
       if (!str_ok(w->name, FS_MAX_NAME, false) || w->value.len > FS_MAX_VALUE)
@@ -102,7 +104,7 @@ int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
       crypto_sign_verify_detached(sig, body, body_len, cs->device.data) != 0)
     rc = FS_EBADSIG;
   else
-    rc = check_body(cs);
+    rc = fs_changeset_check(cs);
   if (rc != 0) {
     fs__change_set__free_unpacked(cs, NULL);
     return rc;

@@ -31,6 +31,10 @@ int fs_changeset_seal(const Fs__ChangeSet *cs, const uint8_t *sk, uint8_t **body
                       size_t *body_len, uint8_t sig[FS_SIG_LEN],
                       uint8_t id[FS_HASH_LEN]);
 
+/* Checks every bound of a decoded or about-to-be-sealed body (see
+ * docs/PROTOCOL.md). Returns 0, FS_EINVAL or FS_ELIMIT. */
+int fs_changeset_check(const Fs__ChangeSet *cs);
+
 /* Checks the signature over body and decodes it. On success *cs is owned by
  * the caller (fs__change_set__free_unpacked(*cs, NULL)) and id is set.
  * Returns 0, FS_ETOOBIG, FS_EBADSIG (including a signature of wrong length

@@ -174,7 +174,7 @@ int fs_record_join(fs_record *dst, const fs_record *src, fs_conflict_fn conflict
 
 int fs_record_apply(fs_record *dst, const Fs__ChangeSet *cs, const Fs__Change *ch,
                     fs_conflict_fn conflict, void *arg) {
-  fs_clock clock = {.hlc = cs->hlc};
+  fs_clock clock = {.hlc = ch->hlc ? ch->hlc : cs->hlc};
   memcpy(clock.device, cs->device.data, FS_PK_LEN);
   int changed = 0, rc;
   if ((rc = join_type(dst, ch->record_type, &clock)) < 0)

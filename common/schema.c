@@ -788,30 +788,31 @@ int fs_schema_check_stored(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs,
       return refuse_type(ch, why, cap);
     if (ch->deleted && ch->n_writes == 0)
       continue; /* a delete creates nothing and needs nothing */
-    /* Exists: here already, or made by an earlier change of this set. Only
-     * existence is read from the store, never its fields or type: those
-     * may hold concurrent edits this laptop never saw, and a refused set
-     * blocks the laptop's outbox for good. */
-    bool exists = false;
-    for (size_t k = 0; !exists && k < i; k++)
-      exists = strcmp(cs->changes[k]->record_id, ch->record_id) == 0;
-    if (!exists) {
-      fs_record cur;
-      int rc = fs_store_record_get(s, txn, cs->area, ch->record_id, &cur);
-      if (rc == 0) {
-        exists = true;
-        fs_record_free(&cur);
-      } else if (rc != FS_ENOTFOUND) {
-        return rc;
-      }
-    }
     fs_schema_write *w = calloc(ch->n_writes ? ch->n_writes : 1, sizeof *w);
     if (!w)
       return FS_ENOMEM;
     for (size_t j = 0; j < ch->n_writes; j++)
       w[j] = (fs_schema_write){ch->writes[j]->name, ch->writes[j]->value.data,
                                ch->writes[j]->value.len};
-    int rc = fs_schema_check(t, w, ch->n_writes, NULL, !exists, msg, sizeof msg);
+    /* Checked as a creation first: that check is the stricter one, so a
+     * change passing it needs no lookup (a patrol's new records). Else:
+     * does the record exist, here already or made by an earlier change of
+     * this set? Only existence is read from the store, never its fields or
+     * type: those may hold concurrent edits this laptop never saw, and a
+     * refused set blocks the laptop's outbox for good. */
+    int rc = fs_schema_check(t, w, ch->n_writes, NULL, true, msg, sizeof msg);
+    if (rc == FS_EINVAL) {
+      bool exists = false;
+      for (size_t k = 0; !exists && k < i; k++)
+        exists = strcmp(cs->changes[k]->record_id, ch->record_id) == 0;
+      int erc = exists ? 1 : fs_store_record_exists(s, txn, cs->area, ch->record_id);
+      if (erc < 0) {
+        free(w);
+        return erc;
+      }
+      if (erc == 1)
+        rc = fs_schema_check(t, w, ch->n_writes, NULL, false, msg, sizeof msg);
+    }
     free(w);
     if (rc) {
       snprintf(why, cap, "record %.40s, %s", ch->record_id, msg);

@@ -42,7 +42,7 @@ int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
   MDB_txn *txn = NULL;
   /* MDB_NOTLS: read transactions are not tied to a thread, so the loop
    * thread and pool threads may each hold one. No NOSYNC: see store.h. */
-  if ((rc = fs_err_from_mdb(mdb_env_set_maxdbs(s->env, 16))) ||
+  if ((rc = fs_err_from_mdb(mdb_env_set_maxdbs(s->env, 24))) ||
       (rc = fs_err_from_mdb(mdb_env_set_mapsize(s->env, mapsize))) ||
       (rc = fs_err_from_mdb(mdb_env_set_maxreaders(s->env, 256))) ||
       (rc = fs_err_from_mdb(mdb_env_open(s->env, dir, MDB_NOTLS, 0600))))
@@ -60,6 +60,7 @@ int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
       (rc = open_dbi(txn, "quarantine", &s->quarantine)) ||
       (rc = open_dbi(txn, "held", &s->held)) ||
       (rc = open_dbi(txn, "outbox", &s->outbox)) ||
+      (rc = open_dbi(txn, "pending", &s->pending)) ||
       (rc = open_dbi(txn, "peers", &s->peers)) ||
       (rc = open_dbi(txn, "certs", &s->certs)) ||
       (rc = open_dbi(txn, "certlog", &s->certlog)))
@@ -209,19 +210,32 @@ static int record_key(uint8_t *out, size_t cap, const char *area, const char *id
   return (int)(a + 1 + i);
 }
 
-int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
-                        fs_record *r) {
+/* The stored value of record (area, id): its record seq, then its state. */
+static int record_raw(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                      MDB_val *v) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, area, id);
   if (kl < 0)
     return kl;
-  MDB_val k = {(size_t)kl, kb}, v;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &v));
+  MDB_val k = {(size_t)kl, kb};
+  return fs_err_from_mdb(mdb_get(txn, s->records, &k, v));
+}
+
+int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                        fs_record *r) {
+  MDB_val v;
+  int rc = record_raw(s, txn, area, id, &v);
   if (rc)
     return rc;
   if (v.mv_size < 8)
     return FS_EDECODE;
   return fs_record_decode(r, (uint8_t *)v.mv_data + 8, v.mv_size - 8);
+}
+
+int fs_store_record_exists(fs_store *s, MDB_txn *txn, const char *area, const char *id) {
+  MDB_val v;
+  int rc = record_raw(s, txn, area, id, &v);
+  return rc == 0 ? 1 : rc == FS_ENOTFOUND ? 0 : rc;
 }
 
 struct conflict_ctx {
@@ -509,10 +523,12 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
         rc = FS_ESTORE;
         break;
       }
-      if ((rc = take(arg, (uint8_t *)v.mv_data + 8, v.mv_size - 8)))
+      if ((rc = take(arg, (uint8_t *)v.mv_data + 8, v.mv_size - 8)) < 0)
         break;
-      taken++;
-      bytes += v.mv_size;
+      if (rc == 0) {
+        taken++;
+        bytes += v.mv_size;
+      }
     }
     *next = fs_be64_get(k.mv_data);
     rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_NEXT));

@@ -13,6 +13,8 @@
  *   quarantine  id(32) -> SignedChangeSet (forks kept as evidence)
  *   held        key(32) || seq(8) -> SignedChangeSet: relayed ahead of a gap
  *   outbox      device seq(8) -> SignedChangeSet (laptop: not yet acked)
+ *   pending     edit number(8) -> ChangeSet of one change, unsigned (laptop:
+ *               an edit applied locally, sealed into the outbox at sync)
  *   peers       peer key(32) || name -> value (cursors, statistics)
  *   certs       subject(32) || kind(1) || id(32) -> SignedCert (cert.h)
  *   certlog     cert seq(8) -> certs key: arrival order, replicated
@@ -42,7 +44,7 @@
 typedef struct fs_store {
   MDB_env *env;
   MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
-      quarantine, held, outbox, peers, certs, certlog;
+      quarantine, held, outbox, pending, peers, certs, certlog;
 } fs_store;
 
 /* Opens (creating when missing, mode 0700) the environment in dir. Refuses
@@ -79,7 +81,12 @@ int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
 int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v);
 int fs_meta_put(fs_store *s, MDB_txn *txn, const char *key, const void *p, size_t len);
 
+/* 1 when a record (area, id) is stored, 0 when not, or an error; reads no
+ * field. */
+int fs_store_record_exists(fs_store *s, MDB_txn *txn, const char *area, const char *id);
+
 /* Reads a merged record. Returns 0 (caller owns r), FS_ENOTFOUND, FS_EDECODE. */
+
 int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
                         fs_record *r);
 
@@ -105,8 +112,9 @@ int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
 /* Records changed after cursor whose area is within scope, in change order.
  * Calls take(arg, state, len) with each canonical state (pointing into the
  * map) until max_records were taken, max_bytes reached or max_scan entries
- * looked at. *next is the cursor to resume from; *more is true when entries
- * remain after it. */
+ * looked at. take returns 0 (taken), 1 (passed over: the cursor moves past
+ * it, it counts only as scanned) or an error that stops the scan. *next is
+ * the cursor to resume from; *more is true when entries remain after it. */
 typedef int (*fs_state_take_fn)(void *arg, const uint8_t *state, size_t len);
 int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
                            const char *scope, size_t max_records, size_t max_bytes,

@@ -258,10 +258,32 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
 struct pull_out {
   ProtobufCBinaryData *states;
   size_t n, cap;
+  const uint8_t *skip_own; /* a laptop's key: leave out what it wrote alone */
 };
+
+static bool register_by(const ProtobufCBinaryData *dev, uint64_t hlc, const uint8_t *key) {
+  return hlc == 0 || (dev->len == FS_PK_LEN && memcmp(dev->data, key, FS_PK_LEN) == 0);
+}
+
+/* True when every register of the state holds a write of key: the laptop
+ * that made them holds them already (its store applied each edit), so
+ * sending them back would only cost it a merge that changes nothing. */
+static bool state_all_own(const uint8_t *p, size_t len, const uint8_t *key) {
+  Fs__RecordState *st = fs__record_state__unpack(NULL, len, p);
+  if (!st)
+    return false; /* sent as it is; the laptop reports what it cannot decode */
+  bool own = register_by(&st->type_device, st->type_hlc, key) &&
+             register_by(&st->del_device, st->del_hlc, key);
+  for (size_t i = 0; own && i < st->n_fields; i++)
+    own = register_by(&st->fields[i]->device, st->fields[i]->hlc, key);
+  fs__record_state__free_unpacked(st, NULL);
+  return own;
+}
 
 static int take_state(void *arg, const uint8_t *p, size_t len) {
   struct pull_out *o = arg;
+  if (o->skip_own && state_all_own(p, len, o->skip_own))
+    return 1;
   if (o->n == o->cap)
     return FS_ELIMIT;
   o->states[o->n].data = (uint8_t *)p;
@@ -273,7 +295,8 @@ static int take_state(void *arg, const uint8_t *p, size_t len) {
 static void on_pull(fs_session *s, const Fs__Pull *p) {
   fs_server *srv = s->srv;
   size_t max = p->max && p->max < FS_PULL_MAX_RECORDS ? p->max : FS_PULL_MAX_RECORDS;
-  struct pull_out o = {calloc(max, sizeof *o.states), 0, max};
+  struct pull_out o = {calloc(max, sizeof *o.states), 0, max,
+                       s->is_node ? NULL : s->peer_key};
   MDB_txn *txn = NULL;
   uint64_t next = p->cursor;
   bool more = false;
@@ -283,7 +306,7 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
                                 FS_PULL_MAX_BYTES, FS_PULL_MAX_SCAN, take_state, &o,
                                 &next, &more);
   /* Certificates flow down to child nodes (revocations above all). */
-  struct pull_out co = {NULL, 0, 0};
+  struct pull_out co = {NULL, 0, 0, NULL};
   uint64_t cert_next = p->cert_cursor;
   bool cert_more = false;
   if (rc == 0 && s->is_node) {

@@ -392,7 +392,13 @@ laptop_status() {
   fs "$1" status || fail "fieldsync status failed for laptop $1"
 }
 
-laptop_outbox() { kv "$(laptop_status "$1")" outbox; }
+# What waits on a laptop for the server's acknowledgement: pending edits
+# (sealed at the next sync) plus signed change sets in the outbox.
+laptop_outbox() {
+  local st
+  st=$(laptop_status "$1")
+  echo $(($(kv "$st" pending) + $(kv "$st" outbox)))
+}
 
 laptop_digest() {
   local line

@@ -2,10 +2,12 @@
 # offline_then_sync - an officer works with no network, then syncs.
 #
 # Checks, as the officer and the commune operator would:
-#   - add/edit/delete work offline; each edit is one change set in the outbox;
-#   - a sync against an unreachable server exits 2, says why, and leaves the
-#     outbox exactly as it was;
-#   - once the server runs, the sync pushes every change set, all new;
+#   - add/edit/delete work offline; each edit waits as a pending edit, and
+#     the sync seals them all into one signed change set;
+#   - a sync against an unreachable server exits 2, says why, and keeps that
+#     change set in the outbox;
+#   - once the server runs, the sync pushes it, new; the server does not
+#     send the laptop its own records back;
 #   - the server lists exactly the laptop's visible records, with the same
 #     field values (Vietnamese text byte for byte), and keeps the deleted one
 #     as deleted;
@@ -38,23 +40,26 @@ LAPTOP_LIST=$OUT
 assert_contains "$LAPTOP_LIST" "place=\"$(sed 's/"/\\"/g' <<<"$PLACE")\"" "laptop list shows the place"
 assert_not_contains "$LAPTOP_LIST" "$TID" "deleted tip hidden on the laptop"
 ST=$(laptop_status lap1)
-assert_eq 5 "$(kv "$ST" outbox)" "outbox after 3 adds, 1 edit, 1 delete"
-assert_eq 5 "$(kv "$ST" seq)" "device sequence"
+assert_eq 5 "$(kv "$ST" pending)" "pending edits after 3 adds, 1 edit, 1 delete"
+assert_eq 0 "$(kv "$ST" outbox)" "nothing signed before the sync"
+assert_eq 0 "$(kv "$ST" seq)" "device sequence before the sync"
 
 step "sync to a port where nothing listens fails and keeps the outbox"
 DEAD=$(free_port)
 expect_exit 2 fs lap1 sync --server "127.0.0.1:$DEAD"
 assert_contains "$ERR" "sync failed" "error sentence"
-assert_contains "$ERR" "5 change sets wait in the outbox" "outbox reassurance"
-assert_eq 5 "$(laptop_outbox lap1)" "outbox after the failed sync"
+assert_contains "$ERR" "1 change sets wait in the outbox" "outbox reassurance"
+ST=$(laptop_status lap1)
+assert_eq "pending=0 outbox=1 seq=1" "pending=$(kv "$ST" pending) outbox=$(kv "$ST" outbox) seq=$(kv "$ST" seq)" \
+  "the five edits sealed into one signed change set, kept after the failed sync"
 
 step "the server starts; the sync pushes everything"
 start_server commune
 sync_ok lap1 commune
-assert_eq "pushed 5 stored 5 pulled 3" "$(sync_counts)" "first sync counts"
+assert_eq "pushed 1 stored 1 pulled 0" "$(sync_counts)" "first sync counts (the laptop's own records are not sent back)"
 assert_eq 0 "$(laptop_outbox lap1)" "outbox after the sync"
 SS=$(server_status commune)
-assert_eq 5 "$(kv "$SS" change_sets)" "server change sets"
+assert_eq 1 "$(kv "$SS" change_sets)" "server change sets"
 assert_eq 1 "$(kv "$SS" devices)" "server devices"
 assert_eq 0 "$(kv "$SS" quarantined)" "server quarantine"
 
@@ -96,7 +101,7 @@ assert_eq "$SD" "$(server_digest commune $AREA)" "server digest after the empty 
 step "an edit after the sync goes up alone"
 must fs lap1 edit inc_theft status=resolved
 sync_ok lap1 commune
-assert_eq "pushed 1 stored 1 pulled 1" "$(sync_counts)" "third sync counts"
+assert_eq "pushed 1 stored 1 pulled 0" "$(sync_counts)" "third sync counts"
 assert_eq "$(server_digest commune $AREA)" "$(laptop_digest lap1 $AREA)" "digests after the edit"
 
 stop_server commune

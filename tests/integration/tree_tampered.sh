@@ -82,18 +82,21 @@ tree_laptop lap2 $C 'Lê Thị Hoa' >/dev/null
 for i in 1 2 3 4 5; do
   must fs lap1 add --type incident --id "inc_$i" category=theft occurred_at=2026-11-2${i}T21:30 \
     "place=Thôn $i, xã Đắk Nên" status=new 'officer=Nguyễn Văn An'
+  must fs lap1 seal # one set per edit: the attacks below replay and alter sets
 done
 cp -a "$T/lap1" "$T/lap1_copy" # the same signed sets, still in an outbox
 sync_ok lap1 commune
 # lap2 syncs once (its enrolment goes up the tree), then works offline.
 must fs lap2 add --type patrol --id patrol_1 start=2026-11-24T20:00 end=2026-11-24T23:30 \
   'route=Thôn 1 → Thôn 5'
+must fs lap2 seal
 sync_ok lap2 commune
 wait_node_kv 60 province change_sets 6
 wait_converged 30 $C commune district province
 for i in 1 2 3; do
   must fs lap2 add --type tip --id "tip_$i" received_at=2026-11-25T08:0$i channel=phone \
     status=received "content=Tin báo số $i: nghi vấn đánh bạc"
+  must fs lap2 seal
 done
 assert_eq 3 "$(laptop_outbox lap2)" "lap2's outbox (never synced)"
 DIST0=$(state district)
@@ -167,10 +170,11 @@ tree_laptop lap3 $C 'Phạm Minh Châu' >/dev/null
 for i in 1 2 3; do
   must fs lap3 add --type patrol --id "p3_$i" start=2026-11-2${i}T20:00 end=2026-11-2${i}T23:30 \
     "route=Tuyến $i: Thôn 2 → Thôn 4"
+  must fs lap3 seal
 done
 cp -a "$T/lap3" "$T/lap3_first"
 sync_ok lap3 other
-for i in 4 5 6; do must fs lap3 edit p3_1 "notes=Lượt $i"; done
+for i in 4 5 6; do must fs lap3 edit p3_1 "notes=Lượt $i" && must fs lap3 seal; done
 cp -a "$T/lap3" "$T/lap3_later"
 # The district learns lap3's enrolment as a real commune would pass it up.
 must "$FIELDSYNCD" cert add --data "$T/district.data" --config "$T/district.ini" "$T/lap3.cert"

@@ -141,4 +141,5 @@ tip() {
   shift 2
   must fs "$l" add --type tip --id "$id" received_at=2026-11-20T08:00 channel=phone \
     status=received "content=Tin báo $id" "$@"
+  must fs "$l" seal # one change set per tip: these tests count sets and seqs
 }

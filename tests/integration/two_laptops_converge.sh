@@ -127,7 +127,7 @@ sync_ok A commune
 must fs V add --type tip --id t3tip received_at=2026-11-21T20:10 channel=in_person \
   status=received 'content=Người lạ hỏi đường vào rẫy'
 sync_ok V commune
-assert_eq "pushed 1 stored 1 pulled 2" "$(sync_counts)" "V's first sync"
+assert_eq "pushed 1 stored 1 pulled 1" "$(sync_counts)" "V's first sync (its own tip is not sent back)"
 must fs V list --all
 assert_same_text "$AREA.T3 t3patrol patrol end=2026-11-21T22:00 route=\"Thôn 3 → rẫy cà phê\" start=2026-11-21T19:00
 $AREA.T3 t3tip tip channel=in_person content=\"Người lạ hỏi đường vào rẫy\" received_at=2026-11-21T20:10 status=received" "$OUT" "V's records"

@@ -24,7 +24,8 @@
  *                                         with one body byte flipped, or a set
  *                                         the node signed itself
  *   fs_testpeer edits --dir D --count N [--records R]
- *                                         N local edits via fs_device_edit
+ *                                         N local edits via fs_device_edit,
+ *                                         one change set each
  *                                         (patrols bulkNNNNN, notes change)
  *   fs_testpeer SCENARIO --dir D --server HOST:PORT
  *     hello     handshake only
@@ -1024,8 +1025,10 @@ static int cmd_freeport(void) {
 }
 
 /* N edits through the client library, as fieldsync edit would make them,
- * without paying one fsync each: MDB_NOSYNC while editing, one sync at the
- * end (a crash of this helper is not what the tests examine). */
+ * each sealed at once into its own change set (`fieldsync seal` after
+ * every edit): the tests want many sets in the outbox, not one. No fsync
+ * each: MDB_NOSYNC while editing, one sync at the end (a crash of this
+ * helper is not what the tests examine). */
 static int cmd_edits(const char *dir, long count, long records) {
   fs_device d;
   int rc = fs_device_open(&d, dir);
@@ -1047,7 +1050,9 @@ static int cmd_edits(const char *dir, long count, long records) {
                      {"end", (const uint8_t *)end, sizeof end - 1},
                      {"route", (const uint8_t *)route, sizeof route - 1},
                      {"notes", (const uint8_t *)val, strlen(val)}};
-    if ((rc = fs_device_edit(&d, area, id, "patrol", w, 4, false)))
+    uint64_t sets;
+    if ((rc = fs_device_edit(&d, area, id, "patrol", w, 4, false)) ||
+        (rc = fs_device_seal(&d, &sets)))
       die("edit %ld failed: %s", i, fs_strerror(rc));
   }
   if ((rc = mdb_env_sync(d.store.env, 1)))

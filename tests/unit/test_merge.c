@@ -215,6 +215,48 @@ static void test_later_write_revives(void **state) {
   fs_record_free(&s);
 }
 
+/* A laptop seals the edits made since its last sync into one set: each
+ * change keeps its own clock, so the set merges exactly as the edits would
+ * have, one set each (a delete at 20 sealed with a later edit at 30 is a
+ * tombstone at 20, not at the set's 30). */
+static void test_batched_edits_keep_their_clocks(void **state) {
+  (void)state;
+  uint8_t a[FS_PK_LEN], b[FS_PK_LEN];
+  memset(a, 1, sizeof a);
+  memset(b, 2, sizeof b);
+  fs_record sealed, single;
+  fresh(&sealed);
+  fresh(&single);
+  /* Device b writes at 25, between a's delete (20) and a's edit (30). */
+  Fs__ChangeSet *other = tu_cs_new(b, 1, NULL, 25, AREA);
+  tu_change_write_str(tu_cs_change(other, RID, "tip", false), "status", "verifying", 25, 0);
+  /* a: one set of three changes at 10, 20 (delete), 30. */
+  Fs__ChangeSet *cs = tu_cs_new(a, 1, NULL, 30, AREA);
+  Fs__Change *c1 = tu_cs_change(cs, RID, "tip", false);
+  c1->hlc = 10;
+  tu_change_write_str(c1, "content", "old", 10, 0);
+  Fs__Change *c2 = tu_cs_change(cs, RID, "tip", true);
+  c2->hlc = 20;
+  Fs__Change *c3 = tu_cs_change(cs, "tip-8", "tip", false);
+  c3->hlc = 30;
+  tu_change_write_str(c3, "content", "other record", 30, 0);
+  for (size_t i = 0; i < cs->n_changes; i++)
+    if (strcmp(cs->changes[i]->record_id, RID) == 0)
+      assert_true(fs_record_apply(&sealed, cs, cs->changes[i], NULL, NULL) >= 0);
+  assert_true(fs_record_apply(&sealed, other, other->changes[0], NULL, NULL) >= 0);
+  assert_int_equal(sealed.del_clock.hlc, 20);
+  assert_true(fs_record_visible(&sealed)); /* b's write at 25 beats the delete at 20 */
+  /* The same edits as sets of one change each (clock = the set's). */
+  apply1(&single, 1, 10, false, "content", "old", 0, NULL, NULL);
+  apply1(&single, 1, 20, true, NULL, NULL, 0, NULL, NULL);
+  assert_true(fs_record_apply(&single, other, other->changes[0], NULL, NULL) >= 0);
+  assert_same_state(&sealed, &single);
+  tu_cs_free(cs);
+  tu_cs_free(other);
+  fs_record_free(&sealed);
+  fs_record_free(&single);
+}
+
 static void test_encode_decode_round_trip(void **state) {
   (void)state;
   fs_record r, d;
@@ -408,6 +450,7 @@ int main(void) {
       cmocka_unit_test(test_join_laws),
       cmocka_unit_test(test_delete_hides),
       cmocka_unit_test(test_later_write_revives),
+      cmocka_unit_test(test_batched_edits_keep_their_clocks),
       cmocka_unit_test(test_encode_decode_round_trip),
       cmocka_unit_test(test_decode_is_strict),
       cmocka_unit_test(test_conflict_callback),
