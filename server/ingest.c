@@ -18,13 +18,72 @@
 
 static const uint8_t zero_hash[FS_HASH_LEN];
 
-void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
-                    const uint8_t root[FS_PK_LEN]) {
+static void list_init(fs_batch_list *l) {
+  l->head = NULL;
+  l->tail = &l->head;
+  l->sets = 0;
+}
+
+static void list_push(fs_batch_list *l, fs_batch *b) {
+  b->next = NULL;
+  *l->tail = b;
+  l->tail = &b->next;
+  l->sets += b->n;
+}
+
+static void writer_main(void *arg);
+static void on_committed_async(uv_async_t *a);
+
+int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
+                   const uint8_t root[FS_PK_LEN]) {
   memset(ing, 0, sizeof *ing);
-  ing->loop = loop;
   ing->store = store;
   ing->root = root;
-  ing->pending_tail = &ing->pending;
+  list_init(&ing->submitted);
+  list_init(&ing->todo);
+  list_init(&ing->done);
+  int rc = uv_mutex_init(&ing->mu);
+  if (rc)
+    return rc;
+  if ((rc = uv_cond_init(&ing->wake))) {
+    uv_mutex_destroy(&ing->mu);
+    return rc;
+  }
+  if ((rc = uv_async_init(loop, &ing->committed_async, on_committed_async))) {
+    uv_cond_destroy(&ing->wake);
+    uv_mutex_destroy(&ing->mu);
+    return rc;
+  }
+  ing->committed_async.data = ing;
+  if ((rc = uv_thread_create(&ing->writer, writer_main, ing))) {
+    uv_close((uv_handle_t *)&ing->committed_async, NULL);
+    uv_cond_destroy(&ing->wake);
+    uv_mutex_destroy(&ing->mu);
+    ing->closed = true;
+    return rc;
+  }
+  ing->loop = loop;
+  return 0;
+}
+
+static void close_writer(fs_ingest *ing) {
+  if (ing->closed || !ing->loop)
+    return;
+  ing->closed = true;
+  uv_mutex_lock(&ing->mu);
+  ing->quit = true;
+  uv_cond_signal(&ing->wake);
+  uv_mutex_unlock(&ing->mu);
+  uv_thread_join(&ing->writer); /* idle: nothing was in flight */
+  uv_close((uv_handle_t *)&ing->committed_async, NULL);
+  uv_cond_destroy(&ing->wake);
+  uv_mutex_destroy(&ing->mu);
+}
+
+void fs_ingest_stop(fs_ingest *ing) {
+  ing->stopping = true;
+  if (ing->in_flight == 0)
+    close_writer(ing);
 }
 
 int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
@@ -58,14 +117,22 @@ void fs_batch_free(fs_batch *b) {
 }
 
 bool fs_ingest_busy(const fs_ingest *ing) {
-  return ing->verifying > 0 || ing->commit_running || ing->pending;
+  return ing->in_flight > 0;
 }
 
 /* ------------------------------------------------------------ verification */
 
+/* One verification job: sets [from, to) of a batch. */
+typedef struct verify_chunk {
+  uv_work_t work;
+  fs_batch *b;
+  size_t from, to;
+} verify_chunk;
+
 static void verify_work(uv_work_t *w) {
-  fs_batch *b = container_of(w, fs_batch, work);
-  for (size_t i = 0; i < b->n; i++) {
+  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_batch *b = c->b;
+  for (size_t i = c->from; i < c->to; i++) {
     const Fs__SignedChangeSet *s = b->env->push->sets[i];
     fs_batch_item *it = &b->items[i];
     it->verify_rc = fs_changeset_open(s->body.data, s->body.len, s->signature.data,
@@ -80,29 +147,71 @@ static void verify_work(uv_work_t *w) {
   }
 }
 
-static void start_commit(fs_ingest *ing);
+/* Hands the writer every batch at the head of the submission order whose
+ * verification has finished: a later batch waits for the earlier ones, so
+ * a peer's sets are committed in the order it sent them. */
+static void queue_verified(fs_ingest *ing) {
+  fs_batch *head = ing->submitted.head;
+  if (!head || head->chunks_left > 0)
+    return;
+  uv_mutex_lock(&ing->mu);
+  while ((head = ing->submitted.head) && head->chunks_left == 0) {
+    ing->submitted.head = head->next;
+    ing->submitted.sets -= head->n;
+    list_push(&ing->todo, head);
+  }
+  if (!ing->submitted.head)
+    ing->submitted.tail = &ing->submitted.head;
+  uv_cond_signal(&ing->wake);
+  uv_mutex_unlock(&ing->mu);
+}
 
 static void verify_done(uv_work_t *w, int status) {
-  fs_batch *b = container_of(w, fs_batch, work);
-  fs_ingest *ing = b->ing;
-  ing->verifying--;
-  if (status != 0) { /* cancelled at shutdown */
-    b->rc = status;
-    b->done(b);
-    return;
-  }
-  *ing->pending_tail = b;
-  ing->pending_tail = &b->next;
-  start_commit(ing);
+  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_batch *b = c->b;
+  free(c);
+  if (status != 0 && b->rc == 0)
+    b->rc = status; /* cancelled: nothing of the batch is committed */
+  b->chunks_left--;
+  queue_verified(b->ing);
 }
 
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
+  if (ing->stopping || ing->closed)
+    return FS_ESHUTDOWN;
   b->ing = ing;
-  b->next = NULL;
-  int rc = uv_queue_work(ing->loop, &b->work, verify_work, verify_done);
-  if (rc == 0)
-    ing->verifying++;
-  return rc;
+  b->rc = 0;
+  b->chunks_left = 0;
+  /* Chunks of a few sets or one large one: both cores share even a
+   * single peer's Push. Queued first, then counted, so that a failure to
+   * queue leaves only whole jobs to wait for. */
+  size_t from = 0;
+  int rc = 0;
+  while (from < b->n) {
+    size_t to = from, bytes = 0;
+    while (to < b->n && to - from < FS_VERIFY_CHUNK && bytes < FS_VERIFY_CHUNK_BYTES)
+      bytes += b->env->push->sets[to++]->body.len;
+    verify_chunk *c = malloc(sizeof *c);
+    if (!c) {
+      rc = FS_ENOMEM;
+      break;
+    }
+    *c = (verify_chunk){.b = b, .from = from, .to = to};
+    if ((rc = uv_queue_work(ing->loop, &c->work, verify_work, verify_done))) {
+      free(c);
+      break;
+    }
+    b->chunks_left++;
+    from = to;
+  }
+  if (rc && b->chunks_left == 0)
+    return rc; /* nothing queued: the caller still owns b */
+  if (rc)
+    b->rc = rc; /* some chunks run: the batch fails as a whole when they end */
+  ing->in_flight++;
+  list_push(&ing->submitted, b);
+  queue_verified(ing); /* a Push of certificates only */
+  return 0;
 }
 
 /* ------------------------------------------------------------------ commit */
@@ -405,12 +514,15 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
   return 0;
 }
 
-static void commit_work(uv_work_t *w) {
-  fs_ingest *ing = container_of(w, fs_ingest, commit_work);
+/* Applies batches (linked by next) in one write transaction; runs on the
+ * writer thread. A batch that failed before (cancelled) is skipped. */
+static void commit_batches(fs_ingest *ing, fs_batch *list) {
   fs_store *s = ing->store;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
-  for (fs_batch *b = ing->committing; rc == 0 && b; b = b->next) {
+  for (fs_batch *b = list; rc == 0 && b; b = b->next) {
+    if (b->rc)
+      continue;
     const Fs__Push *push = b->env->push;
     if (!b->from_device && push->n_certs) {
       for (size_t i = 0; rc == 0 && i < push->n_certs; i++) {
@@ -436,71 +548,103 @@ static void commit_work(uv_work_t *w) {
   }
   if (rc == 0)
     rc = fs_store_commit(txn);
-  else
+  else if (txn)
     mdb_txn_abort(txn);
-  for (fs_batch *b = ing->committing; b; b = b->next)
-    b->rc = rc;
+  for (fs_batch *b = list; b; b = b->next)
+    if (b->rc == 0)
+      b->rc = rc;
 }
 
-static void commit_done(uv_work_t *w, int status) {
-  fs_ingest *ing = container_of(w, fs_ingest, commit_work);
-  fs_batch *b = ing->committing;
-  ing->committing = NULL;
-  ing->commit_running = false;
-  ing->commits++;
+/* The writer thread: takes queued batches up to FS_COMMIT_MAX_SETS (at
+ * least one batch) per transaction until told to quit. */
+static void writer_main(void *arg) {
+  fs_ingest *ing = arg;
+  uv_mutex_lock(&ing->mu);
+  for (;;) {
+    while (!ing->todo.head && !ing->quit)
+      uv_cond_wait(&ing->wake, &ing->mu);
+    if (!ing->todo.head)
+      break;
+    fs_batch *first = ing->todo.head, *last = first;
+    size_t sets = first->n;
+    while (last->next && sets + last->next->n <= FS_COMMIT_MAX_SETS) {
+      last = last->next;
+      sets += last->n;
+    }
+    ing->todo.head = last->next;
+    if (!ing->todo.head)
+      ing->todo.tail = &ing->todo.head;
+    ing->todo.sets -= sets;
+    last->next = NULL;
+    uv_mutex_unlock(&ing->mu);
+    commit_batches(ing, first);
+    uv_mutex_lock(&ing->mu);
+    for (fs_batch *b = first, *next; b; b = next) {
+      next = b->next;
+      list_push(&ing->done, b);
+    }
+    ing->txns++;
+    uv_async_send(&ing->committed_async);
+  }
+  uv_mutex_unlock(&ing->mu);
+}
+
+/* Counts and logs what a committed batch's items became. */
+static uint64_t tally(fs_ingest *ing, const fs_batch *b) {
+  uint64_t stored = 0;
+  for (size_t i = 0; b->rc == 0 && i < b->n; i++) {
+    const fs_batch_item *it = &b->items[i];
+    switch (it->status) {
+    case FS__ACK_STATUS__ACK_STORED: stored++; break;
+    case FS__ACK_STATUS__ACK_DUPLICATE: ing->duplicates++; break;
+    case FS__ACK_STATUS__ACK_GAP: ing->gaps++; break;
+    case FS__ACK_STATUS__ACK_HELD: ing->held++; break;
+    case FS__ACK_STATUS__ACK_FORK: ing->forks++; break;
+    default: ing->refused++; break;
+    }
+    if (it->clock_ahead) {
+      char dev[2 * FS_PK_LEN + 1];
+      fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
+      ing->clock_ahead++;
+      fs_log(FS_LOG_WARN, "ingest.clock_ahead", "device=%.16s seq=%llu msg=\"the "
+             "laptop's clock runs more than a day ahead; correct its date and time\"",
+             dev, (unsigned long long)it->cs->seq);
+    }
+    if (it->status == FS__ACK_STATUS__ACK_FORK || it->status == FS__ACK_STATUS__ACK_REFUSED) {
+      char dev[2 * FS_PK_LEN + 1] = "?";
+      if (it->cs)
+        fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
+      fs_log(FS_LOG_WARN, it->status == FS__ACK_STATUS__ACK_FORK ? "ingest.fork" : "ingest.refused",
+             "device=%.16s seq=%llu reason=\"%s\"", dev,
+             it->cs ? (unsigned long long)it->cs->seq : 0ull, it->reason);
+    }
+  }
+  if (b->rc)
+    fs_log(FS_LOG_ERROR, "ingest.commit_failed", "err=%s", fs_errname(b->rc));
+  return stored;
+}
+
+/* On the loop thread: the batches the writer committed, in commit order. */
+static void on_committed_async(uv_async_t *a) {
+  fs_ingest *ing = a->data;
+  uv_mutex_lock(&ing->mu);
+  fs_batch *b = ing->done.head;
+  list_init(&ing->done);
+  ing->commits = ing->txns;
+  uv_mutex_unlock(&ing->mu);
   uint64_t stored = 0;
   while (b) {
     fs_batch *next = b->next;
-    if (status != 0)
-      b->rc = status;
-    for (size_t i = 0; b->rc == 0 && i < b->n; i++) {
-      const fs_batch_item *it = &b->items[i];
-      switch (it->status) {
-      case FS__ACK_STATUS__ACK_STORED: stored++; break;
-      case FS__ACK_STATUS__ACK_DUPLICATE: ing->duplicates++; break;
-      case FS__ACK_STATUS__ACK_GAP: ing->gaps++; break;
-      case FS__ACK_STATUS__ACK_HELD: ing->held++; break;
-      case FS__ACK_STATUS__ACK_FORK: ing->forks++; break;
-      default: ing->refused++; break;
-      }
-      if (it->clock_ahead) {
-        char dev[2 * FS_PK_LEN + 1];
-        fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
-        ing->clock_ahead++;
-        fs_log(FS_LOG_WARN, "ingest.clock_ahead", "device=%.16s seq=%llu msg=\"the "
-               "laptop's clock runs more than a day ahead; correct its date and time\"",
-               dev, (unsigned long long)it->cs->seq);
-      }
-      if (it->status == FS__ACK_STATUS__ACK_FORK || it->status == FS__ACK_STATUS__ACK_REFUSED) {
-        char dev[2 * FS_PK_LEN + 1] = "?";
-        if (it->cs)
-          fs_hex_encode(dev, it->cs->device.data, FS_PK_LEN);
-        fs_log(FS_LOG_WARN, it->status == FS__ACK_STATUS__ACK_FORK ? "ingest.fork" : "ingest.refused",
-               "device=%.16s seq=%llu reason=\"%s\"", dev,
-               it->cs ? (unsigned long long)it->cs->seq : 0ull, it->reason);
-      }
-    }
-    if (b->rc)
-      fs_log(FS_LOG_ERROR, "ingest.commit_failed", "err=%s", fs_errname(b->rc));
+    stored += tally(ing, b);
+    ing->in_flight--;
     b->done(b);
     b = next;
   }
   ing->stored += stored;
   if (stored && ing->committed)
     ing->committed(ing->committed_arg, ing->stored);
-  start_commit(ing);
-}
-
-static void start_commit(fs_ingest *ing) {
-  if (ing->commit_running || !ing->pending)
-    return;
-  ing->committing = ing->pending;
-  ing->pending = NULL;
-  ing->pending_tail = &ing->pending;
-  ing->commit_running = true;
-  int rc = uv_queue_work(ing->loop, &ing->commit_work, commit_work, commit_done);
-  if (rc)
-    commit_done(&ing->commit_work, rc);
+  if (ing->stopping && ing->in_flight == 0)
+    close_writer(ing);
 }
 
 int fs_batch_ack(const fs_batch *b, int (*send)(void *arg, const Fs__Envelope *env),

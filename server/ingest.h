@@ -1,12 +1,16 @@
 /* ingest.h - verifying and durably storing pushed change sets.
  *
  * A batch (the change sets of one Push) is verified on the libuv thread pool
- * (signatures and decoding: CPU-heavy, both cores), then queued for commit.
- * One commit job at a time runs on the pool and applies every queued batch
+ * in chunks of about FS_VERIFY_CHUNK sets (signatures and decoding:
+ * CPU-heavy, so one Push keeps every core busy), then queued for commit in
+ * the order batches were submitted (a peer's second Push never overtakes
+ * its first). One writer thread of its own - not a pool job, so it never
+ * waits behind verification - applies up to FS_COMMIT_MAX_SETS queued sets
  * in one LMDB write transaction (group commit): chain checks, storing the
- * verbatim bytes, the node's log, merging records. Only after that
- * transaction is durably committed does each batch's done callback run, on
- * the loop thread, and only then may the caller acknowledge.
+ * verbatim bytes, the node's log, merging records. While it commits, the
+ * pool verifies what comes next. Only after that transaction is durably
+ * committed does each batch's done callback run, on the loop thread, and
+ * only then may the caller acknowledge.
  *
  * Every set must be signed by a device holding a valid enrolment for the
  * set's area at the set's time, chained to the root, and not revoked before
@@ -27,6 +31,9 @@
 
 #define FS_PUSH_MAX_SETS 512 /* change sets per Push, bounded */
 #define FS_PUSH_MAX_CERTS 256
+#define FS_VERIFY_CHUNK 32            /* sets per verification job */
+#define FS_VERIFY_CHUNK_BYTES (256u << 10)
+#define FS_COMMIT_MAX_SETS 2048       /* per write transaction: bounds its dirty pages */
 
 typedef struct fs_ingest fs_ingest;
 typedef struct fs_batch fs_batch;
@@ -61,29 +68,47 @@ struct fs_batch {
   void (*done)(fs_batch *b);
   void *data;
   fs_ingest *ing;
-  uv_work_t work;
-  fs_batch *next;
+  size_t chunks_left;      /* verification jobs still running */
+  fs_batch *next;          /* in the submission order, then the writer's queues */
 };
 
 typedef void (*fs_ingest_committed_fn)(void *arg, uint64_t log_seq);
+
+/* A queue of batches linked by next. */
+typedef struct fs_batch_list {
+  fs_batch *head, **tail;
+  size_t sets;
+} fs_batch_list;
 
 struct fs_ingest {
   uv_loop_t *loop;
   fs_store *store;
   const uint8_t *root;               /* deployment root key */
   bool hold_device_gaps;             /* a parent can fill a laptop's gap */
-  fs_batch *pending, **pending_tail; /* verified, waiting for commit */
-  fs_batch *committing;              /* the batches of the running commit */
-  uv_work_t commit_work;
-  bool commit_running;
-  int verifying;                     /* batches on the pool for verify */
+  /* Loop thread only. */
+  fs_batch_list submitted;           /* in order, verifying or verified */
+  size_t in_flight;                  /* batches submitted, not yet done */
+  bool stopping, closed;
   fs_ingest_committed_fn committed;  /* after each commit that stored sets */
   void *committed_arg;
   uint64_t stored, duplicates, refused, forks, gaps, held, commits, clock_ahead;
+  /* Shared with the writer thread, under mu. */
+  uv_thread_t writer;
+  uv_mutex_t mu;
+  uv_cond_t wake;
+  uv_async_t committed_async;        /* the writer -> the loop: done holds batches */
+  fs_batch_list todo, done;
+  uint64_t txns;                     /* write transactions committed */
+  bool quit;
 };
 
-void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
-                    const uint8_t root[FS_PK_LEN]);
+/* Starts the writer thread. Returns 0 or a libuv error. */
+int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
+                   const uint8_t root[FS_PK_LEN]);
+
+/* Stops taking new batches; once those in flight are done (acknowledged),
+ * ends the writer thread and closes its handle, so the loop can end. */
+void fs_ingest_stop(fs_ingest *ing);
 
 /* Creates a batch from a Push envelope (taking ownership of env). Returns
  * 0, FS_ELIMIT (too many sets) or FS_ENOMEM (then env is still the
@@ -91,7 +116,8 @@ void fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
 int fs_batch_new(fs_batch **b, Fs__Envelope *env);
 void fs_batch_free(fs_batch *b);
 
-/* Starts verification; b->done runs exactly once on the loop thread. */
+/* Starts verification; b->done runs exactly once on the loop thread.
+ * Returns FS_ESHUTDOWN after fs_ingest_stop. */
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b);
 
 /* True while any batch is being verified or committed. */

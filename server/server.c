@@ -588,7 +588,11 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   if ((rc = install_own_cert(srv)))
     goto fail_store;
-  fs_ingest_init(&srv->ingest, loop, &srv->store, cfg->root_key);
+  if ((rc = fs_ingest_init(&srv->ingest, loop, &srv->store, cfg->root_key))) {
+    fs_log(FS_LOG_ERROR, "server.ingest", "err=%s msg=\"cannot start the writer thread\"",
+           fs_errname(rc));
+    goto fail_store;
+  }
   srv->ingest.hold_device_gaps = cfg->parent[0] != '\0';
   if ((rc = fs_status_init(&srv->status)))
     goto fail_store;
@@ -622,6 +626,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
          cfg->area, cfg->listen, hex);
   return 0;
 fail_store:
+  fs_ingest_stop(&srv->ingest); /* nothing in flight yet: ends its thread */
   fs_status_free(&srv->status);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);
@@ -640,13 +645,14 @@ void fs_server_stop(fs_server *srv) {
     fs_uplink_stop(srv->uplink);
   if (srv->admin)
     fs_admin_stop(srv->admin);
+  fs_ingest_stop(&srv->ingest); /* its writer ends once the last Ack is out */
   for (fs_session *s = srv->sessions; s; s = s->next) {
     if (s->batch)
       continue; /* its Ack goes out first, then it is told (on_batch_done) */
     fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
   }
-  /* The loop ends once every handle has closed and the pool work in flight
-   * (verification, the running commit) has finished. */
+  /* The loop ends once every handle has closed, the pool's verification
+   * jobs have finished and the writer has committed what was in flight. */
 }
 
 void fs_server_free(fs_server *srv) {

@@ -471,7 +471,7 @@ static void push(fs_store *s, const tu_sealed *sets, size_t n, bool from_device,
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   fs_ingest ing;
-  fs_ingest_init(&ing, &loop, s, test_root.pk);
+  assert_int_equal(fs_ingest_init(&ing, &loop, s, test_root.pk), 0);
   fs_batch *b;
   assert_int_equal(fs_batch_new(&b, owned), 0);
   b->from_device = from_device;
@@ -483,6 +483,8 @@ static void push(fs_store *s, const tu_sealed *sets, size_t n, bool from_device,
   assert_int_equal(fs_ingest_submit(&ing, b), 0);
   while (!out->done)
     uv_run(&loop, UV_RUN_ONCE);
+  fs_ingest_stop(&ing); /* ends the writer thread, closes its handle */
+  uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
   assert_int_equal(out->rc, 0);
 }
