@@ -352,6 +352,23 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   return rc;
 }
 
+static void note_conflict(void *arg, const fs_record *r, const fs_field *winner,
+                          const fs_field *loser) {
+  (void)r, (void)winner, (void)loser;
+  *(bool *)arg = true;
+}
+
+int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta) {
+  fs_record cur;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  if (rc)
+    return rc;
+  bool conflict = false;
+  rc = fs_record_join(&cur, delta, note_conflict, &conflict);
+  fs_record_free(&cur);
+  return rc < 0 ? rc : (rc == 1 || conflict);
+}
+
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs) {
   int changed = 0;
   for (size_t i = 0; i < cs->n_changes; i++) {

@@ -94,6 +94,11 @@ int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char 
  * the next record seq. Returns 1 changed, 0 unchanged, or an error. */
 int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta);
 
+/* 1 when fs_store_record_merge would write anything (a change or a
+ * conflict), else 0 or an error; reads only, so a read transaction does.
+ * Lets a node skip the write transaction for records it already holds. */
+int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta);
+
 /* Applies every change of an opened change set. Conflicts are recorded in
  * the conflicts database. Returns the number of records changed or an error. */
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs);

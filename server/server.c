@@ -1,7 +1,8 @@
 /* server.c - listener, per-peer sessions, orderly shutdown.
  *
- * A session owns its conn and at most one batch in flight. Its memory is
- * freed when the conn has closed and no batch refers to it any more.
+ * A session owns its conn and up to FS_SESSION_PUSHES batches in flight. Its
+ * memory is freed when the conn has closed and no batch refers to it any
+ * more.
  */
 #include "server.h"
 
@@ -29,7 +30,7 @@ struct fs_session {
   uint8_t peer_key[FS_PK_LEN];
   char area[FS_MAX_AREA + 1]; /* what its certificate grants */
   char peer_id[128];
-  fs_batch *batch;       /* in flight, or NULL */
+  unsigned batches;      /* Pushes in flight: verifying or committing */
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
   bool conn_closed;
@@ -37,7 +38,7 @@ struct fs_session {
 };
 
 static void session_maybe_free(fs_session *s) {
-  if (!s->conn_closed || s->batch)
+  if (!s->conn_closed || s->batches)
     return;
   fs_server *srv = s->srv;
   if (s->prev)
@@ -209,7 +210,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
 
 static void on_batch_done(fs_batch *b) {
   fs_session *s = b->data;
-  s->batch = NULL;
+  s->batches--;
   /* Laptop sets held ahead of a gap this node lost: ask the parent. */
   for (size_t i = 0; b->rc == 0 && s->srv->uplink && i < b->n; i++) {
     const fs_batch_item *it = &b->items[i];
@@ -220,10 +221,10 @@ static void on_batch_done(fs_batch *b) {
     if (b->rc)
       fs_conn_fail(&s->conn, b->rc, "push not stored: %s; nothing in it was "
                    "acknowledged, sync again later", fs_strerror(b->rc));
-    else if (fs_batch_ack(b, send_env, s) == 0 && s->srv->stopping)
-      fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
-    else
+    else if (fs_batch_ack(b, send_env, s) != 0 || !s->srv->stopping)
       fs_conn_resume(&s->conn);
+    else if (s->batches == 0) /* its last Ack is out */
+      fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
   }
   fs_batch_free(b);
   session_maybe_free(s);
@@ -251,8 +252,10 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
     fs_conn_fail(&s->conn, rc, "cannot queue the push");
     return;
   }
-  s->batch = b;
-  fs_conn_pause(&s->conn); /* one batch in flight per peer */
+  /* A few Pushes in flight per peer: the next is verified while one
+   * commits; acks go out in order (ingest.h). Beyond that, stop reading. */
+  if (++s->batches >= FS_SESSION_PUSHES)
+    fs_conn_pause(&s->conn);
 }
 
 struct pull_out {
@@ -647,8 +650,8 @@ void fs_server_stop(fs_server *srv) {
     fs_admin_stop(srv->admin);
   fs_ingest_stop(&srv->ingest); /* its writer ends once the last Ack is out */
   for (fs_session *s = srv->sessions; s; s = s->next) {
-    if (s->batch)
-      continue; /* its Ack goes out first, then it is told (on_batch_done) */
+    if (s->batches)
+      continue; /* its Acks go out first, then it is told (on_batch_done) */
     fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
   }
   /* The loop ends once every handle has closed, the pool's verification

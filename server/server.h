@@ -22,6 +22,7 @@
 
 #define FS_HANDSHAKE_MS 10000
 #define FS_IDLE_MS 120000
+#define FS_SESSION_PUSHES 4 /* Pushes in flight per peer before reading stops */
 #define FS_PULL_MAX_RECORDS 512
 #define FS_PULL_MAX_BYTES (1u << 20)
 #define FS_PULL_MAX_SCAN 8192

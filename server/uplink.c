@@ -27,12 +27,18 @@ struct fs_uplink {
   struct sockaddr_storage addr;
   uplink_state st;
   uint64_t backoff_ms;
-  uint64_t push_last;     /* log seq of the last set in the Push in flight */
-  uint64_t push_cert_last; /* cert log seq of the last cert in it */
+  /* Pushes in flight, oldest first: the parent acknowledges them in order,
+   * and verifies the next while it commits one. */
+  struct in_flight {
+    uint64_t last;        /* log seq of its last set */
+    uint64_t cert_last;   /* cert log seq of its last cert */
+    size_t n;
+  } flight[FS_UPLINK_PIPELINE];
+  size_t nflight, flight_head;
+  uint64_t send_cursor, send_cert_cursor; /* what the pushes sent reach */
   uint64_t cert_cursor;   /* our cert log acknowledged by the parent */
   uint64_t pull_cert_cursor; /* the parent's cert log we hold */
-  size_t push_n;
-  bool pushing, pulling, more_to_pull, stopping;
+  bool pulling, more_to_pull, stopping;
   uint64_t pull_cursor;
   uint64_t status_sent_ms;
   struct want {
@@ -117,27 +123,26 @@ static int take_cert(void *arg, const uint8_t *p, size_t len) {
   return 0;
 }
 
-/* Reads the next batch of our log (and certificates) after the cursors and
- * pushes it. */
-static void push_next(fs_uplink *u) {
-  if (u->st != U_READY || u->pushing)
-    return;
+/* Reads the next batch of our log (and certificates) after what was sent
+ * and pushes it. Returns 1 when a Push went out, 0 when nothing is left,
+ * or an error (the link is closed). */
+static int push_one(fs_uplink *u) {
   fs_store *s = &u->srv->store;
   Fs__SignedChangeSet *sets[FS_UPLINK_BATCH_SETS];
   size_t n = 0, bytes = 0;
-  uint64_t last = u->stats.cursor;
+  uint64_t last = u->send_cursor;
   MDB_txn *txn;
   MDB_cursor *cur = NULL;
   int rc = fs_store_begin(s, false, &txn);
   if (rc) {
     link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
-    return;
+    return rc;
   }
   rc = fs_meta_get_u64(s, txn, "log_seq", &u->stats.log_seq);
   if (rc == 0)
     rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur));
   uint8_t kb[8];
-  fs_be64_put(kb, u->stats.cursor + 1);
+  fs_be64_put(kb, u->send_cursor + 1);
   MDB_val k = {8, kb}, v;
   if (rc == 0)
     rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
@@ -165,21 +170,23 @@ static void push_next(fs_uplink *u) {
    * revocations installed here. */
   struct cert_out co;
   co.n = 0;
-  uint64_t cert_last = u->cert_cursor;
+  uint64_t cert_last = u->send_cert_cursor;
   bool cert_more = false;
   if (rc == 0 || rc == FS_ENOTFOUND) {
     MDB_txn *ct;
     int crc = fs_store_begin(s, false, &ct);
     if (crc == 0) {
-      crc = fs_cert_log_since(s, ct, u->cert_cursor, FS_UPLINK_BATCH_CERTS,
+      crc = fs_cert_log_since(s, ct, u->send_cert_cursor, FS_UPLINK_BATCH_CERTS,
                               FS_UPLINK_BATCH_BYTES, take_cert, &co, &cert_last, &cert_more);
       mdb_txn_abort(ct);
     }
     if (crc)
       rc = crc;
   }
+  int sent = 0;
   if (rc && rc != FS_ENOTFOUND) {
     link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
+    sent = rc;
   } else if (n > 0 || co.n > 0) {
     Fs__Push push = FS__PUSH__INIT;
     push.n_sets = n;
@@ -191,23 +198,43 @@ static void push_next(fs_uplink *u) {
     Fs__Envelope env = FS__ENVELOPE__INIT;
     env.msg_case = FS__ENVELOPE__MSG_PUSH;
     env.push = &push;
-    if (send_env(u, &env) == 0) {
-      u->pushing = true;
-      u->push_last = last;
-      u->push_cert_last = co.n ? cert_last : u->cert_cursor;
-      u->push_n = n;
+    if ((sent = send_env(u, &env)) == 0) {
+      struct in_flight *f = &u->flight[(u->flight_head + u->nflight) % FS_UPLINK_PIPELINE];
+      f->last = last;
+      f->cert_last = co.n ? cert_last : u->send_cert_cursor;
+      f->n = n;
+      u->nflight++;
+      u->send_cursor = last;
+      u->send_cert_cursor = f->cert_last;
+      sent = 1;
     }
   }
   for (size_t i = 0; i < n; i++)
     fs__signed_change_set__free_unpacked(sets[i], NULL);
   for (size_t i = 0; i < co.n; i++)
     free(co.items[i].data);
+  return sent;
+}
+
+/* Keeps up to FS_UPLINK_PIPELINE Pushes in flight. */
+static void push_next(fs_uplink *u) {
+  int sent = 1;
+  while (sent == 1 && u->st == U_READY && u->conn && u->nflight < FS_UPLINK_PIPELINE)
+    sent = push_one(u);
+}
+
+/* The parent's cursors are what it acknowledged: the next Push starts there. */
+static void reset_flight(fs_uplink *u) {
+  u->nflight = 0;
+  u->send_cursor = u->stats.cursor;
+  u->send_cert_cursor = u->cert_cursor;
 }
 
 static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
-  if (!u->pushing || ack->n_items != u->push_n) {
+  struct in_flight *f = &u->flight[u->flight_head];
+  if (u->nflight == 0 || ack->n_items != f->n) {
     link_error(u, FS_EPROTOCOL, "parent acknowledged %zu sets, %zu were pushed",
-               ack->n_items, u->push_n);
+               ack->n_items, u->nflight ? f->n : 0);
     return;
   }
   for (size_t i = 0; i < ack->n_items; i++) {
@@ -232,12 +259,13 @@ static void on_ack(fs_uplink *u, const Fs__Ack *ack) {
     }
   }
   u->stats.pushed += ack->n_items;
-  u->stats.cursor = u->push_last;
-  u->cert_cursor = u->push_cert_last;
+  u->stats.cursor = f->last;
+  u->cert_cursor = f->cert_last;
   u->stats.last_ack_ms = fs_hlc_now_ms();
-  u->pushing = false;
+  u->flight_head = (u->flight_head + 1) % FS_UPLINK_PIPELINE;
+  u->nflight--;
   push_next(u);
-  if (!u->pushing) {
+  if (u->nflight == 0) {
     /* Caught up: tell the parent on the next tick, see what came down. */
     u->status_dirty = true;
     send_pull(u);
@@ -267,23 +295,43 @@ static void on_records(fs_uplink *u, const Fs__Records *r) {
     return;
   }
   /* Records from above are joined like a laptop's pull; they are states,
-   * not change sets, so they never enter our log and never go back up. A
-   * small write txn on the loop thread: downward traffic is light. */
-  int rc = fs_store_begin(s, true, &txn);
-  for (size_t i = 0; rc == 0 && i < r->n_states; i++) {
-    fs_record rec;
-    if ((rc = fs_record_decode(&rec, r->states[i].data, r->states[i].len)))
-      break;
-    if (!fs_area_within(rec.area, u->srv->cfg->area))
-      rc = FS_ESCOPE;
-    else if ((rc = fs_store_record_merge(s, txn, &rec)) > 0)
-      rc = 0;
-    fs_record_free(&rec);
-  }
-  if (rc == 0)
-    rc = fs_store_commit(txn);
-  else if (txn)
+   * not change sets, so they never enter our log and never go back up.
+   * Most are what we pushed up ourselves, coming back: a read transaction
+   * finds those, and only records that change something take a write
+   * transaction on the loop thread (which waits while the writer commits). */
+  fs_record *recs = calloc(r->n_states, sizeof *recs);
+  bool *need = calloc(r->n_states, sizeof *need);
+  size_t nrec = 0, nneed = 0;
+  int rc = recs && need ? fs_store_begin(s, false, &txn) : FS_ENOMEM;
+  if (rc == 0) {
+    while (rc == 0 && nrec < r->n_states) {
+      fs_record *rec = &recs[nrec];
+      if ((rc = fs_record_decode(rec, r->states[nrec].data, r->states[nrec].len)))
+        break;
+      nrec++; /* decoded: freed below */
+      if (!fs_area_within(rec->area, u->srv->cfg->area)) {
+        rc = FS_ESCOPE;
+      } else if ((rc = fs_store_record_merge_needed(s, txn, rec)) > 0) {
+        need[nrec - 1] = true;
+        nneed++;
+        rc = 0;
+      }
+    }
     mdb_txn_abort(txn);
+  }
+  if (rc == 0 && nneed > 0 && (rc = fs_store_begin(s, true, &txn)) == 0) {
+    for (size_t i = 0; rc == 0 && i < nrec; i++)
+      if (need[i] && (rc = fs_store_record_merge(s, txn, &recs[i])) > 0)
+        rc = 0;
+    if (rc == 0)
+      rc = fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  for (size_t i = 0; recs && i < nrec; i++)
+    fs_record_free(&recs[i]);
+  free(recs);
+  free(need);
   if (rc) {
     link_error(u, rc, "cannot store records from the parent: %s", fs_strerror(rc));
     return;
@@ -367,6 +415,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   }
   u->stats.cursor = w->peer_cursor;
   u->cert_cursor = w->peer_cert_cursor;
+  reset_flight(u);
   /* The parent names the set at its cursor: if our log holds another one
    * there (or none), this store was restored from an older copy and our log
    * diverged from what the parent acknowledged. */
@@ -389,6 +438,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
            "msg=\"our log differs from what the parent acknowledged: resending it\"",
            (unsigned long long)w->peer_cursor, (unsigned long long)log_seq);
     u->stats.cursor = 0;
+    reset_flight(u);
   }
   u->st = U_READY;
   snprintf(u->stats.parent_id, sizeof u->stats.parent_id, "%s", w->node_id);
@@ -402,7 +452,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   uv_timer_start(&u->retry, on_timer, FS_UPLINK_TICK_MS, FS_UPLINK_TICK_MS);
   send_status(u);
   push_next(u);
-  if (u->conn && !u->pushing)
+  if (u->conn && u->nflight == 0)
     send_pull(u);
   if (u->conn)
     rescan_held(u);
@@ -546,7 +596,8 @@ static void on_conn_closed(fs_conn *c, int reason) {
   free(uc);
   u->conn = NULL;
   u->st = U_IDLE;
-  u->pushing = u->pulling = u->fetching = false;
+  u->pulling = u->fetching = false;
+  reset_flight(u);
   u->stats.connected = false;
   if (u->stopping) {
     uv_close((uv_handle_t *)&u->retry, on_retry_closed);
@@ -641,7 +692,7 @@ static void on_timer(uv_timer_t *t) {
     push_next(u); /* certificates installed here meanwhile */
   if (u->conn && keepalive && ++u->keepalives % 6 == 0)
     rescan_held(u); /* every 30 s: gaps a full list or a restart dropped */
-  if (keepalive && u->conn && !u->pushing)
+  if (keepalive && u->conn && u->nflight == 0)
     send_pull(u);
 }
 
