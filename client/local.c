@@ -254,32 +254,99 @@ static int seal_group(fs_device *d, MDB_txn *txn, const char *area, Fs__Change *
   return rc;
 }
 
-/* The pending edits of one area that go into one set, in edit order. */
-typedef struct seal_group_buf {
-  Fs__ChangeSet *edits[FS_MAX_CHANGES];
-  Fs__Change *changes[FS_MAX_CHANGES];
-  size_t n, bytes;
-} seal_group_buf;
+/* One round of pending edits, decoded, with the order they are sealed in:
+ * by area (a set holds one area), in edit order within an area. */
+typedef struct seal_key {
+  const char *area;
+  size_t edit;             /* index into edits: the edit order */
+} seal_key;
 
-static void group_clear(seal_group_buf *g) {
-  for (size_t i = 0; i < g->n; i++)
-    fs__change_set__free_unpacked(g->edits[i], NULL);
-  g->n = g->bytes = 0;
+typedef struct seal_round {
+  Fs__ChangeSet *edits[FS_SEAL_ROUND];
+  size_t sizes[FS_SEAL_ROUND];
+  seal_key order[FS_SEAL_ROUND];
+  Fs__Change *changes[FS_MAX_CHANGES];
+  size_t n;
+} seal_round;
+
+static int by_area_then_edit(const void *x, const void *y) {
+  const seal_key *a = x, *b = y;
+  int c = strcmp(a->area, b->area);
+  return c ? c : (a->edit > b->edit) - (a->edit < b->edit);
+}
+
+static void round_clear(seal_round *r) {
+  for (size_t i = 0; i < r->n; i++)
+    fs__change_set__free_unpacked(r->edits[i], NULL);
+  r->n = 0;
+}
+
+/* Reads up to FS_SEAL_ROUND pending edits from the first, deleting them. */
+static int round_read(fs_device *d, MDB_txn *txn, seal_round *r) {
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, d->store.pending, &cur));
+  if (rc)
+    return rc;
+  MDB_val k, v;
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  while (rc == 0 && r->n < FS_SEAL_ROUND) {
+    Fs__ChangeSet *e = fs__change_set__unpack(NULL, v.mv_size, v.mv_data);
+    if (!e || e->n_changes != 1) {
+      if (e)
+        fs__change_set__free_unpacked(e, NULL);
+      rc = FS_ESTORE;
+      break;
+    }
+    r->edits[r->n] = e;
+    r->sizes[r->n] = v.mv_size;
+    r->order[r->n] = (seal_key){e->area, r->n};
+    r->n++;
+    if ((rc = fs_err_from_mdb(mdb_cursor_del(cur, 0))) == 0)
+      rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  }
+  mdb_cursor_close(cur);
+  return rc == FS_ENOTFOUND ? 0 : rc;
+}
+
+/* Seals a round into sets of one area, at most FS_MAX_CHANGES changes and
+ * FS_SEAL_BODY_MAX bytes each. */
+static int round_seal(fs_device *d, MDB_txn *txn, seal_round *r, uint64_t *seq,
+                      uint8_t head[FS_HASH_LEN], uint64_t *sets) {
+  qsort(r->order, r->n, sizeof r->order[0], by_area_then_edit);
+  size_t n = 0, bytes = 0;
+  const char *area = NULL;
+  for (size_t i = 0; i <= r->n; i++) {
+    const Fs__ChangeSet *e = i < r->n ? r->edits[r->order[i].edit] : NULL;
+    size_t size = i < r->n ? r->sizes[r->order[i].edit] : 0;
+    if (n > 0 && (!e || n == FS_MAX_CHANGES || strcmp(area, e->area) != 0 ||
+                  bytes + size > FS_SEAL_BODY_MAX)) {
+      int rc = seal_group(d, txn, area, r->changes, n, seq, head);
+      if (rc)
+        return rc;
+      ++*sets;
+      n = bytes = 0;
+    }
+    if (!e)
+      break;
+    area = e->area;
+    r->changes[n++] = e->changes[0];
+    bytes += size;
+  }
+  return 0;
 }
 
 int fs_device_seal(fs_device *d, uint64_t *sets_out) {
   *sets_out = 0;
-  seal_group_buf *g = calloc(1, sizeof *g);
-  if (!g)
+  seal_round *r = calloc(1, sizeof *r);
+  if (!r)
     return FS_ENOMEM;
   MDB_txn *txn;
-  MDB_cursor *cur = NULL;
   uint64_t seq;
   uint8_t head[FS_HASH_LEN] = {0};
-  MDB_val hv, k, v;
+  MDB_val hv;
   int rc = fs_store_begin(&d->store, true, &txn);
   if (rc) {
-    free(g);
+    free(r);
     return rc;
   }
   if ((rc = fs_meta_get_u64(&d->store, txn, "seq", &seq)))
@@ -289,53 +356,19 @@ int fs_device_seal(fs_device *d, uint64_t *sets_out) {
     memcpy(head, hv.mv_data, FS_HASH_LEN);
   else if (rc != FS_ENOTFOUND)
     goto out;
-  if ((rc = fs_err_from_mdb(mdb_cursor_open(txn, d->store.pending, &cur))))
-    goto out;
-  int mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
-  while (mrc == 0) {
-    Fs__ChangeSet *e = fs__change_set__unpack(NULL, v.mv_size, v.mv_data);
-    if (!e || e->n_changes != 1) {
-      if (e)
-        fs__change_set__free_unpacked(e, NULL);
-      rc = FS_ESTORE;
-      goto out;
-    }
-    /* A set holds one area and stays well below the body limit. */
-    if (g->n > 0 && (g->n == FS_MAX_CHANGES || strcmp(g->edits[0]->area, e->area) != 0 ||
-                     g->bytes + v.mv_size > FS_SEAL_BODY_MAX)) {
-      if ((rc = seal_group(d, txn, g->edits[0]->area, g->changes, g->n, &seq, head)))
-        goto out_edit;
-      ++*sets_out;
-      group_clear(g);
-    }
-    g->edits[g->n] = e;
-    g->changes[g->n] = e->changes[0];
-    g->n++;
-    g->bytes += v.mv_size;
-    mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
-    continue;
-  out_edit:
-    fs__change_set__free_unpacked(e, NULL);
-    goto out;
+  /* Rounds bound the memory; each round's sets extend the chain. */
+  for (;;) {
+    if ((rc = round_read(d, txn, r)) || (rc = round_seal(d, txn, r, &seq, head, sets_out)) ||
+        r->n < FS_SEAL_ROUND)
+      break;
+    round_clear(r);
   }
-  if (mrc != FS_ENOTFOUND) {
-    rc = mrc;
-    goto out;
-  }
-  if (g->n > 0) {
-    if ((rc = seal_group(d, txn, g->edits[0]->area, g->changes, g->n, &seq, head)))
-      goto out;
-    ++*sets_out;
-  }
-  if (*sets_out > 0 && ((rc = fs_err_from_mdb(mdb_drop(txn, d->store.pending, 0))) ||
-                        (rc = fs_meta_put(&d->store, txn, "head", head, FS_HASH_LEN)) ||
-                        (rc = fs_meta_put_u64(&d->store, txn, "seq", seq))))
-    goto out;
+  if (rc == 0 && *sets_out > 0 &&
+      (rc = fs_meta_put(&d->store, txn, "head", head, FS_HASH_LEN)) == 0)
+    rc = fs_meta_put_u64(&d->store, txn, "seq", seq);
 out:
-  if (cur)
-    mdb_cursor_close(cur);
-  group_clear(g);
-  free(g);
+  round_clear(r);
+  free(r);
   if (rc == 0 && *sets_out > 0)
     return fs_store_commit(txn);
   mdb_txn_abort(txn);

@@ -62,6 +62,7 @@ int fs_device_area(fs_device *d, char *out);
 
 /* Bounds a sealed body well below FS_BODY_MAX; one edit must fit alone. */
 #define FS_SEAL_BODY_MAX (768u << 10)
+#define FS_SEAL_ROUND 16384 /* pending edits decoded at once while sealing */
 
 /* Records one edit of record (area, id) as a pending change:
  * writes to fields, optionally a type (creation) and/or a delete. The
@@ -74,9 +75,12 @@ int fs_device_area(fs_device *d, char *out);
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
 
-/* Seals every pending change into signed change sets in the outbox (one
- * area per set, at most FS_MAX_CHANGES changes and FS_SEAL_BODY_MAX bytes
- * each), in one transaction. *sets_out counts the sets made. */
+/* Seals every pending change into signed change sets in the outbox, in one
+ * transaction: grouped by area (a set holds one area), in edit order
+ * within an area, at most FS_MAX_CHANGES changes and FS_SEAL_BODY_MAX bytes
+ * a set. A record lies in one area, so its edits keep their order; edits
+ * of different records commute (each carries its own clocks). *sets_out
+ * counts the sets made. */
 int fs_device_seal(fs_device *d, uint64_t *sets_out);
 
 /* Finds a local record by id or a unique id prefix (at least 4 chars;

@@ -1,0 +1,175 @@
+/* test_local.c - the laptop's pending edits and sealing them into signed
+ * change sets: grouped by area, edit order kept within an area, bounded
+ * sets, an unbroken chain, nothing left pending, nothing sealed twice. */
+#include "changeset.h"
+#include "error.h"
+#include "keys.h"
+#include "local.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define SCOPE "KT.KPL.DAKNEN"
+
+typedef struct fixture {
+  char *tmp, *dir;
+  fs_device d;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  f->tmp = tu_mkdtemp();
+  f->dir = tu_path(f->tmp, "laptop");
+  uint8_t pk[FS_PK_LEN];
+  if (fs_device_create(f->dir, SCOPE, "Nguyễn Văn An", pk) != 0 ||
+      fs_device_open(&f->d, f->dir) != 0)
+    return -1;
+  mdb_env_set_flags(f->d.store.env, MDB_NOSYNC, 1); /* durability is not under test */
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  fs_device_close(&f->d);
+  tu_rmtree(f->tmp);
+  free(f->dir);
+  free(f->tmp);
+  free(f);
+  return 0;
+}
+
+/* A patrol record i in village (i % 3), or an edit of its notes. */
+static void patrol(fs_device *d, unsigned i, const char *notes) {
+  char area[64], id[32];
+  snprintf(area, sizeof area, SCOPE ".T%u", i % 3);
+  snprintf(id, sizeof id, "p%05u", i);
+  fs_write w[4] = {{"start", (const uint8_t *)"2026-11-20T20:00", 16},
+                   {"end", (const uint8_t *)"2026-11-20T23:00", 16},
+                   {"route", (const uint8_t *)"Thôn 1 → Thôn 3", strlen("Thôn 1 → Thôn 3")},
+                   {"notes", (const uint8_t *)notes, strlen(notes)}};
+  if (strcmp(notes, "created") == 0)
+    assert_int_equal(fs_device_edit(d, area, id, "patrol", w, 4, false), 0);
+  else
+    assert_int_equal(fs_device_edit(d, area, id, NULL, &w[3], 1, false), 0);
+}
+
+static uint64_t count(fs_device *d, MDB_dbi dbi) {
+  MDB_txn *txn;
+  uint64_t n = 0;
+  assert_int_equal(fs_store_begin(&d->store, false, &txn), 0);
+  assert_int_equal(fs_store_count(&d->store, txn, dbi, &n), 0);
+  mdb_txn_abort(txn);
+  return n;
+}
+
+static void test_seal_groups_by_area_in_edit_order(void **state) {
+  fixture *f = *state;
+  const unsigned n = 2500; /* 834 + 833 + 833 per village, each under 1,024 */
+  for (unsigned i = 0; i < n; i++)
+    patrol(&f->d, i, "created");
+  patrol(&f->d, 4, "second visit"); /* village T1, after its creation */
+  assert_int_equal(count(&f->d, f->d.store.pending), n + 1);
+  assert_int_equal(count(&f->d, f->d.store.outbox), 0);
+
+  uint64_t sets = 0;
+  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
+  assert_int_equal(sets, 3); /* one per village: 834, 834 (with the edit), 833 */
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+  assert_int_equal(count(&f->d, f->d.store.outbox), 3);
+
+  /* The outbox is a chain of valid signed sets, one area each, edit order
+   * within the area, every edit exactly once. */
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  assert_int_equal(fs_store_begin(&f->d.store, false, &txn), 0);
+  assert_int_equal(mdb_cursor_open(txn, f->d.store.outbox, &cur), 0);
+  uint8_t prev[FS_HASH_LEN] = {0};
+  uint64_t seq = 0, changes = 0;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    Fs__SignedChangeSet *ss = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    assert_non_null(ss);
+    Fs__ChangeSet *cs;
+    uint8_t id[FS_HASH_LEN];
+    assert_int_equal(fs_changeset_open(ss->body.data, ss->body.len, ss->signature.data,
+                                       ss->signature.len, &cs, id),
+                     0);
+    assert_int_equal(cs->seq, ++seq);
+    assert_memory_equal(cs->prev.data, prev, FS_HASH_LEN);
+    memcpy(prev, id, FS_HASH_LEN);
+    assert_true(cs->n_changes <= FS_MAX_CHANGES);
+    uint64_t last_hlc = 0;
+    for (size_t i = 0; i < cs->n_changes; i++) {
+      const Fs__Change *ch = cs->changes[i];
+      unsigned num = (unsigned)strtoul(ch->record_id + 1, NULL, 10);
+      char want[64];
+      snprintf(want, sizeof want, SCOPE ".T%u", num % 3);
+      assert_string_equal(cs->area, want);
+      assert_true(ch->hlc > last_hlc); /* edit order: clocks only grow */
+      assert_true(ch->hlc <= cs->hlc);
+      last_hlc = ch->hlc;
+      changes++;
+    }
+    fs__change_set__free_unpacked(cs, NULL);
+    fs__signed_change_set__free_unpacked(ss, NULL);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  assert_int_equal(changes, n + 1);
+
+  /* Nothing pending: sealing again makes nothing; the next edit extends
+   * the chain. */
+  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
+  assert_int_equal(sets, 0);
+  patrol(&f->d, 7, "third visit");
+  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
+  assert_int_equal(sets, 1);
+  assert_int_equal(count(&f->d, f->d.store.outbox), 4);
+}
+
+static void test_seal_bounds_each_set(void **state) {
+  fixture *f = *state;
+  /* 3,000 edits in one village: at most 1,024 changes a set. */
+  for (unsigned i = 0; i < 3000; i++)
+    patrol(&f->d, i * 3, "created");
+  uint64_t sets = 0;
+  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
+  assert_int_equal(sets, 3); /* 1,024 + 1,024 + 952 */
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+}
+
+static void test_refused_edit_leaves_nothing_pending(void **state) {
+  fixture *f = *state;
+  char big[FS_MAX_VALUE + 2];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  fs_write w = {"notes", (const uint8_t *)big, strlen(big)};
+  assert_int_equal(fs_device_edit(&f->d, SCOPE, "p1", "patrol", &w, 1, false), FS_ELIMIT);
+  assert_int_equal(fs_device_edit(&f->d, "KT.OTHER", "p1", "patrol", &w, 1, false), FS_ESCOPE);
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+  assert_int_equal(count(&f->d, f->d.store.records), 0);
+}
+
+int main(void) {
+  if (fs_crypto_init() != 0)
+    return 1;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_seal_groups_by_area_in_edit_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seal_bounds_each_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_edit_leaves_nothing_pending, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
