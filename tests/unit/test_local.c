@@ -6,6 +6,7 @@
 #include "keys.h"
 #include "local.h"
 #include "testutil.h"
+#include "tu_laptop.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,33 +20,15 @@
 
 #define SCOPE "KT.KPL.DAKNEN"
 
-typedef struct fixture {
-  char *tmp, *dir;
-  fs_device d;
-} fixture;
+typedef tu_laptop fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  if (!f)
-    return -1;
-  f->tmp = tu_mkdtemp();
-  f->dir = tu_path(f->tmp, "laptop");
-  uint8_t pk[FS_PK_LEN];
-  if (fs_device_create(f->dir, SCOPE, "Nguyễn Văn An", pk) != 0 ||
-      fs_device_open(&f->d, f->dir) != 0)
-    return -1;
-  mdb_env_set_flags(f->d.store.env, MDB_NOSYNC, 1); /* durability is not under test */
-  *state = f;
-  return 0;
+  *state = tu_laptop_new(SCOPE);
+  return *state ? 0 : -1;
 }
 
 static int teardown(void **state) {
-  fixture *f = *state;
-  fs_device_close(&f->d);
-  tu_rmtree(f->tmp);
-  free(f->dir);
-  free(f->tmp);
-  free(f);
+  tu_laptop_free(*state);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "local.h"
 #include "report.h"
 #include "testutil.h"
+#include "tu_laptop.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,24 +26,13 @@
 
 #include <cmocka.h>
 
-typedef struct fixture {
-  char *tmp, *dir;
-  fs_device d;
-} fixture;
+typedef tu_laptop fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
+  /* A province-wide scope: one store holds records of several communes. */
+  fixture *f = tu_laptop_new("KT");
   if (!f)
     return -1;
-  f->tmp = tu_mkdtemp();
-  f->dir = tu_path(f->tmp, "laptop");
-  uint8_t pk[FS_PK_LEN];
-  /* A province-wide scope: one store holds records of several communes. */
-  if (fs_device_create(f->dir, "KT", "Nguyễn Văn An", pk) != 0 ||
-      fs_device_open(&f->d, f->dir) != 0)
-    return -1;
-  /* Durability is not under test here: no fsync per edit. */
-  mdb_env_set_flags(f->d.store.env, MDB_NOSYNC, 1);
   /* Tips carry sealed informant fields: the laptop needs a sealing key. */
   uint8_t seal_sk[32];
   crypto_box_keypair(f->d.seal_pk, seal_sk);
@@ -52,12 +42,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  fixture *f = *state;
-  fs_device_close(&f->d);
-  tu_rmtree(f->tmp);
-  free(f->dir);
-  free(f->tmp);
-  free(f);
+  tu_laptop_free(*state);
   return 0;
 }
 
