@@ -44,6 +44,7 @@
 #include "hex.h"
 #include "hlc.h"
 #include "store.h"
+#include "sync.h" /* FS_SYNC_PIPELINE: Pushes in flight, as a laptop keeps them */
 
 #include <errno.h>
 #include <lmdb.h>
@@ -104,7 +105,7 @@ typedef struct laptop {
   char area[FS_MAX_AREA + 1];
   uint8_t *cert; /* this laptop's enrolment, a packed SignedCert */
   size_t cert_len;
-  uint32_t first_frame, nframes, next_frame;
+  uint32_t first_frame, nframes, next_frame, acked_frame; /* ingest: sent, acked */
   /* tree: sets become due at the offered rate and wait at the laptop, as
    * edits wait in an outbox; a free laptop pushes all that are due (at most
    * FSB_TREE_MAX_PUSH) in one Push. */
@@ -307,14 +308,18 @@ static void send_push(laptop *lp, uint32_t first, uint32_t n) {
   }
 }
 
-static void send_frame(laptop *lp) {
-  frame *fr = &G.frames[lp->first_frame + lp->next_frame];
-  uint64_t now = fsb_now_ns();
-  fr->t_send = now;
-  for (uint32_t k = 0; k < fr->nsets; k++)
-    G.sets[fr->first_set + k].t_send = now;
-  lp->busy = true;
-  send_push(lp, fr->first_set, fr->nsets);
+/* Ingest: sends this laptop's next frames until FS_SYNC_PIPELINE are in
+ * flight, as `fieldsync sync` does. */
+static void send_frames(laptop *lp) {
+  while (lp->next_frame < lp->nframes && lp->next_frame - lp->acked_frame < FS_SYNC_PIPELINE) {
+    frame *fr = &G.frames[lp->first_frame + lp->next_frame++];
+    uint64_t now = fsb_now_ns();
+    fr->t_send = now;
+    for (uint32_t k = 0; k < fr->nsets; k++)
+      G.sets[fr->first_set + k].t_send = now;
+    lp->busy = true;
+    send_push(lp, fr->first_set, fr->nsets);
+  }
 }
 
 static void start_connect(laptop *lp);
@@ -351,7 +356,12 @@ static void on_ack(laptop *lp, const Fs__Ack *ack) {
       tree_send(lp);
     return;
   }
-  frame *fr = &G.frames[lp->first_frame + lp->next_frame];
+  if (lp->acked_frame >= lp->next_frame) {
+    fprintf(stderr, "fsb_load: laptop %u: an Ack for no Push\n", lp->idx);
+    fs_conn_close(&lp->conn, FS_EPROTOCOL);
+    return;
+  }
+  frame *fr = &G.frames[lp->first_frame + lp->acked_frame++];
   uint64_t now = fsb_now_ns();
   fr->t_ack = now;
   G.t_last_ack = now;
@@ -360,10 +370,9 @@ static void on_ack(laptop *lp, const Fs__Ack *ack) {
     G.sets[fr->first_set + i].t_ack = now;
     count_item(ack->items[i]);
   }
-  lp->busy = false;
-  lp->next_frame++;
-  if (G.mode == 0 && lp->next_frame < lp->nframes)
-    send_frame(lp);
+  lp->busy = lp->acked_frame < lp->next_frame;
+  if (G.mode == 0)
+    send_frames(lp);
   maybe_finish();
 }
 
@@ -407,8 +416,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
       G.go = true;
       G.t_go = fsb_now_ns();
       for (size_t i = 0; i < G.nlap; i++)
-        if (G.lap[i].nframes)
-          send_frame(&G.lap[i]);
+        send_frames(&G.lap[i]);
     }
     break;
   case FS__ENVELOPE__MSG_ACK:

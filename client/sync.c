@@ -29,7 +29,11 @@ typedef struct sync_ctx {
   int rc;
   uint64_t server_seq, cursor;
   char granted[FS_MAX_AREA + 1];  /* the scope the server granted us */
-  uint64_t in_flight;     /* sets in the Push awaiting its Ack */
+  /* Pushes awaiting their Acks, oldest first (acknowledged in order): the
+   * server verifies the next while it commits one. */
+  size_t flight[FS_SYNC_PIPELINE]; /* sets in each */
+  size_t nflight, flight_head;
+  uint64_t sent_seq;      /* the last seq sent in a Push */
   fs_sync_result *res;
 } sync_ctx;
 
@@ -74,26 +78,32 @@ static void send_pull(sync_ctx *x) {
   send_or_fail(x, &env);
 }
 
-/* Sends the next batch of the outbox, or moves on to pulling. */
-static void push_next(sync_ctx *x) {
+/* Sends the outbox after what was sent, one bounded Push at a time, until
+ * FS_SYNC_PIPELINE are in flight. Returns 1 when a Push went out, 0 when
+ * nothing is left to send, or an error (the sync failed). */
+static int push_one(sync_ctx *x) {
   fs_store *s = &x->d->store;
   MDB_txn *txn;
   MDB_cursor *cur = NULL;
   Fs__SignedChangeSet *sets[FS_SYNC_BATCH_SETS];
   size_t n = 0, bytes = 0;
+  uint64_t last = x->sent_seq;
+  uint8_t from[8];
+  fs_be64_put(from, x->sent_seq + 1);
   int rc = fs_store_begin(s, false, &txn);
   if (rc == 0)
     rc = fs_err_from_mdb(mdb_cursor_open(txn, s->outbox, &cur));
-  MDB_val k, v;
-  int mrc = rc ? rc : fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
+  MDB_val k = {8, from}, v;
+  int mrc = rc ? rc : fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
   while (mrc == 0 && n < FS_SYNC_BATCH_SETS &&
          (n == 0 || bytes + v.mv_size <= FS_SYNC_BATCH_BYTES)) {
-    sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    sets[n] = k.mv_size == 8 ? fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data) : NULL;
     if (!sets[n]) {
       mrc = FS_ESTORE;
       break;
     }
     bytes += v.mv_size;
+    last = fs_be64_get(k.mv_data);
     n++;
     mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
   }
@@ -101,14 +111,11 @@ static void push_next(sync_ctx *x) {
     mdb_cursor_close(cur);
   if (txn)
     mdb_txn_abort(txn);
+  int sent = 0;
   if (mrc != 0 && mrc != FS_ENOTFOUND) {
     fail(x, mrc, "cannot read the outbox: %s", fs_strerror(mrc));
-  } else if (n == 0) {
-    if (x->cursor >= x->server_seq && x->res->pushed == 0)
-      finish(x); /* nothing new either way */
-    else
-      send_pull(x);
-  } else {
+    sent = mrc;
+  } else if (n > 0) {
     Fs__Push push = FS__PUSH__INIT;
     push.n_sets = n;
     push.sets = sets;
@@ -116,19 +123,39 @@ static void push_next(sync_ctx *x) {
     env.msg_case = FS__ENVELOPE__MSG_PUSH;
     env.push = &push;
     x->st = ST_PUSHING;
-    x->in_flight = n;
+    x->flight[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = n;
+    x->nflight++;
+    x->sent_seq = last;
     send_or_fail(x, &env);
+    sent = x->rc ? x->rc : 1;
   }
   for (size_t i = 0; i < n; i++)
     fs__signed_change_set__free_unpacked(sets[i], NULL);
+  return sent;
+}
+
+/* Keeps the outbox flowing; with nothing left in flight, moves on to
+ * pulling (or ends, when nothing is new either way). */
+static void push_next(sync_ctx *x) {
+  int sent = 1;
+  while (sent == 1 && x->nflight < FS_SYNC_PIPELINE)
+    sent = push_one(x);
+  if (sent < 0 || x->nflight > 0)
+    return;
+  if (x->cursor >= x->server_seq && x->res->pushed == 0)
+    finish(x); /* nothing new either way */
+  else
+    send_pull(x);
 }
 
 static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
-  if (ack->n_items != x->in_flight) {
-    fail(x, FS_EPROTOCOL, "server acknowledged %zu of %llu change sets", ack->n_items,
-         (unsigned long long)x->in_flight);
+  size_t want = x->nflight ? x->flight[x->flight_head] : 0;
+  if (x->nflight == 0 || ack->n_items != want) {
+    fail(x, FS_EPROTOCOL, "server acknowledged %zu of %zu change sets", ack->n_items, want);
     return;
   }
+  x->flight_head = (x->flight_head + 1) % FS_SYNC_PIPELINE;
+  x->nflight--;
   fs_store *s = &x->d->store;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);

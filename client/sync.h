@@ -2,7 +2,7 @@
  *
  *   seal the pending edits into change sets (local, one transaction)
  *   connect -> Challenge -> Hello(device) -> Welcome
- *   push the outbox in bounded batches, one Push -> Ack at a time; an
+ *   push the outbox in bounded batches, two Pushes in flight; an
  *     entry leaves the outbox only when the server acknowledged it, which
  *     it does only after its durable commit
  *   pull records of the device's area changed after the durable cursor, one
@@ -21,6 +21,7 @@
 
 #define FS_SYNC_BATCH_SETS 256
 #define FS_SYNC_BATCH_BYTES (3u << 20) /* a Push stays below FS_FRAME_MAX */
+#define FS_SYNC_PIPELINE 2 /* Pushes in flight; the server reads up to 4 */
 #define FS_SYNC_IDLE_MS 30000
 
 typedef struct fs_sync_result {
