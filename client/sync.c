@@ -32,8 +32,12 @@ typedef struct sync_ctx {
   /* Pushes awaiting their Acks, oldest first (acknowledged in order): the
    * server verifies the next while it commits one. */
   size_t flight[FS_SYNC_PIPELINE]; /* sets in each */
+  size_t flight_bytes[FS_SYNC_PIPELINE];
   size_t nflight, flight_head;
   uint64_t sent_seq;      /* the last seq sent in a Push */
+  /* Progress on a terminal: what the outbox held at the start, what is
+   * done, since when. */
+  uint64_t t0_ns, out_sets, out_bytes, acked_bytes;
   fs_sync_result *res;
 } sync_ctx;
 
@@ -124,6 +128,7 @@ static int push_one(sync_ctx *x) {
     env.push = &push;
     x->st = ST_PUSHING;
     x->flight[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = n;
+    x->flight_bytes[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = bytes;
     x->nflight++;
     x->sent_seq = last;
     send_or_fail(x, &env);
@@ -148,12 +153,37 @@ static void push_next(sync_ctx *x) {
     send_pull(x);
 }
 
+/* One progress line on stderr (a terminal): sets and bytes pushed and
+ * pulled, the rate, and the time left while it can be estimated. */
+static void show_progress(sync_ctx *x) {
+  if (!x->progress)
+    return;
+  double s = (double)(uv_hrtime() - x->t0_ns) / 1e9, mb = 1048576.0;
+  double moved = (double)(x->acked_bytes + x->conn.bytes_in);
+  double rate = s > 0 ? moved / s : 0; /* bytes/s */
+  double left = -1;
+  if (rate > 0 && x->res->pushed < x->out_sets)
+    left = (double)(x->out_bytes > x->acked_bytes ? x->out_bytes - x->acked_bytes : 0) / rate;
+  else if (rate > 0 && x->res->pulled > 0 && x->server_seq > x->cursor)
+    left = (double)(x->server_seq - x->cursor) * ((double)x->conn.bytes_in / (double)x->res->pulled) / rate;
+  char eta[32] = "";
+  if (left >= 1)
+    snprintf(eta, sizeof eta, ", about %.0f s left", left + 0.5);
+  else if (left >= 0)
+    snprintf(eta, sizeof eta, ", under 1 s left");
+  fprintf(stderr, "\rpushed %llu/%llu change sets (%.1f/%.1f MB), pulled %llu records (%.1f MB), "
+          "%.1f MB/s%s   ", (unsigned long long)x->res->pushed, (unsigned long long)x->out_sets,
+          (double)x->acked_bytes / mb, (double)x->out_bytes / mb,
+          (unsigned long long)x->res->pulled, (double)x->conn.bytes_in / mb, rate / mb, eta);
+}
+
 static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
   size_t want = x->nflight ? x->flight[x->flight_head] : 0;
   if (x->nflight == 0 || ack->n_items != want) {
     fail(x, FS_EPROTOCOL, "server acknowledged %zu of %zu change sets", ack->n_items, want);
     return;
   }
+  x->acked_bytes += x->flight_bytes[x->flight_head];
   x->flight_head = (x->flight_head + 1) % FS_SYNC_PIPELINE;
   x->nflight--;
   fs_store *s = &x->d->store;
@@ -192,8 +222,7 @@ static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
          (unsigned long long)bad->seq, bad->reason);
     return;
   }
-  if (x->progress)
-    fprintf(stderr, "\rpushed %llu change sets", (unsigned long long)x->res->pushed);
+  show_progress(x);
   push_next(x);
 }
 
@@ -240,8 +269,7 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
   }
   x->cursor = r->cursor;
   x->res->pulled += r->n_states;
-  if (x->progress)
-    fprintf(stderr, "\rpulled %llu records   ", (unsigned long long)x->res->pulled);
+  show_progress(x);
   if (r->more)
     send_pull(x);
   else
@@ -369,6 +397,7 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   }
   MDB_txn *txn;
   uint64_t cursor = 0;
+  MDB_stat ob = {0};
   int rc = fs_device_seal(d, &res->sealed);
   if (rc) {
     snprintf(res->error, sizeof res->error, "cannot seal the pending edits: %s",
@@ -376,7 +405,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
     return rc;
   }
   if ((rc = fs_store_begin(&d->store, false, &txn)) == 0) {
-    rc = fs_meta_get_u64(&d->store, txn, "pull_cursor", &cursor);
+    if ((rc = fs_meta_get_u64(&d->store, txn, "pull_cursor", &cursor)) == 0)
+      rc = fs_err_from_mdb(mdb_stat(txn, d->store.outbox, &ob));
     mdb_txn_abort(txn);
   }
   if (rc) {
@@ -387,8 +417,11 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   uv_loop_t loop;
   if ((rc = uv_loop_init(&loop)))
     return rc;
+  /* The outbox's pages: its size, near enough for a time-left estimate. */
   sync_ctx x = {.d = d, .server_key = server_key, .progress = progress,
-                .cursor = cursor, .res = res};
+                .cursor = cursor, .res = res, .t0_ns = uv_hrtime(),
+                .out_sets = ob.ms_entries,
+                .out_bytes = (uint64_t)(ob.ms_leaf_pages + ob.ms_overflow_pages) * ob.ms_psize};
   if ((rc = fs_conn_init(&loop, &x.conn, d->netkey, on_frame, on_secure, on_closed)) == 0) {
     if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
                               on_connect)))

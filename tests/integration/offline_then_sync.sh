@@ -12,7 +12,9 @@
 #     field values (Vietnamese text byte for byte), and keeps the deleted one
 #     as deleted;
 #   - laptop and server digests of the area are equal;
-#   - a second sync moves nothing: pushed 0 change sets, pulled 0 records.
+#   - a second sync moves nothing: pushed 0 change sets, pulled 0 records;
+#   - on a terminal the sync shows progress (sets and bytes, rate), and
+#     nothing of it when stderr is not a terminal.
 . "$(dirname "$0")/lib.sh"
 
 AREA=KT.KPL.DAKNEN
@@ -103,6 +105,17 @@ must fs lap1 edit inc_theft status=resolved
 sync_ok lap1 commune
 assert_eq "pushed 1 stored 1 pulled 0" "$(sync_counts)" "third sync counts"
 assert_eq "$(server_digest commune $AREA)" "$(laptop_digest lap1 $AREA)" "digests after the edit"
+assert_eq "" "$ERR" "no progress lines when stderr is not a terminal"
+
+step "on a terminal, the sync shows its progress"
+must fs lap1 edit inc_theft 'description=Đã xử lý xong'
+must fs lap1 add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 1 → Thôn 5'
+# script(1) gives the CLI a terminal; its output is the terminal's.
+must script -qec "$FIELDSYNC sync --dir $T/lap1 --server $(server_addr commune)" /dev/null
+TTY=$(tr '\r' '\n' <<<"$OUT")
+assert_contains "$TTY" "pushed 1/1 change sets (" "progress: sets pushed of the outbox, with bytes"
+assert_contains "$TTY" "MB/s" "progress: the rate"
+assert_contains "$TTY" "synced with commune: pushed 1 change sets" "the summary after the progress"
 
 stop_server commune
 pass
