@@ -249,6 +249,22 @@ struct find_ctx {
   int best; /* the most telling failure so far */
 };
 
+static void grant_fill(fs_grant *g, const Fs__Cert *c) {
+  memset(g, 0, sizeof *g);
+  g->kind = c->kind;
+  snprintf(g->area, sizeof g->area, "%s", c->area);
+  snprintf(g->node_id, sizeof g->node_id, "%s", c->node_id);
+  snprintf(g->officer, sizeof g->officer, "%s", c->officer);
+  snprintf(g->officer_id, sizeof g->officer_id, "%s", c->officer_id);
+  snprintf(g->level, sizeof g->level, "%s", c->level);
+  if (c->parent.len == FS_PK_LEN) {
+    memcpy(g->parent, c->parent.data, FS_PK_LEN);
+    g->has_parent = true;
+  }
+  g->valid_from = c->valid_from;
+  g->valid_until = c->valid_until;
+}
+
 static int find_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
   (void)p;
   (void)len;
@@ -267,18 +283,7 @@ static int find_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len
     f->best = FS_EEXPIRED;
     return 0;
   }
-  fs_grant *g = f->g;
-  memset(g, 0, sizeof *g);
-  g->kind = c->kind;
-  snprintf(g->area, sizeof g->area, "%s", c->area);
-  snprintf(g->node_id, sizeof g->node_id, "%s", c->node_id);
-  snprintf(g->officer, sizeof g->officer, "%s", c->officer);
-  if (c->parent.len == FS_PK_LEN) {
-    memcpy(g->parent, c->parent.data, FS_PK_LEN);
-    g->has_parent = true;
-  }
-  g->valid_from = c->valid_from;
-  g->valid_until = c->valid_until;
+  grant_fill(f->g, c);
   f->best = 0;
   return 1;
 }
@@ -291,6 +296,33 @@ int fs_trust_find(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
   if (rc < 0)
     return rc;
   return f.best;
+}
+
+struct latest_ctx {
+  fs_grant *g;
+  uint64_t issued_at;
+  bool found;
+};
+
+static int latest_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  struct latest_ctx *l = arg;
+  if (!l->found || c->issued_at >= l->issued_at) {
+    grant_fill(l->g, c);
+    l->issued_at = c->issued_at;
+    l->found = true;
+  }
+  return 0;
+}
+
+int fs_cert_latest(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   Fs__CertKind kind, fs_grant *g) {
+  struct latest_ctx l = {g, 0, false};
+  int rc = each_cert(s, txn, key, kind, latest_visit, &l);
+  if (rc)
+    return rc;
+  return l.found ? 0 : FS_ENOTFOUND;
 }
 
 int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],

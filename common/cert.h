@@ -33,6 +33,8 @@ typedef struct fs_grant {
   char area[FS_MAX_AREA + 1];
   char node_id[64];
   char officer[128];
+  char officer_id[64];
+  char level[32];            /* node: province, district, commune, ... */
   uint8_t parent[FS_PK_LEN];
   bool has_parent;
   uint64_t valid_from, valid_until;
@@ -60,6 +62,14 @@ int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
 int fs_trust_find(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
                   const uint8_t key[FS_PK_LEN], Fs__CertKind kind, const char *area,
                   uint64_t at_ms, fs_grant *g);
+
+/* Names a key for people (dashboards, conflict listings): the most
+ * recently issued stored certificate of kind for key, into *g. Its chain
+ * was checked when it was stored and is not checked again, nor its window:
+ * never use this to trust a key. Returns 0, FS_ENOTFOUND or a storage
+ * error. */
+int fs_cert_latest(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   Fs__CertKind kind, fs_grant *g);
 
 /* Whether key is revoked by a valid revocation: returns 0 (not revoked) or
  * 1 with *last_seq (the smallest last_seq of its revocations) and *from_ms. */

@@ -19,12 +19,14 @@ void fs_hello_fill(Fs__Hello *h, uint8_t *sig_buf, const fs_hs *hs, const fs_key
   h->signature.len = FS_SIG_LEN;
   h->certs = certs;
   h->n_certs = ncerts;
+  h->software = (char *)FS_SOFTWARE_VERSION;
 }
 
 int fs_hello_check(const Fs__Hello *h, const fs_hs *hs) {
   if (h->version != FS_PROTOCOL_VERSION)
     return FS_EVERSION;
-  if (h->key.len != FS_PK_LEN || strnlen(h->node_id, 64) >= 64)
+  if (h->key.len != FS_PK_LEN || strnlen(h->node_id, 64) >= 64 ||
+      strnlen(h->software, FS_SOFTWARE_MAX) >= FS_SOFTWARE_MAX)
     return FS_EPROTOCOL;
   return fs_hs_verify(hs, h->key.data, h->signature.data, h->signature.len);
 }

@@ -199,6 +199,26 @@ int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
   return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
 }
 
+int fs_peer_get(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const char *name,
+                MDB_val *v) {
+  uint8_t kb[FS_PK_LEN + 64];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb};
+  return fs_err_from_mdb(mdb_get(txn, s->peers, &k, v));
+}
+
+int fs_peer_put(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const char *name,
+                const void *p, size_t len) {
+  uint8_t kb[FS_PK_LEN + 64];
+  int kl = peer_key(kb, key, name);
+  if (kl < 0)
+    return kl;
+  MDB_val k = {(size_t)kl, kb}, v = {len, (void *)p};
+  return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
+}
+
 /* Record key: area, a 0 byte, id. Returns its length or FS_EINVAL. */
 static int record_key(uint8_t *out, size_t cap, const char *area, const char *id) {
   size_t a = strlen(area), i = strlen(id);

@@ -76,6 +76,13 @@ int fs_peer_get_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
 int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
                    const char *name, const uint8_t id[FS_HASH_LEN]);
 
+/* Bytes kept per peer key under a name (a refusal's time and reason);
+ * FS_ENOTFOUND when missing. *v points into the map (valid while txn lives). */
+int fs_peer_get(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const char *name,
+                MDB_val *v);
+int fs_peer_put(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const char *name,
+                const void *p, size_t len);
+
 /* Bytes under a string key of meta; FS_ENOTFOUND when missing. *v points
  * into the map (valid while txn lives). */
 int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v);

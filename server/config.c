@@ -16,6 +16,22 @@ static void config_defaults(fs_config *cfg) {
   snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:7400");
   cfg->map_size_mb = 8192;
   cfg->log_level = FS_LOG_INFO;
+  cfg->stale_after_ms = 120 * 1000;
+  cfg->report_interval_ms = 5 * 1000;
+}
+
+/* A whole number of seconds in [min, max] into *ms. */
+static int seconds(const char *name, const char *v, uint64_t min, uint64_t max,
+                   uint64_t *ms, fs_config *cfg) {
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (*end || v[0] == '\0' || v[0] == '-' || n < min || n > max) {
+    snprintf(cfg->error, sizeof cfg->error, "%s '%.40s' must be a number of seconds from "
+             "%llu to %llu", name, v, (unsigned long long)min, (unsigned long long)max);
+    return FS_ECONFIG;
+  }
+  *ms = n * 1000;
+  return 0;
 }
 
 static int copy_str(char *dst, size_t cap, const char *v, const char *what,
@@ -89,6 +105,10 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       cfg->map_size_mb = mb;
       return 0;
     }
+    if (strcmp(name, "stale_after_s") == 0)
+      return seconds(name, v, 2, 30ull * 24 * 3600, &cfg->stale_after_ms, cfg);
+    if (strcmp(name, "report_interval_s") == 0)
+      return seconds(name, v, 1, 3600, &cfg->report_interval_ms, cfg);
     if (strcmp(name, "log_level") == 0) {
       int l = fs_log_level_parse(v);
       if (l < 0) {
@@ -126,6 +146,12 @@ int fs_config_finish(fs_config *cfg) {
       !cfg->network_key[0] || !cfg->has_root_key) {
     snprintf(cfg->error, sizeof cfg->error,
              "[node] needs id, area, data, key, cert, network_key and root_key");
+    return FS_ECONFIG;
+  }
+  if (cfg->stale_after_ms <= cfg->report_interval_ms) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "stale_after_s must be longer than report_interval_s, or every node "
+             "would look stale between two reports");
     return FS_ECONFIG;
   }
   return 0;

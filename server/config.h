@@ -14,6 +14,8 @@
  *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
  *   map_size_mb = 8192
  *   log_level = info
+ *   stale_after_s = 120          ; a node whose status is older is "stale"
+ *   report_interval_s = 5        ; status report to the parent at least this often
  *
  * Who may connect is decided by certificates (cert.h), not by this file.
  * Parsing is init -> one line at a time (each value checked, the bad value
@@ -45,6 +47,8 @@ typedef struct fs_config {
   bool has_parent_key;
   uint64_t map_size_mb;
   int log_level;
+  uint64_t stale_after_ms;   /* rows older than this are stale (status.h) */
+  uint64_t report_interval_ms; /* upward status reports at least this often */
   char error[512];     /* "file:line: reason" after a failed load */
 } fs_config;
 

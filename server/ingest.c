@@ -8,6 +8,7 @@
 #include "hex.h"
 #include "hlc.h"
 #include "log.h"
+#include "peers.h"
 #include "schema.h" /* records issue: validation at the edge */
 
 #include <stdio.h>
@@ -540,6 +541,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
     for (size_t i = 0; rc == 0 && i < b->n; i++)
       rc = commit_item(s, txn, ing->root, ing->hold_device_gaps, b, &b->items[i],
                        push->sets[i]);
+    rc = rc ? rc : fs_peers_persist(s, txn, b); /* per-peer counts, durable with the sets */
     uint64_t prev;
     if (rc == 0 && b->set_cursor && b->n > 0 &&
         (rc = fs_peer_get_u64(s, txn, b->peer_key, "cursor", &prev)) == 0 &&

@@ -161,8 +161,12 @@ static int cmd_run(const opts *o) {
 static int cmd_check_config(const opts *o) {
   fs_config cfg;
   int rc = load_config(&cfg, o);
-  if (rc == 0)
+  if (rc == 0) {
     printf("%s: ok (node %s, area %s)\n", o->config, cfg.id, cfg.area);
+    printf("monitoring: a node is stale after %llu s without a status report; reports "
+           "go up at least every %llu s\n", (unsigned long long)cfg.stale_after_ms / 1000,
+           (unsigned long long)cfg.report_interval_ms / 1000);
+  }
   return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "uplink.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct fs_session {
   char area[FS_MAX_AREA + 1]; /* what its certificate grants */
   char peer_id[128];
   unsigned batches;      /* Pushes in flight: verifying or committing */
+  fs_peer *peer;         /* its row of srv->peers once ready, or NULL */
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
   bool conn_closed;
@@ -58,6 +60,8 @@ static void on_session_closed(fs_conn *c, int reason) {
          fs_errname(reason), (unsigned long long)c->frames_in,
          (unsigned long long)c->bytes_in);
   s->conn_closed = true;
+  if (s->peer)
+    fs_peers_closed(s->peer, c);
   session_maybe_free(s);
 }
 
@@ -90,9 +94,27 @@ static void on_secure(fs_conn *c) {
   fs_certlist_free(&certs);
 }
 
+/* Refuses a peer at Hello: tells it why, counts it against its key (NULL:
+ * it proved none). Returns code. */
+static int refuse_hello(fs_session *s, const uint8_t *key, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int refuse_hello(fs_session *s, const uint8_t *key, int code, const char *fmt, ...) {
+  char why[FS_PEER_REASON_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  s->srv->refused_hello++;
+  fs_peers_refused_hello(&s->srv->peers, key, s->is_node, why);
+  fs_conn_fail(&s->conn, code, "%s", why);
+  return code;
+}
+
 /* Decides whether the peer's key may talk to us, from the certificates we
- * hold (and those it presented). Returns 0 or fails the conn with why. */
-static int admit(fs_session *s, const Fs__Hello *h) {
+ * hold (and those it presented); *g gets its grant. Returns 0 or fails the
+ * conn with why. */
+static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   fs_server *srv = s->srv;
   const fs_config *cfg = srv->cfg;
   char hex[2 * FS_PK_LEN + 1];
@@ -102,7 +124,7 @@ static int admit(fs_session *s, const Fs__Hello *h) {
     fs_conn_fail(&s->conn, rc, "cannot store certificates: %s", fs_strerror(rc));
     return rc;
   }
-  fs_grant g;
+  fs_grant *gp = g_out, g;
   uint64_t last_seq, from;
   MDB_txn *txn;
   if ((rc = fs_store_begin(&srv->store, false, &txn)))
@@ -115,36 +137,29 @@ static int admit(fs_session *s, const Fs__Hello *h) {
                         : 0;
   mdb_txn_abort(txn);
   const char *what = s->is_node ? "node" : "device";
-  if (rc) {
-    fs_conn_fail(&s->conn, rc,
-                 "%s key %s has no valid %s certificate here (%s); enrol it with "
-                 "fieldsyncd admin %s",
-                 what, hex, what, fs_strerror(rc), s->is_node ? "certify-node" : "enrol");
-    return rc;
-  }
-  if (revoked > 0) {
-    fs_conn_fail(&s->conn, FS_EREVOKED, "%s key %s was revoked", what, hex);
-    return FS_EREVOKED;
-  }
-  if (!fs_area_within(g.area, cfg->area)) {
-    fs_conn_fail(&s->conn, FS_ESCOPE, "%s area %s lies outside node %s's area %s", what,
-                 g.area, cfg->id, cfg->area);
-    return FS_ESCOPE;
-  }
-  if (s->is_node && (!g.has_parent || sodium_memcmp(g.parent, srv->key.pk, FS_PK_LEN) != 0)) {
-    fs_conn_fail(&s->conn, FS_ESCOPE, "node %s is certified under another parent",
-                 g.node_id);
-    return FS_ESCOPE;
-  }
+  const uint8_t *key = h->key.data;
+  if (rc)
+    return refuse_hello(s, key, rc,
+                        "%s key %s has no valid %s certificate here (%s); enrol it with "
+                        "fieldsyncd admin %s",
+                        what, hex, what, fs_strerror(rc),
+                        s->is_node ? "certify-node" : "enrol");
+  if (revoked > 0)
+    return refuse_hello(s, key, FS_EREVOKED, "%s key %s was revoked", what, hex);
+  if (!fs_area_within(g.area, cfg->area))
+    return refuse_hello(s, key, FS_ESCOPE, "%s area %s lies outside node %s's area %s",
+                        what, g.area, cfg->id, cfg->area);
+  if (s->is_node && (!g.has_parent || sodium_memcmp(g.parent, srv->key.pk, FS_PK_LEN) != 0))
+    return refuse_hello(s, key, FS_ESCOPE, "node %s is certified under another parent",
+                        g.node_id);
   int same = 0;
   for (fs_session *o = srv->sessions; o; o = o->next)
     if (o != s && o->st == S_READY && memcmp(o->peer_key, h->key.data, FS_PK_LEN) == 0)
       same++;
-  if (same >= FS_SESSIONS_PER_KEY) {
-    fs_conn_fail(&s->conn, FS_ELIMIT, "%s key %s already has %d open sessions here", what,
-                 hex, same);
-    return FS_ELIMIT;
-  }
+  if (same >= FS_SESSIONS_PER_KEY)
+    return refuse_hello(s, key, FS_ELIMIT, "%s key %s already has %d open sessions here",
+                        what, hex, same);
+  *gp = g;
   memcpy(s->peer_key, h->key.data, FS_PK_LEN);
   memcpy(s->area, g.area, sizeof s->area);
   snprintf(s->peer_id, sizeof s->peer_id, "%s", s->is_node ? g.node_id : g.officer);
@@ -155,8 +170,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   fs_server *srv = s->srv;
   int rc = fs_hello_check(h, &s->conn.hs);
   if (rc) {
-    srv->refused_hello++;
-    fs_conn_fail(&s->conn, rc, "hello refused: %s", fs_strerror(rc));
+    refuse_hello(s, NULL, rc, "hello refused: %s", fs_strerror(rc));
     return;
   }
   if (strcmp(h->role, "node") != 0 && strcmp(h->role, "device") != 0) {
@@ -164,11 +178,11 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
     return;
   }
   s->is_node = strcmp(h->role, "node") == 0;
-  if (admit(s, h) != 0) {
-    srv->refused_hello++;
+  fs_grant g;
+  if (admit(s, h, &g) != 0)
     return;
-  }
   s->st = S_READY;
+  s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
   uint64_t seq = 0, cursor = 0, cert_cursor = 0;
@@ -211,6 +225,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
 static void on_batch_done(fs_batch *b) {
   fs_session *s = b->data;
   s->batches--;
+  fs_peers_batch_done(&s->srv->peers, s->peer, b);
   /* Laptop sets held ahead of a gap this node lost: ask the parent. */
   for (size_t i = 0; b->rc == 0 && s->srv->uplink && i < b->n; i++) {
     const fs_batch_item *it = &b->items[i];
@@ -338,7 +353,8 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
       Fs__Envelope env = FS__ENVELOPE__INIT;
       env.msg_case = FS__ENVELOPE__MSG_RECORDS;
       env.records = &r;
-      send_env(s, &env); /* copies the bytes out of the map */
+      if (send_env(s, &env) == 0 && s->peer) /* copies the bytes out of the map */
+        s->peer->records_out += o.n;
       free(ptrs);
     }
   }
@@ -438,6 +454,8 @@ static bool revoked_now(fs_session *s) {
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
   fs_session *s = container_of(c, fs_session, conn);
   rate_limit(s);
+  if (s->peer)
+    s->peer->last_contact_ms = fs_hlc_now_ms();
   if (s->st == S_READY && env->msg_case == FS__ENVELOPE__MSG_PULL && revoked_now(s)) {
     fs__envelope__free_unpacked(env, NULL);
     return;
@@ -591,6 +609,12 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   if ((rc = install_own_cert(srv)))
     goto fail_store;
+  fs_peers_init(&srv->peers, &srv->store);
+  if ((rc = fs_peers_load(&srv->peers, srv->key.pk))) {
+    fs_log(FS_LOG_ERROR, "server.peers", "err=%s msg=\"cannot read the peers database: %s\"",
+           fs_errname(rc), fs_strerror(rc));
+    goto fail_store;
+  }
   if ((rc = fs_ingest_init(&srv->ingest, loop, &srv->store, cfg->root_key))) {
     fs_log(FS_LOG_ERROR, "server.ingest", "err=%s msg=\"cannot start the writer thread\"",
            fs_errname(rc));
@@ -630,6 +654,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   return 0;
 fail_store:
   fs_ingest_stop(&srv->ingest); /* nothing in flight yet: ends its thread */
+  fs_peers_free(&srv->peers);
   fs_status_free(&srv->status);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);
@@ -661,6 +686,7 @@ void fs_server_stop(fs_server *srv) {
 void fs_server_free(fs_server *srv) {
   sodium_memzero(srv->netkey, sizeof srv->netkey);
   fs_status_free(&srv->status);
+  fs_peers_free(&srv->peers);
   fs_store_close(&srv->store);
   fs_keypair_free(&srv->key);
 }

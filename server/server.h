@@ -14,6 +14,7 @@
 #include "hello.h"
 #include "ingest.h"
 #include "keys.h"
+#include "peers.h"
 #include "status.h"
 #include "store.h"
 
@@ -49,6 +50,7 @@ typedef struct fs_server {
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */
   fs_status status;      /* own counters' cache and children's reports */
+  fs_peers peers;        /* per direct peer: connections, counts, refusals */
   struct fs_admin *admin; /* the HTTP admin port, or NULL */
   bool stopping;
   uint64_t accepted, refused_hello, throttled;

@@ -1,11 +1,14 @@
-/* status.c - own status, kept child reports, JSON and metrics. */
+/* status.c - this node's row, kept child reports, ages and states. */
 #include "status.h"
 
 #include "error.h"
+#include "cert.h"
 #include "hlc.h"
+#include "peers.h"
 #include "server.h"
 #include "uplink.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,16 +60,140 @@ int fs_status_keep(fs_status *st, const uint8_t key[32], const Fs__StatusReport 
   return 0;
 }
 
-/* Fills self from counters and the store; strings point into srv. */
-static int self_status(fs_server *srv, Fs__NodeStatus *n) {
+/* This node's row and the peer rows it points to. */
+typedef struct self_row {
+  Fs__NodeStatus n;
+  Fs__PeerStatus *pv;        /* owned */
+  Fs__PeerStatus **pp;       /* owned */
+} self_row;
+
+static void self_row_free(self_row *r) {
+  free(r->pv);
+  free(r->pp);
+}
+
+static const char *our_level(fs_server *srv, MDB_txn *txn) {
+  fs_status *st = &srv->status;
+  fs_grant g;
+  if (!st->level_read && fs_cert_latest(&srv->store, txn, srv->key.pk,
+                                        FS__CERT_KIND__CERT_NODE, &g) == 0) {
+    snprintf(st->level, sizeof st->level, "%s", g.level);
+    st->level_read = true;
+  }
+  return st->level;
+}
+
+/* Problems first, then connected peers, then the most recently heard. */
+static int peer_order(const void *a, const void *b) {
+  const fs_peer *x = *(fs_peer *const *)a, *y = *(fs_peer *const *)b;
+  uint64_t now = fs_hlc_now_ms();
+  bool ax = fs_peer_alarming(x, now, FS_STATUS_REFUSING_MS),
+       ay = fs_peer_alarming(y, now, FS_STATUS_REFUSING_MS);
+  if (ax != ay)
+    return ax ? -1 : 1;
+  if ((x->sessions > 0) != (y->sessions > 0))
+    return x->sessions > 0 ? -1 : 1;
+  if (x->last_contact_ms != y->last_contact_ms)
+    return x->last_contact_ms > y->last_contact_ms ? -1 : 1;
+  return memcmp(x->key, y->key, 32);
+}
+
+static void peer_row(Fs__PeerStatus *ps, const fs_peer *e) {
+  fs__peer_status__init(ps);
+  ps->key.data = (uint8_t *)e->key;
+  ps->key.len = 32;
+  ps->kind = e->kind == FS_PEER_CHILD ? "child" : "device";
+  ps->name = (char *)e->name;
+  ps->officer_id = (char *)e->officer_id;
+  ps->area = (char *)e->area;
+  ps->software = (char *)e->software;
+  ps->sessions = e->sessions;
+  ps->last_contact_ms = e->last_contact_ms;
+  ps->cursor = e->cursor;
+  ps->sets_in = e->sets_in;
+  ps->duplicates = e->duplicates;
+  ps->records_out = e->records_out;
+  fs_peer_bytes(e, &ps->bytes_in, &ps->bytes_out);
+  ps->refused = e->refused;
+  ps->refused_hello = e->refused_hello;
+  ps->last_refusal_ms = e->last_refusal_ms;
+  ps->last_refusal = (char *)e->last_refusal;
+  ps->forks = e->forks;
+}
+
+static void parent_row(Fs__PeerStatus *ps, fs_server *srv, const Fs__NodeStatus *n) {
+  const fs_uplink_stats *u = fs_uplink_stats_get(srv->uplink);
+  static const uint8_t none[32];
+  fs__peer_status__init(ps);
+  if (memcmp(u->parent_key, none, 32) != 0) {
+    ps->key.data = (uint8_t *)u->parent_key;
+    ps->key.len = 32;
+  }
+  ps->kind = "parent";
+  ps->name = (char *)u->parent_id;
+  ps->software = (char *)u->parent_software;
+  ps->sessions = u->connected;
+  ps->last_contact_ms = u->last_contact_ms;
+  ps->cursor = u->cursor;
+  ps->queue = n->log_seq > n->parent_cursor ? n->log_seq - n->parent_cursor : 0;
+  ps->queue_since_ms = n->queue_since_ms;
+  ps->sets_out = u->pushed;
+  ps->duplicates = u->duplicates;
+  ps->records_in = u->pulled;
+  ps->sets_in = u->fetched;
+  fs_uplink_traffic(srv->uplink, &ps->bytes_in, &ps->bytes_out);
+  ps->refused = u->refused;
+  if (u->refused)
+    ps->last_refusal = (char *)u->last_error;
+}
+
+/* The peer rows of this node: the parent first, then the table's, sorted
+ * and bounded. Sums the durable counts into n. */
+static int peer_rows(fs_server *srv, self_row *r) {
+  fs_peers *p = &srv->peers;
+  Fs__NodeStatus *n = &r->n;
+  size_t cap = (srv->uplink ? 1 : 0) + (p->n < FS_STATUS_MAX_PEERS ? p->n : FS_STATUS_MAX_PEERS);
+  fs_peer **sorted = malloc((p->n ? p->n : 1) * sizeof *sorted);
+  r->pv = calloc(cap ? cap : 1, sizeof *r->pv);
+  r->pp = calloc(cap ? cap : 1, sizeof *r->pp);
+  if (!sorted || !r->pv || !r->pp) {
+    free(sorted);
+    return FS_ENOMEM;
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    n->refused += p->v[i]->refused;
+    n->forks += p->v[i]->forks;
+    sorted[i] = p->v[i];
+  }
+  qsort(sorted, p->n, sizeof *sorted, peer_order);
+  size_t k = 0;
+  if (srv->uplink)
+    parent_row(&r->pv[k++], srv, n);
+  for (size_t i = 0; i < p->n && k < cap; i++)
+    peer_row(&r->pv[k++], sorted[i]);
+  free(sorted);
+  for (size_t i = 0; i < k; i++)
+    r->pp[i] = &r->pv[i];
+  n->peers = r->pp;
+  n->n_peers = k;
+  n->peers_omitted = (uint32_t)(p->n - (k - (srv->uplink ? 1 : 0)));
+  return 0;
+}
+
+/* Fills this node's row from counters, the peer table and the store;
+ * strings point into srv. Free with self_row_free. */
+static int self_status(fs_server *srv, self_row *r) {
   fs_status *st = &srv->status;
   fs_store *s = &srv->store;
+  Fs__NodeStatus *n = &r->n;
+  memset(r, 0, sizeof *r);
   fs__node_status__init(n);
   MDB_txn *txn;
   int rc = fs_store_begin(s, false, &txn);
   if (rc)
     return rc;
   uint64_t rseq = 0;
+  n->level = (char *)our_level(srv, txn);
   if ((rc = fs_meta_get_u64(s, txn, "record_seq", &rseq)) == 0 &&
       (rc = fs_meta_get_u64(s, txn, "log_seq", &n->log_seq)) == 0 &&
       (rc = fs_store_count(s, txn, s->devices, &n->devices)) == 0 &&
@@ -84,47 +211,55 @@ static int self_status(fs_server *srv, Fs__NodeStatus *n) {
   const fs_ingest *ing = &srv->ingest;
   n->node_id = (char *)srv->cfg->id;
   n->area = (char *)srv->cfg->area;
+  n->software = FS_SOFTWARE_VERSION;
   n->records = st->records;
   n->digest.data = st->digest;
   n->digest.len = sizeof st->digest;
   n->stored = ing->stored;
   n->duplicates = ing->duplicates;
-  n->refused = ing->refused;
-  n->forks = ing->forks;
   n->held = ing->held;
   n->sessions = srv->nsessions;
   n->reported_ms = fs_hlc_now_ms();
   n->uptime_s = (n->reported_ms - st->started_ms) / 1000;
   n->last_error = st->last_error;
+  n->refused_hello = srv->peers.refused_hello;
+  n->last_refusal_ms = srv->peers.last_refusal_ms;
+  n->last_refusal = srv->peers.last_refusal;
+  n->has_parent = srv->uplink != NULL;
   if (srv->uplink) {
     const fs_uplink_stats *u = fs_uplink_stats_get(srv->uplink);
     n->parent_id = (char *)u->parent_id;
     n->parent_connected = u->connected;
     n->parent_cursor = u->cursor;
+    n->parent_contact_ms = u->last_contact_ms;
     if (u->last_error[0])
       n->last_error = (char *)u->last_error;
+    n->queue_since_ms =
+        fs_peers_queue_since(&srv->peers, n->log_seq, n->parent_cursor, n->reported_ms);
   } else {
     n->parent_cursor = n->log_seq; /* the root has nothing to send */
   }
-  return 0;
+  return peer_rows(srv, r);
 }
 
-/* Calls fn for self and for every node in every kept child report. */
-typedef int (*node_fn)(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms);
-
-static int each_node(fs_server *srv, node_fn fn, void *arg) {
-  Fs__NodeStatus self;
+int fs_status_each(fs_server *srv, fs_status_fn fn, void *arg) {
+  self_row self;
   int rc = self_status(srv, &self);
-  if (rc || (rc = fn(arg, &self, self.reported_ms)))
+  if (rc == 0)
+    rc = fn(arg, &self.n, 0);
+  self_row_free(&self);
+  if (rc)
     return rc;
   fs_status *st = &srv->status;
+  uint64_t now = fs_hlc_now_ms();
   for (size_t i = 0; i < st->nchildren; i++) {
     const fs_child_report *c = &st->children[i];
     Fs__StatusReport *r = fs__status_report__unpack(NULL, c->len, c->report);
     if (!r)
       continue;
+    uint64_t held = now > c->seen_ms ? now - c->seen_ms : 0;
     for (size_t j = 0; rc == 0 && j < r->n_nodes; j++)
-      rc = fn(arg, r->nodes[j], c->seen_ms);
+      rc = fn(arg, r->nodes[j], r->nodes[j]->age_ms + held);
     fs__status_report__free_unpacked(r, NULL);
     if (rc)
       return rc;
@@ -132,9 +267,25 @@ static int each_node(fs_server *srv, node_fn fn, void *arg) {
   return 0;
 }
 
-/* A copy through the wire form: n may live in a report freed right after.
- * NULL when out of memory. */
-static Fs__NodeStatus *node_copy(const Fs__NodeStatus *n) {
+uint64_t fs_status_since(const Fs__NodeStatus *n, uint64_t age_ms, uint64_t t) {
+  if (t == 0)
+    return UINT64_MAX;
+  return age_ms + (n->reported_ms > t ? n->reported_ms - t : 0);
+}
+
+const char *fs_status_state(const Fs__NodeStatus *n, uint64_t age_ms, uint64_t stale_ms) {
+  if (age_ms > stale_ms)
+    return "stale";
+  if (n->forks > 0 || n->quarantined > 0)
+    return "fork";
+  if (n->last_refusal_ms && n->reported_ms - n->last_refusal_ms < FS_STATUS_REFUSING_MS)
+    return "refusing";
+  if (n->has_parent && (!n->parent_connected || n->log_seq > n->parent_cursor))
+    return "lagging";
+  return "in_sync";
+}
+
+Fs__NodeStatus *fs_status_copy(const Fs__NodeStatus *n) {
   size_t len = fs__node_status__get_packed_size(n);
   uint8_t *b = malloc(len ? len : 1);
   if (!b)
@@ -147,17 +298,21 @@ static Fs__NodeStatus *node_copy(const Fs__NodeStatus *n) {
 
 struct collect {
   Fs__StatusReport rep;
+  size_t bytes;
   Fs__NodeStatus *nodes[FS_STATUS_MAX_NODES];
 };
 
-static int collect_node(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
-  (void)seen_ms;
+static int collect_node(void *arg, const Fs__NodeStatus *n, uint64_t age_ms) {
   struct collect *c = arg;
-  if (c->rep.n_nodes >= FS_STATUS_MAX_NODES)
-    return 0; /* a bounded report: the deepest nodes are dropped */
-  Fs__NodeStatus *copy = node_copy(n);
+  size_t len = fs__node_status__get_packed_size(n);
+  /* A bounded report: the rows past either bound (the deepest) are dropped. */
+  if (c->rep.n_nodes >= FS_STATUS_MAX_NODES || c->bytes + len > FS_STATUS_MAX_BYTES)
+    return 0;
+  Fs__NodeStatus *copy = fs_status_copy(n);
   if (!copy)
     return FS_ENOMEM;
+  copy->age_ms = age_ms;
+  c->bytes += len + 8;
   c->nodes[c->rep.n_nodes++] = copy;
   return 0;
 }
@@ -168,7 +323,7 @@ int fs_status_report(fs_server *srv, uint8_t **out, size_t *len) {
     return FS_ENOMEM;
   fs__status_report__init(&c->rep);
   c->rep.nodes = c->nodes;
-  int rc = each_node(srv, collect_node, c);
+  int rc = fs_status_each(srv, collect_node, c);
   if (rc == 0) {
     *len = fs__status_report__get_packed_size(&c->rep);
     *out = malloc(*len ? *len : 1);
@@ -181,167 +336,4 @@ int fs_status_report(fs_server *srv, uint8_t **out, size_t *len) {
     fs__node_status__free_unpacked(c->nodes[i], NULL);
   free(c);
   return rc;
-}
-
-struct json_ctx {
-  fs_strbuf *b;
-  size_t n;
-  uint64_t now;
-};
-
-static int json_node(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
-  struct json_ctx *j = arg;
-  fs_strbuf *b = j->b;
-  if (j->n++)
-    fs_strbuf_puts(b, ",\n");
-  fs_strbuf_puts(b, "{\"id\":");
-  fs_strbuf_json(b, n->node_id);
-  fs_strbuf_puts(b, ",\"area\":");
-  fs_strbuf_json(b, n->area);
-  fs_strbuf_puts(b, ",\"parent\":");
-  fs_strbuf_json(b, n->parent_id);
-  fs_strbuf_printf(b,
-                   ",\"parent_connected\":%s,\"log_seq\":%llu,\"parent_cursor\":%llu,"
-                   "\"lag\":%llu,\"records\":%llu,\"digest\":\"",
-                   n->parent_connected ? "true" : "false", (unsigned long long)n->log_seq,
-                   (unsigned long long)n->parent_cursor,
-                   (unsigned long long)(n->log_seq > n->parent_cursor
-                                            ? n->log_seq - n->parent_cursor
-                                            : 0),
-                   (unsigned long long)n->records);
-  fs_strbuf_hex(b, n->digest.data, n->digest.len);
-  fs_strbuf_printf(
-      b,
-      "\",\"stored\":%llu,\"duplicates\":%llu,\"refused\":%llu,\"forks\":%llu,"
-      "\"held\":%llu,\"sessions\":%llu,\"devices\":%llu,\"conflicts\":%llu,"
-      "\"quarantined\":%llu,\"uptime_s\":%llu,\"report_age_ms\":%llu,\"last_error\":",
-      (unsigned long long)n->stored, (unsigned long long)n->duplicates,
-      (unsigned long long)n->refused, (unsigned long long)n->forks,
-      (unsigned long long)n->held, (unsigned long long)n->sessions,
-      (unsigned long long)n->devices, (unsigned long long)n->conflicts,
-      (unsigned long long)n->quarantined, (unsigned long long)n->uptime_s,
-      (unsigned long long)(j->now > seen_ms ? j->now - seen_ms : 0));
-  fs_strbuf_json(b, n->last_error);
-  fs_strbuf_puts(b, "}");
-  return b->err;
-}
-
-int fs_status_json(fs_server *srv, fs_strbuf *b) {
-  struct json_ctx j = {b, 0, fs_hlc_now_ms()};
-  fs_strbuf_puts(b, "{\"node\":");
-  fs_strbuf_json(b, srv->cfg->id);
-  fs_strbuf_puts(b, ",\"area\":");
-  fs_strbuf_json(b, srv->cfg->area);
-  fs_strbuf_puts(b, ",\"nodes\":[\n");
-  int rc = each_node(srv, json_node, &j);
-  fs_strbuf_puts(b, "]}\n");
-  return rc ? rc : b->err;
-}
-
-int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
-  Fs__NodeStatus n;
-  int rc = self_status(srv, &n);
-  if (rc)
-    return rc;
-  struct {
-    const char *name, *help;
-    uint64_t v;
-  } m[] = {
-      {"fieldsync_log_seq", "change sets in this node's log", n.log_seq},
-      {"fieldsync_parent_cursor", "log seq acknowledged by the parent", n.parent_cursor},
-      {"fieldsync_records", "merged records of the node's area", n.records},
-      {"fieldsync_changesets_stored_total", "change sets newly stored", n.stored},
-      {"fieldsync_changesets_duplicate_total", "resends acknowledged again", n.duplicates},
-      {"fieldsync_changesets_refused_total", "change sets refused", n.refused},
-      {"fieldsync_forks_total", "forked change sets quarantined", n.forks},
-      {"fieldsync_held_total", "relayed sets held for an earlier one", n.held},
-      {"fieldsync_sessions", "open connections", n.sessions},
-      {"fieldsync_devices", "devices with a chain here", n.devices},
-      {"fieldsync_conflicts", "concurrent writes recorded for review", n.conflicts},
-      {"fieldsync_parent_connected", "1 when the link to the parent is up",
-       n.parent_connected},
-      {"fieldsync_commits_total", "write transactions committed", srv->ingest.commits},
-  };
-  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-    fs_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\"} %llu\n", m[i].name,
-                     m[i].help, m[i].name, strstr(m[i].name, "_total") ? "counter" : "gauge",
-                     m[i].name, srv->cfg->id, (unsigned long long)m[i].v);
-  return b->err;
-}
-
-/* ---------------------------------------------------------- text table */
-
-struct text_node {
-  Fs__NodeStatus *n;       /* a copy through the wire form */
-  uint64_t seen_ms;
-  bool printed;
-};
-
-struct text_ctx {
-  struct text_node *v;
-  size_t n, cap;
-};
-
-static int text_collect(void *arg, const Fs__NodeStatus *n, uint64_t seen_ms) {
-  struct text_ctx *x = arg;
-  if (x->n == FS_STATUS_MAX_NODES)
-    return 0;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? 2 * x->cap : 16;
-    struct text_node *nv = realloc(x->v, cap * sizeof *nv);
-    if (!nv)
-      return FS_ENOMEM;
-    x->v = nv;
-    x->cap = cap;
-  }
-  Fs__NodeStatus *copy = node_copy(n);
-  if (!copy)
-    return FS_ENOMEM;
-  x->v[x->n++] = (struct text_node){copy, seen_ms, false};
-  return 0;
-}
-
-/* Prints node i and, indented, the nodes whose parent it is. */
-static void text_row(fs_strbuf *b, struct text_ctx *x, size_t i, int depth, uint64_t now) {
-  struct text_node *t = &x->v[i];
-  if (t->printed || depth > 16)
-    return;
-  t->printed = true;
-  const Fs__NodeStatus *n = t->n;
-  char name[96], link[40], digest[13];
-  snprintf(name, sizeof name, "%*s%s", 2 * depth, "", n->node_id);
-  snprintf(link, sizeof link, "%s", !n->parent_id[0] ? "root"
-                                     : n->parent_connected ? "up" : "DOWN");
-  for (int k = 0; k < 6 && (size_t)k < n->digest.len; k++)
-    snprintf(digest + 2 * k, 3, "%02x", n->digest.data[k]);
-  digest[n->digest.len >= 6 ? 12 : 0] = '\0';
-  uint64_t age = now > t->seen_ms ? (now - t->seen_ms) / 1000 : 0;
-  fs_strbuf_printf(b, "%-24s %-18s %-5s %6llu %8llu %-12s %8llu %7llu %5llu %6llus  %s\n",
-                   name, n->area, link,
-                   (unsigned long long)(n->log_seq > n->parent_cursor
-                                            ? n->log_seq - n->parent_cursor : 0),
-                   (unsigned long long)n->records, digest, (unsigned long long)n->stored,
-                   (unsigned long long)n->refused, (unsigned long long)n->forks,
-                   (unsigned long long)age, n->last_error);
-  for (size_t j = 0; j < x->n; j++)
-    if (strcmp(x->v[j].n->parent_id, n->node_id) == 0)
-      text_row(b, x, j, depth + 1, now);
-}
-
-int fs_status_text(struct fs_server *srv, fs_strbuf *b) {
-  struct text_ctx x = {0};
-  int rc = each_node(srv, text_collect, &x);
-  if (rc == 0) {
-    fs_strbuf_printf(b, "%-24s %-18s %-5s %6s %8s %-12s %8s %7s %5s %7s  %s\n", "NODE",
-                     "AREA", "LINK", "LAG", "RECORDS", "DIGEST", "STORED", "REFUSED",
-                     "FORKS", "REPORT", "LAST ERROR");
-    uint64_t now = fs_hlc_now_ms();
-    text_row(b, &x, 0, 0, now); /* this node first, its subtree below it */
-    for (size_t i = 0; i < x.n; i++)
-      text_row(b, &x, i, 0, now); /* nodes whose parent did not report */
-  }
-  for (size_t i = 0; i < x.n; i++)
-    fs__node_status__free_unpacked(x.v[i].n, NULL);
-  free(x.v);
-  return rc ? rc : b->err;
 }

@@ -41,6 +41,7 @@ struct fs_uplink {
   bool pulling, more_to_pull, stopping;
   uint64_t pull_cursor;
   uint64_t status_sent_ms;
+  uint64_t keepalive_ms;  /* last keepalive pull */
   struct want {
     uint8_t device[32];
     uint64_t from, to;
@@ -375,6 +376,8 @@ static void on_server_hello(fs_uplink *u, const Fs__Hello *h) {
                cfg->parent, cfg->area, fs_strerror(rc));
     return;
   }
+  memcpy(u->stats.parent_key, h->key.data, FS_PK_LEN); /* monitoring */
+  snprintf(u->stats.parent_software, sizeof u->stats.parent_software, "%s", h->software);
   /* A node pushes only to the parent its own certificate names (and, when
    * configured, the pinned key). */
   if ((self.has_parent && sodium_memcmp(self.parent, h->key.data, FS_PK_LEN) != 0) ||
@@ -570,6 +573,7 @@ static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
 static void on_frame(fs_conn *c, Fs__Envelope *env) {
   uplink_conn *uc = container_of(c, uplink_conn, conn);
   fs_uplink *u = uc->u;
+  u->stats.last_contact_ms = fs_hlc_now_ms(); /* monitoring */
   Fs__Envelope__MsgCase mc = env->msg_case;
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     link_error(u, FS_EREFUSED, "parent says: %s", env->error->message);
@@ -593,6 +597,8 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
 static void on_conn_closed(fs_conn *c, int reason) {
   uplink_conn *uc = container_of(c, uplink_conn, conn);
   fs_uplink *u = uc->u;
+  u->stats.bytes_in += c->bytes_in; /* monitoring */
+  u->stats.bytes_out += c->bytes_out;
   free(uc);
   u->conn = NULL;
   u->st = U_IDLE;
@@ -672,8 +678,8 @@ static void send_status(fs_uplink *u) {
 
 /* One timer: the backoff before a reconnect, then, while connected, a
  * one-second tick that sends a status report when something changed (or
- * every FS_UPLINK_KEEPALIVE_MS anyway) and a pull every keepalive period:
- * the keepalive that also fetches what came down. */
+ * every report_interval_s anyway) and a pull every keepalive period: the
+ * keepalive that also fetches what came down. */
 static void on_timer(uv_timer_t *t) {
   fs_uplink *u = t->data;
   if (u->stopping)
@@ -685,8 +691,13 @@ static void on_timer(uv_timer_t *t) {
   if (u->st != U_READY)
     return;
   uint64_t now = fs_hlc_now_ms();
-  bool keepalive = now - u->status_sent_ms >= FS_UPLINK_KEEPALIVE_MS;
-  if (u->status_dirty || keepalive)
+  /* Its own clock: status reports sent for changes below must not put the
+   * keepalive pull off for ever. */
+  bool keepalive = now - u->keepalive_ms >= FS_UPLINK_KEEPALIVE_MS;
+  if (keepalive)
+    u->keepalive_ms = now;
+  if (u->status_dirty || keepalive ||
+      now - u->status_sent_ms >= u->srv->cfg->report_interval_ms)
     send_status(u);
   if (u->conn && keepalive)
     push_next(u); /* certificates installed here meanwhile */
@@ -748,3 +759,8 @@ void fs_uplink_stop(fs_uplink *u) {
 }
 
 const fs_uplink_stats *fs_uplink_stats_get(const fs_uplink *u) { return &u->stats; }
+
+void fs_uplink_traffic(const fs_uplink *u, uint64_t *in, uint64_t *out) {
+  *in = u->stats.bytes_in + (u->conn ? u->conn->bytes_in : 0);
+  *out = u->stats.bytes_out + (u->conn ? u->conn->bytes_out : 0);
+}

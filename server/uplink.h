@@ -39,6 +39,11 @@ typedef struct fs_uplink_stats {
   uint64_t pushed, stored, duplicates, held, refused, connects, failures;
   uint64_t pulled, last_ack_ms, fetched;
   char last_error[256];
+  /* monitoring: the parent as a peer (status.c) */
+  uint8_t parent_key[32];  /* from its Hello; zeros before the first one */
+  char parent_software[32];
+  uint64_t last_contact_ms; /* last frame from the parent */
+  uint64_t bytes_in, bytes_out; /* of closed connections (fs_uplink_traffic) */
 } fs_uplink_stats;
 
 /* Allocates the uplink and starts connecting. Returns 0 or a negative code. */
@@ -61,5 +66,8 @@ void fs_uplink_mark_dirty(fs_uplink *u);
 void fs_uplink_stop(fs_uplink *u);
 
 const fs_uplink_stats *fs_uplink_stats_get(const fs_uplink *u);
+
+/* Bytes to and from the parent since start, the open connection's included. */
+void fs_uplink_traffic(const fs_uplink *u, uint64_t *in, uint64_t *out);
 
 #endif
