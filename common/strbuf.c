@@ -69,6 +69,44 @@ void fs_strbuf_json(fs_strbuf *b, const char *s) {
   fs_strbuf_add(b, "\"", 1);
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const uint8_t *p, size_t n) {
+  size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+             : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+  if (len == 0 || len > n)
+    return 0;
+  uint32_t c = len == 1 ? p[0] : p[0] & (0x7f >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    c = c << 6 | (p[i] & 0x3f);
+  }
+  static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    return 0; /* overlong, beyond Unicode, or a surrogate */
+  return len;
+}
+
+void fs_strbuf_json_bytes(fs_strbuf *b, const uint8_t *p, size_t len) {
+  fs_strbuf_add(b, "\"", 1);
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_len(p + i, len - i);
+    if (n == 0) {
+      fs_strbuf_puts(b, "\\ufffd");
+      i++;
+    } else if (p[i] == '"' || p[i] == '\\') {
+      char e[2] = {'\\', (char)p[i++]};
+      fs_strbuf_add(b, e, 2);
+    } else if (p[i] < 0x20 || p[i] == 0x7f) {
+      fs_strbuf_printf(b, "\\u%04x", p[i++]);
+    } else {
+      fs_strbuf_add(b, p + i, n);
+      i += n;
+    }
+  }
+  fs_strbuf_add(b, "\"", 1);
+}
+
 void fs_strbuf_hex(fs_strbuf *b, const uint8_t *p, size_t len) {
   static const char digits[] = "0123456789abcdef";
   if (reserve(b, 2 * len))

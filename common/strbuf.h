@@ -23,6 +23,10 @@ void fs_strbuf_printf(fs_strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
 void fs_strbuf_json(fs_strbuf *b, const char *s);
+/* Appends len bytes (any bytes: NULs, invalid UTF-8) as a JSON string
+ * literal: valid UTF-8 passes through, control characters are escaped and
+ * each byte of an invalid sequence becomes U+FFFD. */
+void fs_strbuf_json_bytes(fs_strbuf *b, const uint8_t *p, size_t len);
 /* Appends len bytes as lower-case hex. */
 void fs_strbuf_hex(fs_strbuf *b, const uint8_t *p, size_t len);
 

@@ -1,6 +1,7 @@
 /* admin.c - a small HTTP/1.1 server on the node's loop (http-parser). */
 #include "admin.h"
 
+#include "conflicts.h"
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
@@ -163,6 +164,31 @@ static void route_digest(http_req *r, fs_server *srv) {
   fs_strbuf_free(&b);
 }
 
+/* GET /api/conflicts?area=PREFIX[&format=text] (conflicts.h). */
+static void route_conflicts(http_req *r, fs_server *srv) {
+  char area[FS_MAX_AREA + 1], fmt[16];
+  if (!query_param(r->url, "area", area, sizeof area) || !area[0])
+    snprintf(area, sizeof area, "%s", srv->cfg->area);
+  if (!fs_area_valid(area)) {
+    respond_text(r, 400, "area=PREFIX must be an area code like KT.KPL\n");
+    return;
+  }
+  bool text = query_param(r->url, "format", fmt, sizeof fmt) && strcmp(fmt, "text") == 0;
+  MDB_txn *txn;
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  int rc = fs_store_begin(&srv->store, false, &txn);
+  if (rc == 0) {
+    rc = fs_conflicts_render(&srv->store, txn, srv->cfg->id, area, !text, &b);
+    mdb_txn_abort(txn);
+  }
+  if (rc)
+    respond_text(r, 500, fs_strerror(rc));
+  else
+    respond(r, 200, text ? "text/plain; charset=utf-8" : "application/json", &b);
+  fs_strbuf_free(&b);
+}
+
 /* Records issue: GET /api/report?area=&from=&to=&lang=&format= (report.h). */
 static void route_report(http_req *r, fs_server *srv) {
   char area[256], from[32], to[32], lang[8], fmt[8];
@@ -206,6 +232,8 @@ static void route(http_req *r) {
   } else if (plen == 8 && strncmp(r->url, "/metrics", 8) == 0) {
     if ((rc = fs_status_metrics(srv, &b)) == 0)
       respond(r, 200, "text/plain; version=0.0.4", &b);
+  } else if (plen == 14 && strncmp(r->url, "/api/conflicts", 14) == 0) {
+    route_conflicts(r, srv);
   } else if (plen == 11 && strncmp(r->url, "/api/digest", 11) == 0) {
     route_digest(r, srv);
   } else if (plen == 11 && strncmp(r->url, "/api/report", 11) == 0) { /* records issue */
@@ -214,8 +242,8 @@ static void route(http_req *r) {
     fs_strbuf_puts(&b, fs_report_html);
     respond(r, 200, "text/html; charset=utf-8", &b);
   } else {
-    respond_text(r, 404, "not found: try /, /report, /api/status, /api/digest?area=KT, "
-                         "/api/report?area=KT or /metrics\n");
+    respond_text(r, 404, "not found: try /, /report, /api/status, /api/conflicts?area=KT, "
+                         "/api/digest?area=KT, /api/report?area=KT or /metrics\n");
   }
   if (rc)
     respond_text(r, 500, fs_strerror(rc));

@@ -3,6 +3,9 @@
  *   GET /               the dashboard (one HTML page, no external assets)
  *   GET /api/status     this node and every node below it, as JSON
  *                       (?format=text: a terminal table, the tree indented)
+ *   GET /api/conflicts?area=PREFIX[&format=text]
+ *                       conflicts recorded here for review (conflicts.h);
+ *                       the node's area when area is absent
  *   GET /api/digest?area=PREFIX   the state digest of an area at this node
  *   GET /api/report?area=PREFIX&from=DAY&to=DAY[&lang=en][&format=csv]
  *                       the movement's roll-up report (server/report.h)

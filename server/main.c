@@ -5,6 +5,7 @@
  */
 #include "admin_cli.h"
 #include "config.h"
+#include "conflicts.h"
 #include "error.h"
 #include "hex.h"
 #include "keys.h"
@@ -48,6 +49,9 @@ static const char usage_text[] =
     "        roll-up report of the movement's records (fieldsyncd report --help)\n"
     "  tree --admin HOST:PORT [--json]\n"
     "        the replication status of a running node and every node below it\n"
+    "  conflicts (--data DIR | --admin HOST:PORT) [--area PREFIX] [--json]\n"
+    "        concurrent writes to one field, for review: both values, who wrote\n"
+    "        each and when, which one won (sealed fields shown as sealed)\n"
     "  backup --data DIR --out DIR  consistent, compacted copy of a node's store,\n"
     "                               also while it runs (restore: stop, swap dirs)\n"
     "  admin ...                    create a deployment, sign certificates\n"
@@ -58,6 +62,7 @@ static const char usage_text[] =
     "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
     "  fieldsyncd run --config /etc/fieldsync/commune.ini\n"
     "  fieldsyncd digest --data /var/lib/fieldsync --area KT.KPL\n"
+    "  fieldsyncd conflicts --admin 127.0.0.1:8401 --area KT.KPL.DAKNEN\n"
     "\n"
     "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
 
@@ -311,7 +316,8 @@ static int http_get_print(const char *addr, const char *path) {
   close(fd);
   const char *body = resp.p ? strstr(resp.p, "\r\n\r\n") : NULL;
   if (rc || !body || strncmp(resp.p, "HTTP/1.1 200", 12) != 0) {
-    fprintf(stderr, "fieldsyncd: the admin port %s did not answer with the status\n", addr);
+    fprintf(stderr, "fieldsyncd: the admin port %s did not answer %s: %.200s\n", addr, path,
+            body ? body + 4 : "no HTTP response");
     fs_strbuf_free(&resp);
     return EXIT_FAILED;
   }
@@ -324,6 +330,35 @@ static int cmd_tree(const opts *o) {
   if (!o->admin)
     return usage("tree needs --admin HOST:PORT (the node's admin port)");
   return http_get_print(o->admin, o->json ? "/api/status" : "/api/status?format=text");
+}
+
+static int cmd_conflicts(const opts *o) {
+  const char *area = o->area ? o->area : "";
+  if (o->admin && !o->data) {
+    char path[FS_MAX_AREA + 64]; /* area codes need no URL escaping */
+    snprintf(path, sizeof path, "/api/conflicts?area=%s%s", area, o->json ? "" : "&format=text");
+    return http_get_print(o->admin, path);
+  }
+  if (o->admin)
+    return usage("conflicts takes --data DIR or --admin HOST:PORT, not both");
+  fs_store st;
+  MDB_txn *txn;
+  int rc = open_store_ro(&st, o, &txn);
+  if (rc)
+    return rc;
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  rc = fs_conflicts_render(&st, txn, o->data, area, o->json, &b);
+  mdb_txn_abort(txn);
+  fs_store_close(&st);
+  if (rc == 0 && b.len)
+    fputs(b.p, stdout);
+  fs_strbuf_free(&b);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: listing conflicts failed: %s\n", fs_strerror(rc));
+    return EXIT_FAILED;
+  }
+  return 0;
 }
 
 static int cmd_status(const opts *o) {
@@ -398,6 +433,8 @@ int main(int argc, char **argv) {
     return cmd_backup(&o, o.out);
   if (strcmp(cmd, "tree") == 0)
     return cmd_tree(&o);
+  if (strcmp(cmd, "conflicts") == 0)
+    return cmd_conflicts(&o);
   fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
   fputs(usage_text, stderr);
   return EXIT_USAGE;
