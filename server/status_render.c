@@ -212,7 +212,10 @@ static void text_row(fs_strbuf *b, struct rows *x, size_t i, int depth, uint64_t
     snprintf(digest + 2 * k, 3, "%02x", n->digest.data[k]);
   digest[n->digest.len >= 6 ? 12 : 0] = '\0';
   age_text(report, sizeof report, t->age_ms);
-  age_text(lag_s, sizeof lag_s, lag_ms_of(n, t->age_ms));
+  if (lag_of(n))
+    age_text(lag_s, sizeof lag_s, lag_ms_of(n, t->age_ms));
+  else
+    snprintf(lag_s, sizeof lag_s, "-");
   fs_strbuf_printf(b, "%-24s %-18s %-9s %-8s %-4s %6llu %5s %8llu %-12s %8llu %7llu %5llu "
                    "%6s  %s\n",
                    name, n->area, n->level, fs_status_state(n, t->age_ms, stale_ms), link,

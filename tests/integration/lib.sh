@@ -195,7 +195,7 @@ enrol_laptop() {
 
 # write_server_config NAME AREA [LINE...]
 #   makes $T/NAME.key, a node certificate $T/NAME.cert for AREA (under the
-#   node named by PARENT_NAME when set) and $T/NAME.ini with data
+#   node named by PARENT_NAME when set, of level NODE_LEVEL when set) and $T/NAME.ini with data
 #   $T/NAME.data. A LINE "device = <key> <area>" enrols that laptop
 #   (enrol_laptop); any other LINE is appended to the [node] section.
 write_server_config() {
@@ -205,6 +205,9 @@ write_server_config() {
   [[ -f "$T/$name.key" ]] || must "$FIELDSYNCD" keygen --key "$T/$name.key" --comment "$name"
   if [[ -n ${PARENT_NAME:-} ]]; then
     parent=(--parent "$T/$PARENT_NAME.key.pub")
+  fi
+  if [[ -n ${NODE_LEVEL:-} ]]; then
+    parent+=(--level "$NODE_LEVEL")
   fi
   rm -f "$T/$name.cert"
   must "$FIELDSYNCD" admin certify-node --admin-key "$T/admin/root.key" \

@@ -12,6 +12,8 @@
 #                             (wait_quiet and wait_pid are in lib.sh)
 #   api_status, node_json, json_field
 #                             a node's /api/status, and one node's line of it
+#   status_jq, node_state_is, wait_state
+#                             the same through jq, and a node's state there
 #   relay_start, relay_cut, relay_resume, relay_arm, relay_stall
 #                             fs_relay in a link: cut, refuse, restore, cut
 #                             mid-traffic, silence
@@ -186,6 +188,33 @@ status_field_is() {
   line=$(http_get "${ADMIN_PORT[$1]}" /api/status 2>/dev/null | grep -F "{\"id\":\"${4:-$1}\",") ||
     return 1
   [[ $(json_field "$line" "$2") == "$3" ]]
+}
+
+# status_jq NAME FILTER: jq -r FILTER over NAME's /api/status (jq needed).
+status_jq() {
+  local j
+  j=$(api_status "$1") || exit 1
+  jq -r "$2" <<<"$j" || fail "jq '$2' over $1's /api/status failed: $(head -c 1500 <<<"$j")"
+}
+
+# node_state_is NAME OF STATE: a condition for wait_until: NAME's
+# /api/status shows node OF in STATE.
+node_state_is() {
+  local j
+  j=$(http_get "${ADMIN_PORT[$1]}" /api/status 2>/dev/null) || return 1
+  [[ $(jq -r --arg id "$2" '.nodes[] | select(.id == $id) | .state' <<<"$j" 2>/dev/null) == "$3" ]]
+}
+
+# wait_state SECONDS NAME OF STATE: waits until NAME shows OF in STATE;
+# fails naming the state it shows.
+wait_state() {
+  local i
+  for ((i = 0; i < $1 * 5; i++)); do
+    node_state_is "$2" "$3" "$4" && return 0
+    sleep 0.2
+  done
+  fail "$2 did not show $3 $4 within $1 s (it shows: $(status_jq "$2" \
+    ".nodes[] | select(.id == \"$3\") | \"\(.state) report_age_ms=\(.report_age_ms) lag=\(.lag)\""))"
 }
 
 # ------------------------------------------------------------------ relay
