@@ -61,9 +61,16 @@ must fs vlap add --type incident --id v1 category=fire occurred_at=2026-11-22T02
 must fs hlap add --type incident --id h1 category=fire occurred_at=2026-11-22T02:10 \
   'place=Làng Kon Plông' status=resolved 'officer=Cán bộ hlap'
 sync_ok clap commune
+PULLED=$(sync_counts | cut -d' ' -f6)
 sync_ok vlap village
 sync_ok hlap hieu
-wait_node_kv 60 province change_sets 5
+TOTAL=0
+for l in clap vlap hlap; do TOTAL=$((TOTAL + $(kv "$(laptop_status $l)" seq))); done
+wait_node_kv 60 province change_sets $TOTAL
+wait_node_kv 30 commune records 3
+sync_ok clap commune # pulls the village's record
+PULLED=$((PULLED + $(sync_counts | cut -d' ' -f6)))
+((PULLED >= 1)) || fail "the commune's laptop pulled nothing of the village's"
 
 step "the province shows every node in sync"
 for n in "${NODES[@]}"; do wait_state 60 province "$n" in_sync; done
@@ -71,6 +78,10 @@ wait_converged 30 $P district province
 # Rows climb a level per report: wait until the deepest digest arrived.
 wait_until 30 "the village's digest at the province" \
   status_field_is province digest "$(digest_of village $V | cut -d' ' -f1)" village
+
+# The laptop's last session ended; its row says so once a report came up.
+wait_until 30 "the commune's laptop shown disconnected at the province" bash -c \
+  "curl -s http://127.0.0.1:${ADMIN_PORT[province]}/api/status | jq -e '.nodes[] | select(.id == \"commune\") | .peers[] | select(.kind == \"device\" and .connected == false and .records_out == $PULLED)'"
 
 step "the province's /api/status, field by field, for every node"
 J=$(api_status province)
@@ -122,7 +133,7 @@ CSEQ=$(kv "$(laptop_status clap)" seq)
 assert_eq "$CLAP Cán bộ clap CA-clap $C $VERSION false $CSEQ $CSEQ 0 0 0" \
   "$(jq -r '"\(.key) \(.name) \(.officer_id) \(.area) \(.software) \(.connected) \(.cursor) \(.sets_in) \(.refused) \(.refused_hello) \(.forks)"' <<<"$DEV")" \
   "the commune's laptop row"
-(($(jq -r .records_out <<<"$DEV") >= 2)) || fail "records the laptop pulled: $(jq -r .records_out <<<"$DEV")"
+assert_eq "$PULLED" "$(jq -r .records_out <<<"$DEV")" "records the laptop pulled, as it counted them"
 (($(jq -r .bytes_in <<<"$DEV") > 500 && $(jq -r .bytes_out <<<"$DEV") > 500)) || fail "laptop bytes: $DEV"
 [[ $(jq -r .last_contact_age_ms <<<"$DEV") =~ ^[0-9]+$ ]] || fail "laptop's last contact: $DEV"
 KID=$(jq -c '.peers[] | select(.kind == "child")' <<<"$R")
