@@ -86,6 +86,9 @@ wait_until 30 "the commune's laptop shown disconnected at the province" bash -c 
 step "the province's /api/status, field by field, for every node"
 J=$(api_status province)
 jq -e . >/dev/null <<<"$J" || fail "/api/status is not JSON"
+note "/api/status at the province: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' \
+  "http://127.0.0.1:${ADMIN_PORT[province]}/api/status"); /metrics: $(curl -s -o /dev/null \
+  -w '%{size_download} bytes' "http://127.0.0.1:${ADMIN_PORT[province]}/metrics")"
 assert_eq "province $P $STALE 5" "$(jq -r '"\(.node) \(.area) \(.stale_after_s) \(.nodes | length)"' <<<"$J")" \
   "the province's status: node, area, stale time, rows"
 VERSION=$("$FIELDSYNCD" --help >/dev/null; jq -r '.nodes[0].software' <<<"$J")
