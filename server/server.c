@@ -264,7 +264,9 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
   b->data = s;
   if ((rc = fs_ingest_submit(&s->srv->ingest, b))) {
     fs_batch_free(b);
-    fs_conn_fail(&s->conn, rc, "cannot queue the push");
+    fs_conn_fail(&s->conn, rc, "%s", rc == FS_ESHUTDOWN
+                                         ? "server is shutting down; sync again later"
+                                         : "cannot queue the push");
     return;
   }
   /* A few Pushes in flight per peer: the next is verified while one
