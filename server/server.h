@@ -45,6 +45,7 @@ typedef struct fs_server {
   uv_tcp_t listener;
   uv_signal_t sigterm, sigint, sighup;
   const char *config_path; /* for SIGHUP, or NULL */
+  const fs_config_flags *flags; /* the command line's overrides, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */
