@@ -40,6 +40,16 @@ const fs_cli_cmd fs_client_cmds[] = {
      .example = "fieldsync add --dir ~/fs --type incident category=theft \\\n"
                 "    occurred_at=2026-11-20T21:15 'place=Thôn 3' status=new "
                 "'officer=Nguyễn Văn An'"},
+    {.name = "import",
+     .synopsis = "[--dir DIR] [--area AREA] FILE",
+     .summary = "record many new records from a JSON file (- : standard input)",
+     .text = "FILE is a JSON array of objects or one object a line. Each object has\n"
+             "\"type\", optionally \"id\" and \"area\", and its fields as members whose\n"
+             "values are strings, integers or true/false (decimals as strings: \"26.5\").\n"
+             "Each record is checked as add checks it; the first bad one is named by its\n"
+             "number (and line) and nothing is imported. Prints the new ids.\n",
+     .example = "fieldsync import --dir ~/fs records.json\n"
+                "fieldsync import --dir ~/fs - < patrols.jsonl"},
     {.name = "edit",
      .synopsis = "[--dir DIR] ID NAME=VALUE...",
      .summary = "change fields of a record",

@@ -7,6 +7,7 @@
 #include "client_help.h"
 #include "error.h"
 #include "hex.h"
+#include "import.h"
 #include "local.h"
 #include "log.h"
 #include "schema.h" /* records issue: typed records */
@@ -491,6 +492,18 @@ static int cmd_seal(const opts *o) {
   return 0;
 }
 
+static int cmd_import(const opts *o) { /* client/import.c */
+  if (o->nargs != 1)
+    return usage("import needs one FILE (a JSON array, or JSON lines; - for standard input)");
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc == 0) {
+    rc = fs_import_file(&d, o->args[0], o->area);
+    fs_device_close(&d);
+  }
+  return rc;
+}
+
 static int cmd_digest(const opts *o) {
   fs_device d;
   int rc = open_device(&d, o);
@@ -536,7 +549,8 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   bool takes_args = strcmp(cmd, "add") == 0 || strcmp(cmd, "edit") == 0 ||
-                    strcmp(cmd, "delete") == 0 || strcmp(cmd, "show") == 0;
+                    strcmp(cmd, "delete") == 0 || strcmp(cmd, "show") == 0 ||
+                    strcmp(cmd, "import") == 0;
   if (!takes_args && o.nargs > 0) {
     fprintf(stderr, "fieldsync: unexpected argument '%s'\n", o.args[0]);
     return EXIT_USAGE;
@@ -545,6 +559,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "key") == 0) return cmd_key(&o);
   if (strcmp(cmd, "enrol") == 0) return cmd_enrol(&o);
   if (strcmp(cmd, "add") == 0) return cmd_add(&o);
+  if (strcmp(cmd, "import") == 0) return cmd_import(&o);
   if (strcmp(cmd, "edit") == 0) return cmd_edit(&o, false);
   if (strcmp(cmd, "delete") == 0) return cmd_edit(&o, true);
   if (strcmp(cmd, "list") == 0) return cmd_list(&o);
