@@ -1,6 +1,7 @@
 /* main.c - fieldsync: the officer's command line, offline first.
  *
- * Exit codes: 0 ok, 1 usage, 2 refused or failed.
+ * The commands and their help are listed in client_help.c; exit codes and
+ * the help dispatch are common/cli.h's.
  */
 #include "changeset.h"
 #include "cli.h"

@@ -121,7 +121,8 @@ static int cmd_init(const admin_opts *o) {
   if (need(o->dir, "--dir"))
     return EXIT_USAGE;
   if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
-    fprintf(stderr, "fieldsyncd: cannot create %s\n", o->dir);
+    fprintf(stderr, "fieldsyncd: cannot create %s: %s%s\n", o->dir, strerror(errno),
+            errno == ENOENT ? " (make its parent directory first: mkdir -p -m 700 ...)" : "");
     return EXIT_FAILED;
   }
   char root[1100], net[1100], seal[1100];

@@ -1,7 +1,7 @@
 /* main.c - fieldsyncd: the server of a commune, district or province.
  *
- * Subcommands: run, check-config, keygen, digest, records, status. Exit
- * codes: 0 ok, 1 usage, 2 refused or failed.
+ * The commands and their help are listed in server_help.c; exit codes and
+ * the help dispatch are common/cli.h's.
  */
 #include "admin_cli.h"
 #include "cli.h"
