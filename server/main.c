@@ -118,6 +118,7 @@ static int cmd_run(const opts *o) {
   if (fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
     uv_run(&loop, UV_RUN_DEFAULT); /* let the handles it opened close */
+    fs_server_free(&srv);
     uv_loop_close(&loop);
     return EXIT_FAILED;
   }
