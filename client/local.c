@@ -377,14 +377,12 @@ out:
   return rc;
 }
 
-int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
-                   const fs_write *writes, size_t nwrites, bool deleted) {
+/* One edit as one pending change, inside the write transaction txn. */
+static int edit_in(fs_device *d, MDB_txn *txn, const char *area, const char *id,
+                   const char *type, const fs_write *writes, size_t nwrites, bool deleted) {
   if (nwrites > FS_MAX_WRITES)
     return FS_ELIMIT;
-  MDB_txn *txn;
-  int rc = fs_store_begin(&d->store, true, &txn);
-  if (rc)
-    return rc;
+  int rc = 0;
   char scope[FS_MAX_AREA + 1];
   uint64_t hlc;
   uint8_t prev[FS_HASH_LEN] = {0}; /* placeholders until sealed */
@@ -472,9 +470,28 @@ out:
   free(sealed);
   free(fw);
   free(fwp);
+  return rc;
+}
+
+int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
+                   const fs_write *writes, size_t nwrites, bool deleted) {
+  fs_edit e = {area, id, type, writes, nwrites, deleted};
+  return fs_device_edit_all(d, &e, 1, NULL);
+}
+
+int fs_device_edit_all(fs_device *d, const fs_edit *edits, size_t n, size_t *failed) {
+  MDB_txn *txn = NULL;
+  int rc = fs_store_begin(&d->store, true, &txn);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const fs_edit *e = &edits[i];
+    rc = edit_in(d, txn, e->area, e->id, e->type, e->writes, e->nwrites, e->deleted);
+    if (rc && failed)
+      *failed = i;
+  }
   if (rc == 0)
     return fs_store_commit(txn);
-  mdb_txn_abort(txn);
+  if (txn)
+    mdb_txn_abort(txn);
   return rc;
 }
 

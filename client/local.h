@@ -83,6 +83,19 @@ int fs_device_edit(fs_device *d, const char *area, const char *id, const char *t
  * counts the sets made. */
 int fs_device_seal(fs_device *d, uint64_t *sets_out);
 
+/* One edit of fs_device_edit_all: fs_device_edit's arguments. */
+typedef struct fs_edit {
+  const char *area, *id, *type;
+  const fs_write *writes;
+  size_t nwrites;
+  bool deleted;
+} fs_edit;
+
+/* Records n edits, each as fs_device_edit does, in one write transaction:
+ * all of them or, on any error, none. *failed (may be NULL) gets the index
+ * of the edit that failed. Returns 0 or fs_device_edit's errors. */
+int fs_device_edit_all(fs_device *d, const fs_edit *edits, size_t n, size_t *failed);
+
 /* Finds a local record by id or a unique id prefix (at least 4 chars;
  * shorter only as the whole id).
  * Returns 0 (r owned by the caller), FS_ENOTFOUND, or FS_EINVAL when the

@@ -1,10 +1,14 @@
 /* main.c - fieldsync: the officer's command line, offline first.
  *
- * Exit codes: 0 ok, 1 usage, 2 refused or failed.
+ * The commands and their help are listed in client_help.c; exit codes and
+ * the help dispatch are common/cli.h's.
  */
 #include "changeset.h"
+#include "cli.h"
+#include "client_help.h"
 #include "error.h"
 #include "hex.h"
+#include "import.h"
 #include "local.h"
 #include "log.h"
 #include "schema.h" /* records issue: typed records */
@@ -20,47 +24,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define EXIT_USAGE 1
-#define EXIT_FAILED 2
-
-static const char usage_text[] =
-    "usage: fieldsync <command> [options] [arguments]\n"
-    "\n"
-    "The device directory is --dir DIR, or $FIELDSYNC_DIR, or ./fieldsync-device.\n"
-    "\n"
-    "commands:\n"
-    "  init --area AREA [--officer NAME]   create this laptop's identity and store\n"
-    "  key                                 print the device's public key\n"
-    "  enrol --cert FILE --network-key FILE --root HEX [--seal-key FILE]\n"
-    "                                      install the enrolment the administrator made\n"
-    "                                      (--seal-key: seal.key.pub, to record sealed\n"
-    "                                      fields such as a tip's informant)\n"
-    "  add --type TYPE [--area AREA] [--id ID] NAME=VALUE...\n"
-    "                                      record something new (prints its id)\n"
-    "  edit ID NAME=VALUE...               change fields of a record\n"
-    "  delete ID                           delete a record\n"
-    "  list [--type TYPE] [--all]          records on this laptop\n"
-    "  show ID                             one record with its fields\n"
-    "  sync --server HOST:PORT [--server-key HEX]\n"
-    "                                      push the outbox, pull the area's records\n"
-    "  seal                                sign the pending edits into change sets now\n"
-    "                                      (sync does it itself; seal to fix them\n"
-    "                                      before handing the laptop over)\n"
-    "  status                              edits and change sets waiting, last sync\n"
-    "  digest [--area PREFIX]              state digest, to compare with a server\n"
-    "\n"
-    "ID may be a unique prefix of at least 4 characters. Record types (incident, tip,\n"
-    "surrender, mediation, patrol, model, model_review, safety_cert, commendation)\n"
-    "and their fields are in docs/SCHEMA.md; an invalid record is refused (exit 2).\n"
-    "\n"
-    "example:\n"
-    "  fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'\n"
-    "  fieldsync enrol --dir ~/fs --cert an.cert --network-key network.key --root 9b2e...\n"
-    "  fieldsync add --dir ~/fs --type incident category=theft occurred_at=2026-11-20T21:15 \\\n"
-    "      'place=Thôn 3' status=new 'officer=Nguyễn Văn An'\n"
-    "  fieldsync sync --dir ~/fs --server 10.0.0.5:7401\n"
-    "\n"
-    "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
+#define EXIT_USAGE FS_EXIT_USAGE
+#define EXIT_FAILED FS_EXIT_FAILED
 
 typedef struct opts {
   const char *dir, *area, *officer, *type, *id, *server, *server_key, *cert, *netkey, *root,
@@ -70,11 +35,10 @@ typedef struct opts {
   char **args;
 } opts;
 
+/* A usage error: the message, then where the help is. */
 static int usage(const char *msg) {
-  if (msg)
-    fprintf(stderr, "fieldsync: %s\n\n", msg);
-  fputs(usage_text, msg ? stderr : stdout);
-  return msg ? EXIT_USAGE : 0;
+  fprintf(stderr, "fieldsync: %s (see: fieldsync --help)\n", msg);
+  return EXIT_USAGE;
 }
 
 static int failed(int rc, const char *what) {
@@ -529,6 +493,18 @@ static int cmd_seal(const opts *o) {
   return 0;
 }
 
+static int cmd_import(const opts *o) { /* client/import.c */
+  if (o->nargs != 1)
+    return usage("import needs one FILE (a JSON array, or JSON lines; - for standard input)");
+  fs_device d;
+  int rc = open_device(&d, o);
+  if (rc == 0) {
+    rc = fs_import_file(&d, o->args[0], o->area);
+    fs_device_close(&d);
+  }
+  return rc;
+}
+
 static int cmd_digest(const opts *o) {
   fs_device d;
   int rc = open_device(&d, o);
@@ -555,11 +531,12 @@ int main(int argc, char **argv) {
   /* A peer that closed first must cost an EPIPE on that connection, not
    * the process: libuv does not ignore SIGPIPE for us. */
   signal(SIGPIPE, SIG_IGN);
-  if (argc < 2)
-    return usage("a command is required");
-  const char *cmd = argv[1];
-  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
-    return usage(NULL);
+  const fs_cli_cmd *help;
+  int ret = fs_cli_dispatch(argc, argv, "fieldsync", fs_client_intro, fs_client_cmds,
+                            fs_client_example, &help);
+  if (ret >= 0)
+    return ret;
+  const char *cmd = help->name;
   if (fs_crypto_init() != 0) {
     fprintf(stderr, "fieldsync: libsodium failed to initialise\n");
     return EXIT_FAILED;
@@ -568,14 +545,13 @@ int main(int argc, char **argv) {
   opts o;
   if (parse_opts(argc - 1, argv + 1, &o) != 0)
     return usage("bad options");
-  if (o.help)
-    return usage(NULL);
   if (o.area && o.area[0] && !fs_area_valid(o.area)) {
     fprintf(stderr, "fieldsync: --area '%s' is not an area code like KT.KPL.DAKNEN\n", o.area);
     return EXIT_USAGE;
   }
   bool takes_args = strcmp(cmd, "add") == 0 || strcmp(cmd, "edit") == 0 ||
-                    strcmp(cmd, "delete") == 0 || strcmp(cmd, "show") == 0;
+                    strcmp(cmd, "delete") == 0 || strcmp(cmd, "show") == 0 ||
+                    strcmp(cmd, "import") == 0;
   if (!takes_args && o.nargs > 0) {
     fprintf(stderr, "fieldsync: unexpected argument '%s'\n", o.args[0]);
     return EXIT_USAGE;
@@ -584,6 +560,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "key") == 0) return cmd_key(&o);
   if (strcmp(cmd, "enrol") == 0) return cmd_enrol(&o);
   if (strcmp(cmd, "add") == 0) return cmd_add(&o);
+  if (strcmp(cmd, "import") == 0) return cmd_import(&o);
   if (strcmp(cmd, "edit") == 0) return cmd_edit(&o, false);
   if (strcmp(cmd, "delete") == 0) return cmd_edit(&o, true);
   if (strcmp(cmd, "list") == 0) return cmd_list(&o);
@@ -591,8 +568,5 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "sync") == 0) return cmd_sync(&o);
   if (strcmp(cmd, "status") == 0) return cmd_status(&o);
   if (strcmp(cmd, "seal") == 0) return cmd_seal(&o);
-  if (strcmp(cmd, "digest") == 0) return cmd_digest(&o);
-  fprintf(stderr, "fieldsync: unknown command '%s'\n\n", cmd);
-  fputs(usage_text, stderr);
-  return EXIT_USAGE;
+  return cmd_digest(&o); /* the last of fs_client_cmds */
 }

@@ -15,20 +15,24 @@ void fs_log_setup(enum fs_log_level min, const char *node) {
     snprintf(log_node, sizeof log_node, "%s", node);
 }
 
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
 int fs_log_level_parse(const char *s) {
-  static const char *names[] = {"debug", "info", "warn", "error"};
   for (int i = 0; i < 4; i++)
-    if (strcmp(s, names[i]) == 0)
+    if (strcmp(s, level_names[i]) == 0)
       return i;
   return -1;
 }
 
+const char *fs_log_level_name(int level) {
+  return level >= 0 && level < 4 ? level_names[level] : "?";
+}
+
 void fs_log(enum fs_log_level level, const char *event, const char *fmt, ...) {
-  static const char *names[] = {"debug", "info", "warn", "error"};
   if (level < log_min)
     return;
   char line[1024];
-  int n = snprintf(line, sizeof line, "level=%s event=%s", names[level], event);
+  int n = snprintf(line, sizeof line, "level=%s event=%s", level_names[level], event);
   if (n > 0 && log_node[0] && (size_t)n < sizeof line)
     n += snprintf(line + n, sizeof line - (size_t)n, " node=%s", log_node);
   if (n > 0 && fmt && fmt[0] && (size_t)n < sizeof line - 1) {

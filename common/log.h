@@ -17,6 +17,9 @@ void fs_log_setup(enum fs_log_level min, const char *node);
 /* Parses "debug", "info", "warn", "error"; returns -1 when unknown. */
 int fs_log_level_parse(const char *s);
 
+/* The name fs_log_level_parse takes for level ("?" when out of range). */
+const char *fs_log_level_name(int level);
+
 void fs_log(enum fs_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -6,8 +6,8 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-      liblmdb-dev libsodium-dev libinih-dev libhttp-parser-dev libcmocka-dev lmdb-utils
-      curl jq)
+      liblmdb-dev libsodium-dev libinih-dev libhttp-parser-dev libjansson-dev libcmocka-dev
+      lmdb-utils curl jq)
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev)
 fi

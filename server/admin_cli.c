@@ -9,9 +9,11 @@
 #include "admin_cli.h"
 
 #include "cert.h"
+#include "cli.h"
 #include "config.h"
 #include "error.h"
 #include "handshake.h"
+#include "server_help.h"
 #include "hex.h"
 #include "hlc.h"
 #include "keys.h"
@@ -28,41 +30,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define EXIT_USAGE 1
-#define EXIT_FAILED 2
+#define EXIT_USAGE FS_EXIT_USAGE
+#define EXIT_FAILED FS_EXIT_FAILED
 #define DAY_MS (24ull * 3600 * 1000)
-
-static const char admin_usage[] =
-    "usage: fieldsyncd admin <command> [options]\n"
-    "\n"
-    "  init --dir DIR\n"
-    "      a new deployment: DIR/root.key (0600, keep it offline), DIR/root.key.pub,\n"
-    "      DIR/network.key (0600, give it to every member), DIR/seal.key (0600, for\n"
-    "      the unit that may read sealed fields) and DIR/seal.key.pub (for laptops);\n"
-    "      prints the root public key\n"
-    "  certify-node --admin-key KEY --key PUB --id ID --area AREA [--parent PUB]\n"
-    "               [--level LEVEL] [--days N] [--chain FILE] --out FILE\n"
-    "  enrol --admin-key KEY --device PUB --officer NAME --officer-id ID --area AREA\n"
-    "        [--days N (365) | --valid-until YYYY-MM-DD] [--chain FILE] --out FILE\n"
-    "  delegate --admin-key KEY --key PUB --area PREFIX [--days N] [--chain FILE] --out FILE\n"
-    "  revoke --admin-key KEY --key PUB --area AREA [--last-seq N] [--chain FILE] --out FILE\n"
-    "  open --seal-key FILE --data DIR [--area PREFIX]\n"
-    "      print records with their sealed fields opened (needs the sealing secret key)\n"
-    "\n"
-    "PUB is 64 hex digits or a .pub file. --chain adds the delegation the admin key\n"
-    "rests on (not needed for the root key). --days 0: no end.\n"
-    "\n"
-    "example (province administrator, then a commune laptop):\n"
-    "  fieldsyncd admin init --dir /secure/kontum\n"
-    "  fieldsyncd admin enrol --admin-key /secure/kontum/root.key --device 3f1c...\n"
-    "      --officer 'Nguyễn Văn An' --officer-id CA-0423 --area KT.KPL.DAKNEN --out an.cert\n";
-
-static const char cert_usage[] =
-    "usage: fieldsyncd cert <command> [options]\n"
-    "\n"
-    "  add --data DIR --config FILE CERTFILE...   install certificates into a node's\n"
-    "      store (a revocation, say); it runs or not. They replicate from there.\n"
-    "  list --data DIR                             the certificates a node holds\n";
 
 typedef struct admin_opts {
   const char *dir, *admin_key, *key, *device, *id, *area, *parent, *level, *officer,
@@ -143,7 +113,7 @@ static int parse(int argc, char **argv, admin_opts *o) {
 static int need(const char *v, const char *flag) {
   if (v)
     return 0;
-  fprintf(stderr, "fieldsyncd: %s is required (see fieldsyncd admin --help)\n", flag);
+  fprintf(stderr, "fieldsyncd: %s is required (see the command's --help)\n", flag);
   return EXIT_USAGE;
 }
 
@@ -151,7 +121,8 @@ static int cmd_init(const admin_opts *o) {
   if (need(o->dir, "--dir"))
     return EXIT_USAGE;
   if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
-    fprintf(stderr, "fieldsyncd: cannot create %s\n", o->dir);
+    fprintf(stderr, "fieldsyncd: cannot create %s: %s%s\n", o->dir, strerror(errno),
+            errno == ENOENT ? " (make its parent directory first: mkdir -p -m 700 ...)" : "");
     return EXIT_FAILED;
   }
   char root[1100], net[1100], seal[1100];
@@ -351,14 +322,15 @@ static void window(Fs__Cert *c, const admin_opts *o, long default_days) {
 }
 
 int fs_admin_cli(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    fputs(admin_usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? EXIT_USAGE : 0;
-  }
-  const char *cmd = argv[1];
+  const fs_cli_cmd *help;
+  int rc = fs_cli_dispatch(argc, argv, "fieldsyncd admin", NULL, fs_admin_cmds,
+                           fs_admin_cmds[0].example, &help);
+  if (rc >= 0)
+    return rc;
+  const char *cmd = help->name;
   admin_opts o;
   if (parse(argc - 1, argv + 1, &o) != 0) {
-    fputs(admin_usage, stderr);
+    fprintf(stderr, "fieldsyncd: bad options (see: fieldsyncd admin %s --help)\n", cmd);
     return EXIT_USAGE;
   }
   if (strcmp(cmd, "init") == 0)
@@ -367,7 +339,6 @@ int fs_admin_cli(int argc, char **argv) {
     return cmd_open(&o);
   Fs__Cert c = FS__CERT__INIT;
   uint8_t pk[FS_PK_LEN], parent[FS_PK_LEN];
-  int rc;
   if (strcmp(cmd, "certify-node") == 0) {
     if ((rc = subject(&c, pk, o.key, "--key")) || (rc = need(o.id, "--id")))
       return rc;
@@ -396,16 +367,12 @@ int fs_admin_cli(int argc, char **argv) {
       return rc;
     c.kind = FS__CERT_KIND__CERT_DELEGATION;
     window(&c, &o, 3650);
-  } else if (strcmp(cmd, "revoke") == 0) {
+  } else { /* revoke, the last of fs_admin_cmds */
     if ((rc = subject(&c, pk, o.key, "--key")))
       return rc;
     c.kind = FS__CERT_KIND__CERT_REVOCATION;
     c.last_seq = o.last_seq; /* 0: nothing it signed stays valid */
     c.valid_from = fs_hlc_now_ms();
-  } else {
-    fprintf(stderr, "fieldsyncd: unknown admin command '%s'\n\n", cmd);
-    fputs(admin_usage, stderr);
-    return EXIT_USAGE;
   }
   return issue(&o, &c);
 }
@@ -426,16 +393,21 @@ static int print_cert(void *arg, const uint8_t *p, size_t len) {
 }
 
 int fs_cert_cli(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    fputs(cert_usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? EXIT_USAGE : 0;
-  }
-  const char *cmd = argv[1];
+  const fs_cli_cmd *help;
+  int rc = fs_cli_dispatch(argc, argv, "fieldsyncd cert", NULL, fs_cert_cmds,
+                           fs_cert_cmds[0].example, &help);
+  if (rc >= 0)
+    return rc;
+  const char *cmd = help->name;
   admin_opts o;
-  if (parse(argc - 1, argv + 1, &o) != 0 || need(o.data, "--data"))
+  if (parse(argc - 1, argv + 1, &o) != 0) {
+    fprintf(stderr, "fieldsyncd: bad options (see: fieldsyncd cert %s --help)\n", cmd);
+    return EXIT_USAGE;
+  }
+  if (need(o.data, "--data"))
     return EXIT_USAGE;
   fs_store st;
-  int rc = fs_store_open(&st, o.data, FS_STORE_MAPSIZE_DEFAULT);
+  rc = fs_store_open(&st, o.data, FS_STORE_MAPSIZE_DEFAULT);
   if (rc) {
     fprintf(stderr, "fieldsyncd: cannot open the store in %s: %s\n", o.data, fs_strerror(rc));
     return EXIT_FAILED;
@@ -454,10 +426,11 @@ int fs_cert_cli(int argc, char **argv) {
     fs_config cfg;
     if (need(o.config, "--config") || optind >= argc - 1) {
       fs_store_close(&st);
-      fputs(cert_usage, stderr);
+      fprintf(stderr, "fieldsyncd: cert add needs --config FILE and a certificate file "
+                      "(see: fieldsyncd cert add --help)\n");
       return EXIT_USAGE;
     }
-    if (fs_config_load(&cfg, o.config) != 0) {
+    if (fs_config_load(&cfg, o.config, NULL) != 0) {
       fprintf(stderr, "fieldsyncd: %s\n", cfg.error);
       fs_store_close(&st);
       return EXIT_FAILED;
@@ -483,9 +456,6 @@ int fs_cert_cli(int argc, char **argv) {
         printf("%s: %d new certificate(s) installed\n", argv[i], rc);
       }
     }
-  } else {
-    fprintf(stderr, "fieldsyncd: unknown cert command '%s'\n\n%s", cmd, cert_usage);
-    ret = EXIT_USAGE;
   }
   fs_store_close(&st);
   if (rc && ret == EXIT_FAILED && strcmp(cmd, "list") == 0)

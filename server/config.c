@@ -67,9 +67,11 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
     if (strcmp(name, "network_key") == 0)
       return copy_str(cfg->network_key, sizeof cfg->network_key, v, "network_key", cfg);
     if (strcmp(name, "root_key") == 0) {
-      if (fs_hex_decode(cfg->root_key, FS_PK_LEN, v) != 0) {
+      /* 64 hex digits or a .pub file, as every key flag of the tools. */
+      if (fs_pubkey_load(cfg->root_key, v) != 0) {
         snprintf(cfg->error, sizeof cfg->error,
-                 "root_key is not 64 hex digits (print it with: fieldsyncd admin key)");
+                 "root_key is not 64 hex digits nor a readable .pub file (fieldsyncd "
+                 "admin init printed it and wrote it to root.key.pub)");
         return FS_ECONFIG;
       }
       cfg->has_root_key = true;
@@ -87,8 +89,9 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       return copy_str(dst, sizeof cfg->listen, v, name, cfg);
     }
     if (strcmp(name, "parent_key") == 0) {
-      if (fs_hex_decode(cfg->parent_key, FS_PK_LEN, v) != 0) {
-        snprintf(cfg->error, sizeof cfg->error, "parent_key is not 64 hex digits");
+      if (fs_pubkey_load(cfg->parent_key, v) != 0) {
+        snprintf(cfg->error, sizeof cfg->error,
+                 "parent_key is not 64 hex digits nor a readable .pub file");
         return FS_ECONFIG;
       }
       cfg->has_parent_key = true;
@@ -167,10 +170,29 @@ static void prefix_error(fs_config *cfg, const char *name, int line) {
     snprintf(cfg->error, sizeof cfg->error, "%.150s: %.300s", name, reason);
 }
 
+/* Flags override the file: each is set as its option would be, a bad one
+ * named by its flag. */
+static int apply_flags(fs_config *cfg, const fs_config_flags *f) {
+  if (!f)
+    return 0;
+  const struct {
+    const char *name, *flag, *value;
+  } o[] = {{"listen", "--listen", f->listen},  {"admin", "--admin", f->admin},
+           {"parent", "--parent", f->parent},  {"data", "--data", f->data},
+           {"log_level", "--log-level", f->log_level}};
+  for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) {
+    if (o[i].value && fs_config_set(cfg, "node", o[i].name, o[i].value) != 0) {
+      prefix_error(cfg, o[i].flag, 0);
+      return FS_ECONFIG;
+    }
+  }
+  return 0;
+}
+
 /* Turns inih's result (0, -1 open failure, -2 no memory, or the first bad
- * line) into ours. */
+ * line) into ours, applies the flags, then the rules across fields. */
 static int finish_parse(fs_config *cfg, int line, const struct parse_ctx *p,
-                        const char *name) {
+                        const char *name, const fs_config_flags *flags) {
   if (line == -1) {
     snprintf(cfg->error, sizeof cfg->error, "%.200s: cannot open the file", name);
     return FS_ECONFIG;
@@ -184,6 +206,8 @@ static int finish_parse(fs_config *cfg, int line, const struct parse_ctx *p,
     prefix_error(cfg, name, line);
     return FS_ECONFIG;
   }
+  if (apply_flags(cfg, flags) != 0)
+    return FS_ECONFIG;
   if (fs_config_finish(cfg) != 0) {
     prefix_error(cfg, name, 0);
     return FS_ECONFIG;
@@ -191,15 +215,15 @@ static int finish_parse(fs_config *cfg, int line, const struct parse_ctx *p,
   return 0;
 }
 
-int fs_config_load(fs_config *cfg, const char *path) {
+int fs_config_load(fs_config *cfg, const char *path, const fs_config_flags *flags) {
   config_defaults(cfg);
   struct parse_ctx p = {cfg, 0};
-  return finish_parse(cfg, ini_parse(path, on_ini, &p), &p, path);
+  return finish_parse(cfg, ini_parse(path, on_ini, &p), &p, path, flags);
 }
 
 int fs_config_parse(fs_config *cfg, const char *text, const char *name) {
   config_defaults(cfg);
   struct parse_ctx p = {cfg, 0};
-  return finish_parse(cfg, ini_parse_string(text, on_ini, &p), &p, name);
+  return finish_parse(cfg, ini_parse_string(text, on_ini, &p), &p, name, NULL);
 }
 

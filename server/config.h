@@ -7,10 +7,10 @@
  *   key = /etc/fieldsync/node.key
  *   cert = /etc/fieldsync/node.cert       ; this node's certificate (+ chain)
  *   network_key = /etc/fieldsync/network.key
- *   root_key = <64 hex>          ; the deployment root public key
+ *   root_key = <64 hex or a .pub file>   ; the deployment root public key
  *   listen = 127.0.0.1:7401      ; for laptops and child nodes
  *   parent = 10.0.0.2:7301       ; optional: the node to replicate up to
- *   parent_key = <64 hex>        ; optional: pin the parent's key
+ *   parent_key = <64 hex or a .pub file> ; optional: pin the parent's key
  *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
  *   map_size_mb = 8192
  *   log_level = info
@@ -52,9 +52,17 @@ typedef struct fs_config {
   char error[512];     /* "file:line: reason" after a failed load */
 } fs_config;
 
-/* Loads path into cfg (zeroed first). Returns 0, or FS_ECONFIG with
- * cfg->error saying where and why. */
-int fs_config_load(fs_config *cfg, const char *path);
+/* Command-line values that override the file's (NULL: keep the file's).
+ * They are applied after the file and before the cross-field rules, so a
+ * flag may supply a value the file lacks; SIGHUP applies them again. */
+typedef struct fs_config_flags {
+  const char *listen, *admin, *parent, *data, *log_level;
+} fs_config_flags;
+
+/* Loads path into cfg (zeroed first), then flags (may be NULL). Returns 0,
+ * or FS_ECONFIG with cfg->error saying where and why ("--listen: ..." for
+ * a bad flag). */
+int fs_config_load(fs_config *cfg, const char *path, const fs_config_flags *flags);
 
 /* Same, from a string (for tests and fuzzing); name is used in messages. */
 int fs_config_parse(fs_config *cfg, const char *text, const char *name);

@@ -1,9 +1,11 @@
 /* main.c - fieldsyncd: the server of a commune, district or province.
  *
- * Subcommands: run, check-config, keygen, digest, records, status. Exit
- * codes: 0 ok, 1 usage, 2 refused or failed.
+ * The commands and their help are listed in server_help.c; exit codes and
+ * the help dispatch are common/cli.h's.
  */
 #include "admin_cli.h"
+#include "cli.h"
+#include "server_help.h"
 #include "config.h"
 #include "conflicts.h"
 #include "error.h"
@@ -28,53 +30,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_USAGE 1
-#define EXIT_FAILED 2
+#define EXIT_USAGE FS_EXIT_USAGE
+#define EXIT_FAILED FS_EXIT_FAILED
 
-static const char usage_text[] =
-    "usage: fieldsyncd <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run --config FILE [--listen ADDR] [--data DIR] [--log-level L]\n"
-    "        serve laptops and child nodes; replicate to the parent\n"
-    "  check-config --config FILE   validate a configuration and exit\n"
-    "  keygen --key PATH [--comment TEXT]\n"
-    "        make a node key pair (PATH 0600, PATH.pub)\n"
-    "  digest --data DIR [--area PREFIX]\n"
-    "        print the state digest of the merged records of an area\n"
-    "  records --data DIR [--area PREFIX] [--all]\n"
-    "        list merged records (--all: include deleted ones)\n"
-    "  status --data DIR            counts of what the node holds\n"
-    "  report --data DIR --area PREFIX [--from DAY --to DAY] [--csv|--json] [--lang en]\n"
-    "        roll-up report of the movement's records (fieldsyncd report --help)\n"
-    "  tree --admin HOST:PORT [--json]\n"
-    "        the replication status of a running node and every node below it\n"
-    "  conflicts (--data DIR | --admin HOST:PORT) [--area PREFIX] [--json]\n"
-    "        concurrent writes to one field, for review: both values, who wrote\n"
-    "        each and when, which one won (sealed fields shown as sealed)\n"
-    "  backup --data DIR --out DIR  consistent, compacted copy of a node's store,\n"
-    "                               also while it runs (restore: stop, swap dirs)\n"
-    "  admin ...                    create a deployment, sign certificates\n"
-    "                               (fieldsyncd admin --help)\n"
-    "  cert add|list ...            install or list a node's certificates\n"
-    "\n"
-    "example:\n"
-    "  fieldsyncd keygen --key /etc/fieldsync/node.key\n"
-    "  fieldsyncd run --config /etc/fieldsync/commune.ini\n"
-    "  fieldsyncd digest --data /var/lib/fieldsync --area KT.KPL\n"
-    "  fieldsyncd conflicts --admin 127.0.0.1:8401 --area KT.KPL.DAKNEN\n"
-    "\n"
-    "exit status: 0 ok, 1 usage error, 2 refused or failed\n";
-
-static int usage(const char *msg) {
-  if (msg)
-    fprintf(stderr, "fieldsyncd: %s\n\n", msg);
-  fputs(usage_text, msg ? stderr : stdout);
-  return msg ? EXIT_USAGE : 0;
+/* A usage error: the message, then where the help is. */
+static int usage(const char *cmd, const char *msg) {
+  fprintf(stderr, "fieldsyncd: %s (see: fieldsyncd %s--help)\n", msg, cmd ? cmd : "");
+  return EXIT_USAGE;
 }
 
 typedef struct opts {
-  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out, *admin;
+  const char *cmd; /* "run " etc., for messages */
+  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out, *admin, *parent;
   bool all, help, json;
 } opts;
 
@@ -85,12 +52,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'm'},
       {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
       {"out", required_argument, NULL, 'o'},    {"admin", required_argument, NULL, 'M'},
-      {"json", no_argument, NULL, 'J'},
+      {"json", no_argument, NULL, 'J'},         {"parent", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:M:J", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:M:JP:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': o->config = optarg; break;
     case 'l': o->listen = optarg; break;
@@ -103,6 +70,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'o': o->out = optarg; break;
     case 'M': o->admin = optarg; break;
     case 'J': o->json = true; break;
+    case 'P': o->parent = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -114,21 +82,19 @@ static int parse_opts(int argc, char **argv, opts *o) {
   return 0;
 }
 
-static int load_config(fs_config *cfg, const opts *o) {
-  if (!o->config) {
-    fprintf(stderr, "fieldsyncd: --config FILE is required\n");
-    return EXIT_USAGE;
-  }
-  int rc = fs_config_load(cfg, o->config);
-  if (rc == 0 && o->listen)
-    rc = fs_config_set(cfg, "node", "listen", o->listen);
-  if (rc == 0 && o->data)
-    rc = fs_config_set(cfg, "node", "data", o->data);
-  if (rc == 0 && o->log_level)
-    rc = fs_config_set(cfg, "node", "log_level", o->log_level);
+/* The file, then the flags over it. */
+static int load_config(fs_config *cfg, fs_config_flags *flags, const opts *o) {
+  if (!o->config)
+    return usage(o->cmd, "--config FILE is required");
+  *flags = (fs_config_flags){.listen = o->listen, .admin = o->admin, .parent = o->parent,
+                             .data = o->data, .log_level = o->log_level};
+  int rc = fs_config_load(cfg, o->config, flags);
   if (rc) {
-    fprintf(stderr, "fieldsyncd: %s\n",
-            rc == FS_ECONFIG ? cfg->error : fs_strerror(rc));
+    fprintf(stderr, "fieldsyncd: %s\n", rc == FS_ECONFIG ? cfg->error : fs_strerror(rc));
+    if (rc == FS_ECONFIG)
+      fprintf(stderr, "fieldsyncd: fix it and check again with: fieldsyncd check-config "
+                      "--config %s (every option is described in "
+                      "/usr/share/doc/fieldsync/examples)\n", o->config);
     return EXIT_FAILED;
   }
   return 0;
@@ -136,7 +102,8 @@ static int load_config(fs_config *cfg, const opts *o) {
 
 static int cmd_run(const opts *o) {
   fs_config cfg;
-  int rc = load_config(&cfg, o);
+  fs_config_flags flags;
+  int rc = load_config(&cfg, &flags, o);
   if (rc) {
     return rc;
   }
@@ -144,6 +111,7 @@ static int cmd_run(const opts *o) {
   uv_loop_t loop;
   fs_server srv;
   srv.config_path = o->config;
+  srv.flags = &flags;
   if (uv_loop_init(&loop) != 0) {
     fprintf(stderr, "fieldsyncd: cannot create the event loop\n");
     return EXIT_FAILED;
@@ -151,6 +119,7 @@ static int cmd_run(const opts *o) {
   if (fs_server_start(&srv, &loop, &cfg) != 0) {
     fprintf(stderr, "fieldsyncd: cannot start node %s (see the log line above)\n", cfg.id);
     uv_run(&loop, UV_RUN_DEFAULT); /* let the handles it opened close */
+    fs_server_free(&srv);
     uv_loop_close(&loop);
     return EXIT_FAILED;
   }
@@ -165,19 +134,24 @@ static int cmd_run(const opts *o) {
 
 static int cmd_check_config(const opts *o) {
   fs_config cfg;
-  int rc = load_config(&cfg, o);
+  fs_config_flags flags;
+  int rc = load_config(&cfg, &flags, o);
   if (rc == 0) {
     printf("%s: ok (node %s, area %s)\n", o->config, cfg.id, cfg.area);
     printf("monitoring: a node is stale after %llu s without a status report; reports "
            "go up at least every %llu s\n", (unsigned long long)cfg.stale_after_ms / 1000,
            (unsigned long long)cfg.report_interval_ms / 1000);
+    /* Last, one line of key=value: what the node would use. */
+    printf("listen=%s admin=%s parent=%s data=%s log_level=%s\n", cfg.listen,
+           cfg.admin[0] ? cfg.admin : "-", cfg.parent[0] ? cfg.parent : "-", cfg.data,
+           fs_log_level_name(cfg.log_level));
   }
   return rc;
 }
 
 static int cmd_keygen(const opts *o) {
   if (!o->key)
-    return usage("keygen needs --key PATH");
+    return usage(o->cmd, "keygen needs --key PATH");
   fs_keypair kp;
   int rc = fs_keypair_generate(&kp);
   if (rc == 0)
@@ -196,10 +170,8 @@ static int cmd_keygen(const opts *o) {
 }
 
 static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
-  if (!o->data) {
-    fprintf(stderr, "fieldsyncd: --data DIR is required\n");
-    return EXIT_USAGE;
-  }
+  if (!o->data)
+    return usage(o->cmd, "--data DIR is required");
   char mdb[1100];
   struct stat sb;
   snprintf(mdb, sizeof mdb, "%s/data.mdb", o->data);
@@ -260,7 +232,7 @@ static int cmd_records(const opts *o) {
 
 static int cmd_backup(const opts *o, const char *out) {
   if (!o->data || !out)
-    return usage("backup needs --data DIR and --out DIR");
+    return usage(o->cmd, "backup needs --data DIR and --out DIR");
   if (mkdir(out, 0700) != 0) {
     fprintf(stderr, "fieldsyncd: cannot create %s (%s): the backup goes into a new, "
                     "empty directory\n", out, strerror(errno));
@@ -328,7 +300,7 @@ static int http_get_print(const char *addr, const char *path) {
 
 static int cmd_tree(const opts *o) {
   if (!o->admin)
-    return usage("tree needs --admin HOST:PORT (the node's admin port)");
+    return usage(o->cmd, "tree needs --admin HOST:PORT (the node's admin port)");
   return http_get_print(o->admin, o->json ? "/api/status" : "/api/status?format=text");
 }
 
@@ -340,7 +312,7 @@ static int cmd_conflicts(const opts *o) {
     return http_get_print(o->admin, path);
   }
   if (o->admin)
-    return usage("conflicts takes --data DIR or --admin HOST:PORT, not both");
+    return usage(o->cmd, "conflicts takes --data DIR or --admin HOST:PORT, not both");
   fs_store st;
   MDB_txn *txn;
   int rc = open_store_ro(&st, o, &txn);
@@ -392,16 +364,17 @@ int main(int argc, char **argv) {
   /* A peer that closed first must cost an EPIPE on that connection, not
    * the process: libuv does not ignore SIGPIPE for us. */
   signal(SIGPIPE, SIG_IGN);
-  if (argc < 2)
-    return usage("a command is required");
-  const char *cmd = argv[1];
-  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
-    return usage(NULL);
+  const fs_cli_cmd *help;
+  int ret = fs_cli_dispatch(argc, argv, "fieldsyncd", fs_server_intro, fs_server_cmds,
+                            fs_server_example, &help);
+  if (ret >= 0)
+    return ret;
+  const char *cmd = help->name;
   if (fs_crypto_init() != 0) {
     fprintf(stderr, "fieldsyncd: libsodium failed to initialise\n");
     return EXIT_FAILED;
   }
-  /* Records issue: report parses its own options (server/report.c). */
+  /* These parse their own options and print their own help. */
   if (strcmp(cmd, "report") == 0)
     return fs_report_cli(argc - 1, argv + 1);
   if (strcmp(cmd, "admin") == 0)
@@ -409,10 +382,11 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "cert") == 0)
     return fs_cert_cli(argc - 1, argv + 1);
   opts o;
+  char cmd_sp[32];
+  snprintf(cmd_sp, sizeof cmd_sp, "%s ", cmd);
   if (parse_opts(argc - 1, argv + 1, &o) != 0)
-    return usage("bad options");
-  if (o.help)
-    return usage(NULL);
+    return usage(cmd_sp, "bad options");
+  o.cmd = cmd_sp;
   if (o.area && o.area[0] && !fs_area_valid(o.area)) {
     fprintf(stderr, "fieldsyncd: --area '%s' is not an area code like KT.KPL\n", o.area);
     return EXIT_USAGE;
@@ -431,11 +405,7 @@ int main(int argc, char **argv) {
     return cmd_status(&o);
   if (strcmp(cmd, "backup") == 0)
     return cmd_backup(&o, o.out);
-  if (strcmp(cmd, "tree") == 0)
-    return cmd_tree(&o);
   if (strcmp(cmd, "conflicts") == 0)
     return cmd_conflicts(&o);
-  fprintf(stderr, "fieldsyncd: unknown command '%s'\n\n", cmd);
-  fputs(usage_text, stderr);
-  return EXIT_USAGE;
+  return cmd_tree(&o); /* "tree": the one left of fs_server_cmds */
 }

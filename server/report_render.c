@@ -1,6 +1,7 @@
 /* report_render.c - a computed report as terminal tables (aligned for
  * Vietnamese text, wrapped at 120 columns), CSV and JSON, and the
  * `fieldsyncd report` command. */
+#include "cli.h"
 #include "report_impl.h"
 
 #include "changeset.h"
@@ -576,7 +577,8 @@ static const char cli_usage[] =
     "are Vietnamese unless --lang en.\n"
     "\n"
     "example:\n"
-    "  fieldsyncd report --data /var/lib/fieldsync --area KT --from 2026 --to 2026\n";
+    "  fieldsyncd report --data /var/lib/fieldsync --area KT --from 2026 --to 2026\n"
+    "\n" FS_CLI_EXIT_CODES;
 
 int fs_report_cli(int argc, char **argv) {
   static const struct option longopts[] = {

@@ -15,11 +15,14 @@
 #include "log.h"
 #include "uplink.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { S_HANDSHAKE, S_HELLO, S_READY } session_state;
 
@@ -526,11 +529,21 @@ static void on_connection(uv_stream_t *listener, int status) {
 
 static int install_own_cert(fs_server *srv);
 
+/* The data directory (made if missing) must be writable by this process:
+ * LMDB alone would say only "storage error". Returns 0 or a uv error. */
+static int check_data_dir(const char *dir) {
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return -errno;
+  return access(dir, R_OK | W_OK | X_OK) == 0 ? 0 : -errno;
+}
+
 /* SIGHUP: re-read the certificate file (a renewed node certificate) and
- * the log level; other options need a restart, which systemd makes cheap. */
+ * the log level (a --log-level flag still wins); other options need a
+ * restart, which systemd makes cheap. */
 static void reload(fs_server *srv) {
   fs_config fresh;
-  int rc = srv->config_path ? fs_config_load(&fresh, srv->config_path) : FS_ECONFIG;
+  int rc = srv->config_path ? fs_config_load(&fresh, srv->config_path, srv->flags)
+                            : FS_ECONFIG;
   if (rc) {
     fs_log(FS_LOG_ERROR, "server.reload_failed", "msg=\"%s\"",
            rc == FS_ECONFIG ? fresh.error : fs_strerror(rc));
@@ -558,8 +571,9 @@ static int install_own_cert(fs_server *srv) {
   fs_certfile f;
   int rc = fs_certfile_read(&f, cfg->cert);
   if (rc) {
-    fs_log(FS_LOG_ERROR, "server.cert", "path=%s msg=\"cannot read the node certificate\"",
-           cfg->cert);
+    fs_log(FS_LOG_ERROR, "server.cert", "path=%s err=%s msg=\"cannot read the node "
+           "certificate; ask the administrator for it (fieldsyncd admin certify-node) or "
+           "correct cert = in the configuration\"", cfg->cert, fs_errname(rc));
     return rc;
   }
   ProtobufCBinaryData items[FS_CERTFILE_MAX];
@@ -585,27 +599,38 @@ static int install_own_cert(fs_server *srv) {
 
 int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   const char *config_path = srv->config_path;
+  const fs_config_flags *flags = srv->flags;
   memset(srv, 0, sizeof *srv);
   srv->config_path = config_path;
+  srv->flags = flags;
   srv->loop = loop;
   srv->cfg = cfg;
   int rc = fs_keypair_load(&srv->key, cfg->key);
   if (rc) {
-    fs_log(FS_LOG_ERROR, "server.key", "path=%s err=%s msg=\"%s%s\"", cfg->key,
+    fs_log(FS_LOG_ERROR, "server.key", "path=%s err=%s msg=\"%s; %s\"", cfg->key,
            fs_errname(rc), fs_strerror(rc),
-           rc == FS_EKEYPERM ? "; run chmod 600 on it" : "");
+           rc == FS_EKEYPERM ? "run chmod 600 on it"
+                             : "make it with fieldsyncd keygen --key, or correct key = in "
+                               "the configuration");
     return rc;
   }
   if ((rc = fs_netkey_load(srv->netkey, cfg->network_key))) {
-    fs_log(FS_LOG_ERROR, "server.network_key", "path=%s err=%s msg=\"%s%s\"",
+    fs_log(FS_LOG_ERROR, "server.network_key", "path=%s err=%s msg=\"%s; %s\"",
            cfg->network_key, fs_errname(rc), fs_strerror(rc),
-           rc == FS_EKEYPERM ? "; run chmod 600 on it" : "");
+           rc == FS_EKEYPERM ? "run chmod 600 on it"
+                             : "copy the deployment's network.key (made by fieldsyncd "
+                               "admin init) there");
     fs_keypair_free(&srv->key);
     return rc;
   }
-  if ((rc = fs_store_open(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
-    fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s msg=\"%s\"", cfg->data,
-           fs_errname(rc), fs_strerror(rc));
+  if ((rc = check_data_dir(cfg->data)) ||
+      (rc = fs_store_open(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
+    fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s msg=\"%s%s\"", cfg->data,
+           fs_errname(rc), fs_strerror(rc),
+           rc == UV_EACCES || rc == UV_EROFS || rc == UV_EPERM
+               ? "; the data directory must be writable by the user the node runs as "
+                 "(chown -R fieldsync:fieldsync it)"
+               : "");
     fs_keypair_free(&srv->key);
     return rc;
   }
@@ -632,8 +657,11 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   srv->listener.data = srv;
   if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) ||
       (rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection))) {
-    fs_log(FS_LOG_ERROR, "server.listen", "addr=%s err=%s msg=\"%s\"", cfg->listen,
-           fs_errname(rc), fs_strerror(rc));
+    fs_log(FS_LOG_ERROR, "server.listen", "addr=%s err=%s msg=\"%s%s\"", cfg->listen,
+           fs_errname(rc), fs_strerror(rc),
+           rc == UV_EADDRINUSE ? "; another process listens there (ss -ltnp shows which): "
+                                 "stop it or choose another listen ="
+                               : "");
     uv_close((uv_handle_t *)&srv->listener, NULL);
     goto fail_store;
   }

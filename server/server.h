@@ -46,6 +46,7 @@ typedef struct fs_server {
   uv_tcp_t listener;
   uv_signal_t sigterm, sigint, sighup;
   const char *config_path; /* for SIGHUP, or NULL */
+  const fs_config_flags *flags; /* the command line's overrides, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
   fs_uplink *uplink;     /* NULL without a parent */
@@ -57,14 +58,17 @@ typedef struct fs_server {
 } fs_server;
 
 /* Opens the store and key, binds the listener and starts the uplink.
- * Returns 0 or a negative code with a log line saying what failed. */
+ * Returns 0 or a negative code with a log line saying what failed; after a
+ * failure too, run the loop until it ends and call fs_server_free (a part
+ * that failed late, the admin port say, is closed by then). */
 int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg);
 
 /* Begins an orderly stop: no new connections, sessions told Bye after
  * their in-flight batch, the loop ends when everything has closed. */
 void fs_server_stop(fs_server *srv);
 
-/* Releases what start acquired; call after uv_run returned. */
+/* Releases what start acquired; call after uv_run returned. Safe after a
+ * failed start, and twice. */
 void fs_server_free(fs_server *srv);
 
 #endif

@@ -22,11 +22,6 @@ AREA=KT.KPL.DAKNEN
 INCIDENT=(category=theft occurred_at=2026-11-20T21:30 'place=Buôn Ea H’Leo' status=new
   'officer=Nguyễn Văn An')
 
-# A fieldsyncd run that fails to start leaks its libuv loop (known bug
-# start_leak in known_bugs.sh); under ASan that turns exit 2 into a leak
-# report. Those two runs skip leak detection until it is fixed.
-NO_LEAK_CHECK=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
-
 # pending edits and signed sets of the laptop, to show nothing was recorded
 state() { local s; s=$(laptop_status lap); echo "pending=$(kv "$s" pending) outbox=$(kv "$s" outbox)"; }
 
@@ -156,7 +151,7 @@ assert_contains "$ERR" "$T/missing.ini: cannot open the file" "missing configura
 
 step "a world-readable node key is refused"
 chmod 644 "$T/commune.key"
-expect_exit 2 "${NO_LEAK_CHECK[@]}" timeout 60 "$FIELDSYNCD" run --config "$T/commune.ini" \
+expect_exit 2 timeout 60 "$FIELDSYNCD" run --config "$T/commune.ini" \
   --listen "127.0.0.1:$(free_port)"
 assert_contains "$ERR" "run chmod 600 on it" "fieldsyncd suggests chmod 600"
 assert_contains "$ERR" "cannot start node commune" "fieldsyncd says it did not start"
@@ -167,7 +162,7 @@ assert_contains "$ERR" "keys are never overwritten" "keygen over an existing key
 step "fieldsyncd run on a port in use exits 2; the running server goes on"
 start_server commune
 write_server_config second $AREA "device = $K $AREA"
-expect_exit 2 "${NO_LEAK_CHECK[@]}" timeout 60 "$FIELDSYNCD" run --config "$T/second.ini" \
+expect_exit 2 timeout 60 "$FIELDSYNCD" run --config "$T/second.ini" \
   --listen "$(server_addr commune)"
 assert_contains "$ERR" "EADDRINUSE" "the log line names the error"
 assert_contains "$ERR" "cannot start node second" "the sentence"

@@ -432,6 +432,27 @@ sync_counts() {
   sed -n 's/.*pushed \([0-9]*\) change sets (\([0-9]*\) new at the server), pulled \([0-9]*\) records.*/pushed \1 stored \2 pulled \3/p' <<<"$OUT"
 }
 
+# ------------------------------------------------------------------ packaging
+
+# build_deb DIR [TOOL...]: the build under test packaged with cpack -G DEB
+# into DIR; sets DEB to the .deb. Skips the test (77) when cpack, dpkg-deb
+# or a TOOL is missing. Needs FS_BUILD_DIR (set by ctest).
+build_deb() {
+  local dir=$1 tool
+  shift
+  for tool in cpack dpkg-deb "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "SKIP: $tool is not installed (Debian's cmake and dpkg packages have it)"
+      exit 77
+    fi
+  done
+  [[ -n ${FS_BUILD_DIR:-} && -f $FS_BUILD_DIR/CPackConfig.cmake ]] ||
+    fail "FS_BUILD_DIR must name the build directory (run this test through ctest)"
+  must cpack -G DEB -B "$dir" --config "$FS_BUILD_DIR/CPackConfig.cmake"
+  DEB=$(ls "$dir"/fieldsync_*_*.deb 2>/dev/null | head -n 1)
+  [[ -f $DEB ]] || fail "cpack made no fieldsync_*.deb in $dir"
+}
+
 # ------------------------------------------------------------------ the end
 
 pass() {
