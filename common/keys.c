@@ -55,6 +55,10 @@ static int write_new_file(const char *path, mode_t mode, const char *text) {
   return rc;
 }
 
+int fs_secret_file_write(const char *path, const char *text) {
+  return write_new_file(path, 0600, text);
+}
+
 /* The comment stays one line: control bytes become spaces. */
 static void comment_line(char *out, size_t cap, const char *comment) {
   size_t n = 0;
@@ -76,7 +80,7 @@ int fs_keypair_save(const fs_keypair *kp, const char *path, const char *comment)
   fs_hex_encode(hex, kp->sk, FS_SK_LEN);
   snprintf(text, KEYFILE_MAX, "fieldsync secret key: %s\n%s\n", line, hex);
   sodium_memzero(hex, sizeof hex);
-  int rc = write_new_file(path, 0600, text);
+  int rc = fs_secret_file_write(path, text);
   sodium_free(text);
   if (rc != 0)
     return rc;

@@ -49,6 +49,11 @@ int fs_pubkey_load(uint8_t pk[FS_PK_LEN], const char *path_or_hex);
  * sodium_malloc'ed or wiped by the caller. Returns 0 or an error. */
 int fs_secret_file_read(const char *path, char *buf, size_t cap, char **line);
 
+/* Writes text to a new secret file at path (created 0600, fsynced).
+ * Returns 0, FS_EINVAL if path exists (secrets are never overwritten), or a
+ * negative errno; nothing is left behind on failure. */
+int fs_secret_file_write(const char *path, const char *text);
+
 /* Initialises libsodium once per process. Returns 0 or FS_ECRYPTO. */
 int fs_crypto_init(void);
 
