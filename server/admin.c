@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
+#include "keys.h"
 #include "log.h"
 #include "report.h" /* records issue: /api/report, /report */
 #include "server.h"
@@ -12,12 +13,16 @@
 #include "strbuf.h"
 
 #include <http_parser.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ADMIN_REQ_MAX 16384
 #define ADMIN_URL_MAX 2048
 #define ADMIN_TIMEOUT_MS 10000
+/* "Bearer " and a token, with room; a longer Authorization is simply wrong. */
+#define ADMIN_AUTH_MAX (FS_ADMIN_TOKEN_MAX + 64)
 
 extern const char fs_dashboard_html[];
 
@@ -25,6 +30,10 @@ struct fs_admin {
   uv_tcp_t listener;
   fs_server *srv;
   struct http_req *reqs; /* open requests, to close them at stop */
+  /* BLAKE2b of the token, not the token: compared in constant time with the
+   * hash of what a request sends, whatever its length. */
+  uint8_t token_hash[crypto_generichash_BYTES];
+  bool has_token;
   bool stopping;
 };
 
@@ -36,6 +45,15 @@ typedef struct http_req {
   http_parser parser;
   char url[ADMIN_URL_MAX];
   size_t url_len, received;
+  /* Headers arrive in pieces: the name of the current one, then its value;
+   * only Authorization's value is kept (a secret: wiped once checked). */
+  char field[16];
+  size_t field_len;
+  bool field_long, in_value, in_auth;
+  char auth[ADMIN_AUTH_MAX];
+  size_t auth_len;
+  unsigned auth_headers;
+  bool auth_long;
   fs_strbuf out;
   int open_handles;
   bool done, closing;
@@ -54,6 +72,7 @@ static void req_handle_closed(uv_handle_t *h) {
   if (r->next)
     r->next->prev = r->prev;
   fs_strbuf_free(&r->out);
+  sodium_memzero(r->auth, sizeof r->auth); /* also when the request never finished */
   free(r);
 }
 
@@ -70,14 +89,17 @@ static void on_written(uv_write_t *w, int status) {
   req_close(w->data);
 }
 
-static void respond(http_req *r, int code, const char *type, const fs_strbuf *body) {
+/* extra: more header lines, each ending in CRLF, or "". */
+static void respond_with(http_req *r, int code, const char *type, const char *extra,
+                         const fs_strbuf *body) {
   const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found"
                      : code == 405 ? "Method Not Allowed" : code == 400 ? "Bad Request"
+                     : code == 401 ? "Unauthorized"
                      : code == 413 ? "Payload Too Large" : "Internal Server Error";
   fs_strbuf_printf(&r->out,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                   code, reason, type, body ? body->len : 0);
+                   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                   code, reason, type, body ? body->len : 0, extra);
   if (body && body->len)
     fs_strbuf_add(&r->out, body->p, body->len);
   if (r->out.err) {
@@ -90,6 +112,10 @@ static void respond(http_req *r, int code, const char *type, const fs_strbuf *bo
   r->write.data = r;
   if (uv_write(&r->write, (uv_stream_t *)&r->tcp, &buf, 1, on_written) != 0)
     req_close(r);
+}
+
+static void respond(http_req *r, int code, const char *type, const fs_strbuf *body) {
+  respond_with(r, code, type, "", body);
 }
 
 static void respond_text(http_req *r, int code, const char *text) {
@@ -208,13 +234,74 @@ static void route_report(http_req *r, fs_server *srv) {
   fs_strbuf_free(&b);
 }
 
+/* The two pages are the same bytes in every build and hold no data; they
+ * must load without a header (a browser cannot add one to a navigation)
+ * so that they can send the token with their own requests. */
+static bool is_page(const char *url, size_t plen) {
+  return (plen == 1 && url[0] == '/') || (plen == 7 && strncmp(url, "/report", 7) == 0);
+}
+
+/* What is wrong with the Authorization a request sent: NULL when it
+ * carries the node's token, else "missing", "malformed" or "wrong". */
+static const char *token_problem(const http_req *r) {
+  if (r->auth_headers == 0)
+    return "missing";
+  size_t n = r->auth_len;
+  while (n && (r->auth[n - 1] == ' ' || r->auth[n - 1] == '\t'))
+    n--;
+  if (r->auth_headers > 1 || r->auth_long || n < 7 || strncasecmp(r->auth, "Bearer ", 7) != 0)
+    return "malformed";
+  size_t off = 7;
+  while (off < n && r->auth[off] == ' ')
+    off++;
+  uint8_t h[crypto_generichash_BYTES];
+  crypto_generichash(h, sizeof h, (const uint8_t *)r->auth + off, n - off, NULL, 0);
+  bool same = sodium_memcmp(h, r->admin->token_hash, sizeof h) == 0;
+  sodium_memzero(h, sizeof h);
+  return same ? NULL : "wrong";
+}
+
+/* True when the request may go on; otherwise it has been answered 401
+ * (RFC 6750) and logged. */
+static bool token_ok(http_req *r) {
+  const char *why = token_problem(r);
+  sodium_memzero(r->auth, sizeof r->auth);
+  if (!why)
+    return true;
+  bool missing = r->auth_headers == 0;
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  char host[64] = "?";
+  if (uv_tcp_getpeername(&r->tcp, (struct sockaddr *)&ss, &sl) == 0)
+    uv_ip_name((struct sockaddr *)&ss, host, sizeof host);
+  /* A browser's first try has no header: only a bad token is news. */
+  fs_log(missing ? FS_LOG_DEBUG : FS_LOG_WARN, "admin.unauthorized",
+         "peer=%s token=%s path=\"%.100s\"", host, why, r->url);
+  fs_strbuf b;
+  fs_strbuf_init(&b);
+  fs_strbuf_puts(&b, missing ? "This admin port needs its token: send the header "
+                               "'Authorization: Bearer TOKEN', TOKEN being the content of "
+                               "the node's admin_token_file.\n"
+                             : "The token sent is not this node's admin token (the content "
+                               "of its admin_token_file).\n");
+  respond_with(r, 401, "text/plain; charset=utf-8",
+               missing ? "WWW-Authenticate: Bearer realm=\"fieldsync\"\r\n"
+                       : "WWW-Authenticate: Bearer realm=\"fieldsync\", "
+                         "error=\"invalid_token\"\r\n",
+               &b);
+  fs_strbuf_free(&b);
+  return false;
+}
+
 static void route(http_req *r) {
   fs_server *srv = r->admin->srv;
+  size_t plen = strcspn(r->url, "?");
+  if (r->admin->has_token && !is_page(r->url, plen) && !token_ok(r))
+    return;
   if (r->parser.method != HTTP_GET && r->parser.method != HTTP_HEAD) {
     respond_text(r, 405, "only GET\n");
     return;
   }
-  size_t plen = strcspn(r->url, "?");
   fs_strbuf b;
   fs_strbuf_init(&b);
   int rc = 0;
@@ -267,8 +354,48 @@ static int on_complete(http_parser *p) {
   return 1; /* one request per connection: ignore anything after it */
 }
 
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  http_req *r = p->data;
+  if (r->in_value) { /* a new header begins */
+    r->in_value = false;
+    r->field_len = 0;
+    r->field_long = false;
+  }
+  if (r->field_len + len > sizeof r->field) {
+    r->field_long = true; /* longer than any name we look for */
+  } else {
+    memcpy(r->field + r->field_len, at, len);
+    r->field_len += len;
+  }
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  http_req *r = p->data;
+  if (!r->in_value) {
+    r->in_value = true;
+    r->in_auth = !r->field_long && r->field_len == 13 &&
+                 strncasecmp(r->field, "Authorization", 13) == 0;
+    if (r->in_auth) {
+      r->auth_headers++;
+      r->auth_len = 0;
+    }
+  }
+  if (!r->in_auth)
+    return 0;
+  if (r->auth_len + len >= sizeof r->auth) {
+    r->auth_long = true;
+  } else {
+    memcpy(r->auth + r->auth_len, at, len);
+    r->auth_len += len;
+  }
+  return 0;
+}
+
 static const http_parser_settings parser_settings = {
     .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_message_complete = on_complete,
 };
 
@@ -338,18 +465,98 @@ static void on_connection(uv_stream_t *l, int status) {
 
 static void on_listener_closed(uv_handle_t *h) {
   fs_admin *a = h->data;
+  sodium_memzero(a->token_hash, sizeof a->token_hash);
   free(a);
 }
 
-int fs_admin_start(fs_admin **out, fs_server *srv, const char *addr) {
+bool fs_admin_addr_local(const char *addr) {
+  struct sockaddr_storage ss;
+  if (fs_addr_parse(addr, &ss) != 0)
+    return false;
+  if (ss.ss_family == AF_INET) {
+    const uint8_t *ip = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+    return ip[0] == 127;
+  }
+  const struct in6_addr *ip6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(ip6) || (IN6_IS_ADDR_V4MAPPED(ip6) && ip6->s6_addr[12] == 127);
+}
+
+bool fs_admin_token_valid(const char *tok) {
+  size_t n = strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+  n += strspn(tok + n, "=");
+  return tok[n] == '\0' && n >= FS_ADMIN_TOKEN_MIN && n <= FS_ADMIN_TOKEN_MAX;
+}
+
+int fs_admin_token_read(const char *path, char *tok, size_t cap) {
+  enum { BUF = 1024 }; /* a comment line and the longest token, with room */
+  char *buf = sodium_malloc(BUF), *line = NULL;
+  if (!buf)
+    return FS_ENOMEM;
+  int rc = fs_secret_file_read(path, buf, BUF, &line);
+  /* A full buffer may have cut the file short: too long to be a token. */
+  if (rc == 0 && (!line || strlen(buf) >= BUF - 1 || !fs_admin_token_valid(line) ||
+                  strlen(line) >= cap))
+    rc = FS_EINVAL;
+  if (rc == 0)
+    memcpy(tok, line, strlen(line) + 1);
+  sodium_free(buf); /* wipes */
+  return rc;
+}
+
+int fs_admin_token_create(const char *path) {
+  uint8_t raw[32];
+  char text[2 * sizeof raw + 2];
+  randombytes_buf(raw, sizeof raw);
+  fs_hex_encode(text, raw, sizeof raw);
+  strcat(text, "\n");
+  int rc = fs_secret_file_write(path, text);
+  sodium_memzero(raw, sizeof raw);
+  sodium_memzero(text, sizeof text);
+  return rc;
+}
+
+const char *fs_admin_token_problem(int rc) {
+  switch (rc) {
+  case FS_EKEYPERM:
+    return "is readable by group or others; run chmod 600 on it";
+  case FS_EKEYFILE:
+    return "cannot be read (missing, or not a regular file)";
+  case FS_EINVAL:
+    return "holds no token: one line of 16 to 256 characters from A-Z a-z 0-9 - . _ ~ + / "
+           "(make one with: fieldsyncd admin token --out FILE)";
+  default:
+    return fs_strerror(rc);
+  }
+}
+
+int fs_admin_start(fs_admin **out, fs_server *srv, const char *addr, const char *token_file) {
   struct sockaddr_storage ss;
   int rc = fs_addr_parse(addr, &ss);
   if (rc)
     return rc;
+  bool has_token = token_file && token_file[0];
+  if (!has_token && !fs_admin_addr_local(addr)) {
+    fs_log(FS_LOG_ERROR, "admin.listen", "addr=%s msg=\"beyond loopback the admin port "
+           "needs admin_token_file\"", addr);
+    return FS_ECONFIG;
+  }
   fs_admin *a = calloc(1, sizeof *a);
   if (!a)
     return FS_ENOMEM;
   a->srv = srv;
+  if (has_token) {
+    char tok[FS_ADMIN_TOKEN_MAX + 1];
+    if ((rc = fs_admin_token_read(token_file, tok, sizeof tok))) {
+      fs_log(FS_LOG_ERROR, "admin.token", "path=%s err=%s msg=\"%s\"", token_file,
+             fs_errname(rc), fs_admin_token_problem(rc));
+      free(a);
+      return rc;
+    }
+    crypto_generichash(a->token_hash, sizeof a->token_hash, (const uint8_t *)tok,
+                       strlen(tok), NULL, 0);
+    sodium_memzero(tok, sizeof tok);
+    a->has_token = true;
+  }
   if ((rc = uv_tcp_init(srv->loop, &a->listener))) {
     free(a);
     return rc;
@@ -362,7 +569,8 @@ int fs_admin_start(fs_admin **out, fs_server *srv, const char *addr) {
     uv_close((uv_handle_t *)&a->listener, on_listener_closed);
     return rc;
   }
-  fs_log(FS_LOG_INFO, "admin.started", "url=http://%s/", addr);
+  fs_log(FS_LOG_INFO, "admin.started", "url=http://%s/ token=%s", addr,
+         a->has_token ? "required" : "none");
   *out = a;
   return 0;
 }

@@ -8,6 +8,7 @@
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "admin_cli.h"
 
+#include "admin.h"
 #include "cert.h"
 #include "cli.h"
 #include "config.h"
@@ -153,6 +154,23 @@ static int cmd_init(const admin_opts *o) {
           "opens sealed fields (give it only to the unit entitled to read informants' "
           "identities), laptops get %s.pub\n",
           root, net, hex, seal, seal);
+  return 0;
+}
+
+static int cmd_token(const admin_opts *o) {
+  if (need(o->out, "--out"))
+    return EXIT_USAGE;
+  int rc = fs_admin_token_create(o->out);
+  if (rc) {
+    fprintf(stderr, "fieldsyncd: cannot write %s: %s%s\n", o->out, fs_strerror(rc),
+            rc == FS_EINVAL ? " (it exists already; tokens are never overwritten)" : "");
+    return EXIT_FAILED;
+  }
+  /* The token is not printed: it would stay in the terminal's scrollback. */
+  printf("%s: admin token written (0600)\n", o->out);
+  fprintf(stderr, "put admin_token_file = %s in the node's [node] section and make it "
+                  "readable by the node's user only (chown fieldsync: %s); clients send "
+                  "it as 'Authorization: Bearer TOKEN'\n", o->out, o->out);
   return 0;
 }
 
@@ -337,6 +355,8 @@ int fs_admin_cli(int argc, char **argv) {
     return cmd_init(&o);
   if (strcmp(cmd, "open") == 0)
     return cmd_open(&o);
+  if (strcmp(cmd, "token") == 0)
+    return cmd_token(&o);
   Fs__Cert c = FS__CERT__INIT;
   uint8_t pk[FS_PK_LEN], parent[FS_PK_LEN];
   if (strcmp(cmd, "certify-node") == 0) {

@@ -1,12 +1,14 @@
 /* config.c - INI configuration via inih; every value range-checked. */
 #include "config.h"
 
+#include "admin.h"
 #include "conn.h"
 #include "error.h"
 #include "hex.h"
 #include "log.h"
 
 #include <ini.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,19 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       char *dst = name[0] == 'l' ? cfg->listen : name[0] == 'p' ? cfg->parent : cfg->admin;
       return copy_str(dst, sizeof cfg->listen, v, name, cfg);
     }
+    if (strcmp(name, "admin_token_file") == 0) {
+      /* Read now, so that check-config and start-up name this line. */
+      char tok[FS_ADMIN_TOKEN_MAX + 1];
+      int rc = fs_admin_token_read(v, tok, sizeof tok);
+      sodium_memzero(tok, sizeof tok);
+      if (rc) {
+        snprintf(cfg->error, sizeof cfg->error, "admin_token_file %.200s %s", v,
+                 fs_admin_token_problem(rc));
+        return rc == FS_ENOMEM ? rc : FS_ECONFIG;
+      }
+      return copy_str(cfg->admin_token_file, sizeof cfg->admin_token_file, v,
+                      "admin_token_file", cfg);
+    }
     if (strcmp(name, "parent_key") == 0) {
       if (fs_pubkey_load(cfg->parent_key, v) != 0) {
         snprintf(cfg->error, sizeof cfg->error,
@@ -149,6 +164,14 @@ int fs_config_finish(fs_config *cfg) {
       !cfg->network_key[0] || !cfg->has_root_key) {
     snprintf(cfg->error, sizeof cfg->error,
              "[node] needs id, area, data, key, cert, network_key and root_key");
+    return FS_ECONFIG;
+  }
+  if (cfg->admin[0] && !cfg->admin_token_file[0] && !fs_admin_addr_local(cfg->admin)) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "admin = %s can be reached from other machines, and without a token anyone "
+             "who reaches it reads the node's status: set admin_token_file (make one with "
+             "fieldsyncd admin token --out FILE) or bind admin to 127.0.0.1",
+             cfg->admin);
     return FS_ECONFIG;
   }
   if (cfg->stale_after_ms <= cfg->report_interval_ms) {

@@ -12,6 +12,8 @@
  *   parent = 10.0.0.2:7301       ; optional: the node to replicate up to
  *   parent_key = <64 hex or a .pub file> ; optional: pin the parent's key
  *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
+ *   admin_token_file = /etc/fieldsync/admin.token ; 0600; then every admin
+ *                                ; request needs it; required beyond loopback
  *   map_size_mb = 8192
  *   log_level = info
  *   stale_after_s = 120          ; a node whose status is older is "stale"
@@ -43,6 +45,7 @@ typedef struct fs_config {
   char listen[128];
   char parent[128];
   char admin[128];
+  char admin_token_file[1024]; /* "" when the admin port asks for no token */
   uint8_t parent_key[FS_PK_LEN];
   bool has_parent_key;
   uint64_t map_size_mb;

@@ -3,6 +3,7 @@
  * The commands and their help are listed in server_help.c; exit codes and
  * the help dispatch are common/cli.h's.
  */
+#include "admin.h"
 #include "admin_cli.h"
 #include "cli.h"
 #include "server_help.h"
@@ -26,6 +27,7 @@
 #include <unistd.h>
 #include "conn.h"
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,8 @@ static int usage(const char *cmd, const char *msg) {
 
 typedef struct opts {
   const char *cmd; /* "run " etc., for messages */
-  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out, *admin, *parent;
+  const char *config, *listen, *data, *log_level, *key, *comment, *area, *out, *admin, *parent,
+      *token_file;
   bool all, help, json;
 } opts;
 
@@ -53,11 +56,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"area", required_argument, NULL, 'a'},   {"all", no_argument, NULL, 'A'},
       {"out", required_argument, NULL, 'o'},    {"admin", required_argument, NULL, 'M'},
       {"json", no_argument, NULL, 'J'},         {"parent", required_argument, NULL, 'P'},
+      {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:M:JP:", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "c:l:d:v:k:m:a:Aho:M:JP:T:", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': o->config = optarg; break;
     case 'l': o->listen = optarg; break;
@@ -71,6 +75,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'M': o->admin = optarg; break;
     case 'J': o->json = true; break;
     case 'P': o->parent = optarg; break;
+    case 'T': o->token_file = optarg; break;
     case 'h': o->help = true; break;
     default: return -1;
     }
@@ -141,6 +146,13 @@ static int cmd_check_config(const opts *o) {
     printf("monitoring: a node is stale after %llu s without a status report; reports "
            "go up at least every %llu s\n", (unsigned long long)cfg.stale_after_ms / 1000,
            (unsigned long long)cfg.report_interval_ms / 1000);
+    if (!cfg.admin[0])
+      printf("admin: off (no admin = line)\n");
+    else if (cfg.admin_token_file[0])
+      printf("admin: http://%s/ needs the token in %s\n", cfg.admin, cfg.admin_token_file);
+    else
+      printf("admin: http://%s/ with no token: every user of this machine can read it\n",
+             cfg.admin);
     /* Last, one line of key=value: what the node would use. */
     printf("listen=%s admin=%s parent=%s data=%s log_level=%s\n", cfg.listen,
            cfg.admin[0] ? cfg.admin : "-", cfg.parent[0] ? cfg.parent : "-", cfg.data,
@@ -256,17 +268,60 @@ static int cmd_backup(const opts *o, const char *out) {
   return 0;
 }
 
-/* GET path from the admin port at addr; prints the body. */
-static int http_get_print(const char *addr, const char *path) {
+/* The token for --admin: from --token-file, else FIELDSYNC_ADMIN_TOKEN,
+ * else none (tok[0] == '\0'); *from says where it came from. Returns 0 or
+ * an exit status, the reason printed. */
+static int admin_token(const opts *o, char *tok, size_t cap, const char **from) {
+  tok[0] = '\0';
+  const char *env = getenv("FIELDSYNC_ADMIN_TOKEN");
+  if (o->token_file) {
+    int rc = fs_admin_token_read(o->token_file, tok, cap);
+    if (rc) {
+      fprintf(stderr, "fieldsyncd: --token-file %s %s\n", o->token_file,
+              fs_admin_token_problem(rc));
+      return EXIT_FAILED;
+    }
+    *from = o->token_file;
+  } else if (env && env[0]) {
+    /* It goes into a header as it is: nothing but the token's alphabet. */
+    if (!fs_admin_token_valid(env) || strlen(env) >= cap) {
+      fprintf(stderr, "fieldsyncd: FIELDSYNC_ADMIN_TOKEN is not a token: 16 to 256 "
+                      "characters from A-Z a-z 0-9 - . _ ~ + /\n");
+      return EXIT_USAGE;
+    }
+    memcpy(tok, env, strlen(env) + 1);
+    *from = "FIELDSYNC_ADMIN_TOKEN";
+  }
+  return 0;
+}
+
+/* GET path from the admin port at o->admin, with the token when there is
+ * one; prints the body. */
+static int http_get_print(const opts *o, const char *path) {
+  const char *addr = o->admin, *from = NULL;
   struct sockaddr_storage ss;
   if (fs_addr_parse(addr, &ss) != 0) {
     fprintf(stderr, "fieldsyncd: --admin '%s' is not host:port\n", addr);
+    return EXIT_USAGE;
+  }
+  char tok[FS_ADMIN_TOKEN_MAX + 1], req[FS_ADMIN_TOKEN_MAX + 512];
+  int rc = admin_token(o, tok, sizeof tok, &from);
+  if (rc)
+    return rc;
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s%sConnection: "
+                   "close\r\n\r\n", path, addr, tok[0] ? "Authorization: Bearer " : "",
+                   tok, tok[0] ? "\r\n" : "");
+  sodium_memzero(tok, sizeof tok);
+  if (n < 0 || (size_t)n >= sizeof req) {
+    sodium_memzero(req, sizeof req);
+    fprintf(stderr, "fieldsyncd: the request for %s is too long\n", path);
     return EXIT_USAGE;
   }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   socklen_t sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
                                          : sizeof(struct sockaddr_in6);
   if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+    sodium_memzero(req, sizeof req);
     fprintf(stderr, "fieldsyncd: cannot reach the admin port %s: %s (is admin = set in the "
                     "node's configuration?)\n", addr, strerror(errno));
     if (fd >= 0)
@@ -275,18 +330,27 @@ static int http_get_print(const char *addr, const char *path) {
   }
   struct timeval tv = {10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char req[256];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                   path, addr);
   fs_strbuf resp;
   fs_strbuf_init(&resp);
-  int rc = write(fd, req, (size_t)n) == n ? 0 : EXIT_FAILED;
+  rc = write(fd, req, (size_t)n) == n ? 0 : EXIT_FAILED;
+  sodium_memzero(req, sizeof req);
   char buf[16384];
   ssize_t got;
   while (rc == 0 && (got = read(fd, buf, sizeof buf)) > 0 && resp.len < (64u << 20))
     fs_strbuf_add(&resp, buf, (size_t)got);
   close(fd);
   const char *body = resp.p ? strstr(resp.p, "\r\n\r\n") : NULL;
+  if (rc == 0 && body && strncmp(resp.p, "HTTP/1.1 401", 12) == 0) {
+    if (from)
+      fprintf(stderr, "fieldsyncd: the admin port %s refused the token from %s: it is not "
+                      "the one in the node's admin_token_file\n", addr, from);
+    else
+      fprintf(stderr, "fieldsyncd: the admin port %s needs the node's admin token: pass "
+                      "--token-file FILE (the node's admin_token_file, or a 0600 copy of "
+                      "it) or set FIELDSYNC_ADMIN_TOKEN\n", addr);
+    fs_strbuf_free(&resp);
+    return EXIT_FAILED;
+  }
   if (rc || !body || strncmp(resp.p, "HTTP/1.1 200", 12) != 0) {
     fprintf(stderr, "fieldsyncd: the admin port %s did not answer %s: %.200s\n", addr, path,
             body ? body + 4 : "no HTTP response");
@@ -301,7 +365,7 @@ static int http_get_print(const char *addr, const char *path) {
 static int cmd_tree(const opts *o) {
   if (!o->admin)
     return usage(o->cmd, "tree needs --admin HOST:PORT (the node's admin port)");
-  return http_get_print(o->admin, o->json ? "/api/status" : "/api/status?format=text");
+  return http_get_print(o, o->json ? "/api/status" : "/api/status?format=text");
 }
 
 static int cmd_conflicts(const opts *o) {
@@ -309,7 +373,7 @@ static int cmd_conflicts(const opts *o) {
   if (o->admin && !o->data) {
     char path[FS_MAX_AREA + 64]; /* area codes need no URL escaping */
     snprintf(path, sizeof path, "/api/conflicts?area=%s%s", area, o->json ? "" : "&format=text");
-    return http_get_print(o->admin, path);
+    return http_get_print(o, path);
   }
   if (o->admin)
     return usage(o->cmd, "conflicts takes --data DIR or --admin HOST:PORT, not both");

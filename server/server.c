@@ -672,7 +672,8 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
   uv_signal_start(&srv->sighup, on_signal, SIGHUP);
-  if ((cfg->admin[0] && (rc = fs_admin_start(&srv->admin, srv, cfg->admin))) ||
+  if ((cfg->admin[0] && (rc = fs_admin_start(&srv->admin, srv, cfg->admin,
+                                           cfg->admin_token_file))) ||
       (cfg->parent[0] && (rc = fs_uplink_start(&srv->uplink, srv)))) {
     fs_server_stop(srv);
     return rc;

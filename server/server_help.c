@@ -61,18 +61,21 @@ const fs_cli_cmd fs_server_cmds[] = {
          "fieldsyncd report --data /var/lib/fieldsync/province --area KT --from 2026",
      .own_help = true},
     {.name = "tree",
-     .synopsis = "--admin HOST:PORT [--json]",
+     .synopsis = "--admin HOST:PORT [--token-file FILE] [--json]",
      .summary = "replication status of a running node and every node below it",
-     .text = "Asks the node's admin port (admin = in its configuration).\n",
+     .text = "Asks the node's admin port (admin = in its configuration). When the node\n"
+             "has admin_token_file, pass that file (or a 0600 copy) as --token-file, or\n"
+             "the token as FIELDSYNC_ADMIN_TOKEN in the environment.\n",
      .example = "fieldsyncd tree --admin 127.0.0.1:8400"},
     {.name = "conflicts",
-     .synopsis = "(--data DIR | --admin HOST:PORT) [--area PREFIX] [--json]",
+     .synopsis = "(--data DIR | --admin HOST:PORT [--token-file FILE]) [--area PREFIX] "
+                 "[--json]",
      .summary = "concurrent writes to one field, for review",
      .text = "Lists the writes that won over a value their writer had not seen: the\n"
              "record, the field, both values, who wrote each (officer, device) and when,\n"
              "which one won and whether it was overwritten since. Sealed fields are shown\n"
              "as sealed. Where the winner is wrong, write the right value with an\n"
-             "ordinary edit.\n",
+             "ordinary edit. --token-file as for tree.\n",
      .example = "fieldsyncd conflicts --admin 127.0.0.1:8400 --area KT.KPL.DAKNEN"},
     {.name = "backup",
      .synopsis = "--data DIR --out DIR",
@@ -86,7 +89,8 @@ const fs_cli_cmd fs_server_cmds[] = {
          "fieldsyncd backup --data /var/lib/fieldsync/commune --out /backup/commune-1"},
     {.name = "admin",
      .synopsis = "COMMAND [options]",
-     .summary = "create a deployment, sign certificates (fieldsyncd admin --help)",
+     .summary = "create a deployment, sign certificates, make an admin token "
+                "(fieldsyncd admin --help)",
      .example = "fieldsyncd admin init --dir /secure/kontum",
      .own_help = true},
     {.name = "cert",
@@ -146,6 +150,15 @@ const fs_cli_cmd fs_admin_cmds[] = {
      .text = "Needs the sealing secret key: run it only where that key may be.\n",
      .example = "fieldsyncd admin open --seal-key /secure/kontum/seal.key \\\n"
                 "    --data /var/lib/fieldsync/province --area KT.KPL"},
+    {.name = "token",
+     .synopsis = "--out FILE",
+     .summary = "a random token for a node's admin port, in FILE (0600)",
+     .text = "FILE must not exist; the token is not printed. Put admin_token_file = FILE\n"
+             "in the node's [node] section (required when admin is bound beyond\n"
+             "loopback) and chown it to fieldsync; every admin request then needs\n"
+             "'Authorization: Bearer TOKEN' (fieldsyncd tree --token-file FILE; the\n"
+             "dashboard: http://HOST:PORT/#token=TOKEN).\n",
+     .example = "fieldsyncd admin token --out /etc/fieldsync/admin.token"},
     {0}};
 
 const fs_cli_cmd fs_cert_cmds[] = {
