@@ -720,6 +720,14 @@ const char fs_report_html[] =
 "<button>Xem</button> <a id=\"csv\" href=\"#\">CSV</a></form>\n"
 "<div id=\"out\">...</div>\n"
 "<script>\n"
+/* Admin token (server/admin.h): kept by the dashboard for this tab, or
+ * given here as #token=...; sent as a header, the CSV fetched with it. */
+"const TK='fieldsync.admin_token';{const m=location.hash.match(/(?:^#|&)token=([^&]*)/);"
+"if(m){sessionStorage.setItem(TK,decodeURIComponent(m[1]));history.replaceState(null,'',location.pathname+location.search)}}\n"
+"function auth(){const t=sessionStorage.getItem(TK);return t?{Authorization:'Bearer '+t}:{}}\n"
+"async function get(u){const r=await fetch(u,{cache:'no-store',headers:auth()});"
+"if(r.status==401)throw new Error('cần mã truy cập: mở trang với #token=... (this node needs its admin token)');"
+"if(!r.ok)throw new Error(await r.text());return r}\n"
 "function esc(s){return String(s).replace(/[&<>\"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','\"':'&quot;'}[c]))}\n"
 "const f=document.getElementById('f');\n"
 "for(const [k,v] of new URLSearchParams(location.search))if(f.elements[k])f.elements[k].value=v;\n"
@@ -743,7 +751,12 @@ const char fs_report_html[] =
 "document.getElementById('out').innerHTML=h}\n"
 "async function load(){const p=params();history.replaceState(null,'','?'+p);"
 "const c=new URLSearchParams(p);c.set('format','csv');document.getElementById('csv').href='/api/report?'+c;\n"
-"try{const r=await fetch('/api/report?'+p,{cache:'no-store'});if(!r.ok)throw new Error(await r.text());render(await r.json())}\n"
+"try{render(await (await get('/api/report?'+p)).json())}\n"
 "catch(e){document.getElementById('out').innerHTML='<p class=\"err\">'+esc(e.message)+'</p>'}}\n"
 "f.addEventListener('submit',e=>{e.preventDefault();load()});load();\n"
+"document.getElementById('csv').addEventListener('click',async e=>{const u=e.currentTarget.href;"
+"if(!sessionStorage.getItem(TK))return;e.preventDefault();"
+"try{const a=document.createElement('a');a.href=URL.createObjectURL(await (await get(u)).blob());"
+"a.download='report.csv';a.click();setTimeout(()=>URL.revokeObjectURL(a.href),1000)}"
+"catch(x){document.getElementById('out').innerHTML='<p class=\"err\">'+esc(x.message)+'</p>'}});\n"
 "</script></body></html>\n";
