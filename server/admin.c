@@ -489,6 +489,10 @@ bool fs_admin_token_valid(const char *tok) {
 
 int fs_admin_token_read(const char *path, char *tok, size_t cap) {
   enum { BUF = 1024 }; /* a comment line and the longest token, with room */
+  /* Configuration parsing reads token files, also in tools and tests that
+   * never initialised libsodium; sodium_malloc aborts without it. */
+  if (fs_crypto_init() != 0)
+    return FS_ECRYPTO;
   char *buf = sodium_malloc(BUF), *line = NULL;
   if (!buf)
     return FS_ENOMEM;

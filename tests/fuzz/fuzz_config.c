@@ -4,10 +4,12 @@
  * sentence naming the file and, for a bad line, its number) and never reads
  * or writes out of bounds. A configuration it accepts keeps every rule:
  * the required options present, the area a valid area code, addresses that
- * parse, the log level in range.
+ * parse, the log level in range, no admin port beyond loopback without a
+ * token file.
  */
 #include "fuzz_common.h"
 
+#include "admin.h"
 #include "config.h"
 #include "conn.h"
 #include "error.h"
@@ -42,6 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                cfg.parent);
     FUZZ_CHECK(!cfg.admin[0] || fs_addr_parse(cfg.admin, &ss) == 0, "accepted admin %s",
                cfg.admin);
+    FUZZ_CHECK(!cfg.admin[0] || cfg.admin_token_file[0] || fs_admin_addr_local(cfg.admin),
+               "accepted admin %s beyond loopback without a token", cfg.admin);
     FUZZ_CHECK(cfg.log_level >= FS_LOG_DEBUG && cfg.log_level <= FS_LOG_ERROR,
                "accepted log level %d", cfg.log_level);
     FUZZ_CHECK(cfg.map_size_mb >= 16 && cfg.map_size_mb <= (1ull << 22), "accepted map size");

@@ -1,7 +1,8 @@
 /* test_monitor.c - the pieces of monitoring that need no running tree:
  * states of a status row, ages across hops, the queue's oldest set, the
  * per-peer table's bound, JSON of arbitrary bytes, the monitoring options
- * of the configuration. */
+ * of the configuration, the admin port's token rules. */
+#include "admin.h"
 #include "config.h"
 #include "error.h"
 #include "hlc.h"
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -165,6 +167,70 @@ static void test_config_monitoring(void **state) {
   assert_non_null(strstr(cfg.error, "longer than report_interval_s"));
 }
 
+static void test_admin_addr_local(void **state) {
+  (void)state;
+  const char *local[] = {"127.0.0.1:8401", "127.0.0.2:1", "127.255.255.254:80", "[::1]:8401",
+                         "[::ffff:127.0.0.1]:8401"};
+  const char *beyond[] = {"0.0.0.0:8401", "[::]:8401", "10.0.0.5:8401", "128.0.0.1:8401",
+                          "126.255.255.255:1", "[::ffff:10.0.0.1]:8401", "[fe80::1]:8401",
+                          "[::2]:8401", "localhost:8401", "127.0.0.1", ""};
+  for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+    assert_true(fs_admin_addr_local(local[i]));
+  for (size_t i = 0; i < sizeof beyond / sizeof beyond[0]; i++)
+    assert_false(fs_admin_addr_local(beyond[i]));
+}
+
+static void test_admin_token_rules(void **state) {
+  (void)state;
+  assert_true(fs_admin_token_valid("0123456789abcdef"));
+  assert_true(fs_admin_token_valid("Zm9vYmFyYmF6cXV4LS4_fi8r=="));
+  assert_false(fs_admin_token_valid("0123456789abcde"));         /* 15: too short */
+  assert_false(fs_admin_token_valid("0123456789abcdef\r\nX: 1")); /* header injection */
+  assert_false(fs_admin_token_valid("0123456789 abcdef"));
+  assert_false(fs_admin_token_valid("==0123456789abcdef"));       /* '=' only at the end */
+  assert_false(fs_admin_token_valid("0123456789abcdef=x"));
+  char big[FS_ADMIN_TOKEN_MAX + 2];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_false(fs_admin_token_valid(big));
+  big[FS_ADMIN_TOKEN_MAX] = '\0';
+  assert_true(fs_admin_token_valid(big));
+
+  char *dir = tu_mkdtemp(), *path = tu_path(dir, "admin.token");
+  char tok[FS_ADMIN_TOKEN_MAX + 1], again[FS_ADMIN_TOKEN_MAX + 1];
+  assert_int_equal(fs_admin_token_read(path, tok, sizeof tok), FS_EKEYFILE);
+  assert_int_equal(fs_admin_token_create(path), 0);
+  assert_int_equal(fs_admin_token_create(path), FS_EINVAL); /* never overwritten */
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(fs_admin_token_read(path, tok, sizeof tok), 0);
+  assert_int_equal(strlen(tok), 64);
+  assert_int_equal(fs_admin_token_read(path, again, sizeof again), 0);
+  assert_string_equal(tok, again);
+
+  /* With a token beyond loopback the configuration is accepted; without,
+   * refused; a token file others may read is refused with its line. */
+  fs_config cfg;
+  char extra[512];
+  snprintf(extra, sizeof extra, "admin = 0.0.0.0:8401\nadmin_token_file = %s\n", path);
+  assert_int_equal(parse_with(&cfg, extra), 0);
+  assert_string_equal(cfg.admin_token_file, path);
+  assert_int_equal(parse_with(&cfg, "admin = 0.0.0.0:8401\n"), FS_ECONFIG);
+  assert_non_null(strstr(cfg.error, "t.ini: admin = 0.0.0.0:8401 can be reached from other "
+                                    "machines"));
+  assert_int_equal(parse_with(&cfg, "admin = [::1]:8401\n"), 0);
+  assert_int_equal(cfg.admin_token_file[0], '\0');
+  assert_int_equal(chmod(path, 0640), 0);
+  assert_int_equal(fs_admin_token_read(path, tok, sizeof tok), FS_EKEYPERM);
+  assert_int_equal(parse_with(&cfg, extra), FS_ECONFIG);
+  assert_non_null(strstr(cfg.error, "t.ini:10: admin_token_file "));
+  assert_non_null(strstr(cfg.error, "run chmod 600 on it"));
+  tu_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_states),
@@ -173,6 +239,8 @@ int main(void) {
       cmocka_unit_test(test_strangers_are_bounded),
       cmocka_unit_test(test_json_bytes),
       cmocka_unit_test(test_config_monitoring),
+      cmocka_unit_test(test_admin_addr_local),
+      cmocka_unit_test(test_admin_token_rules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
