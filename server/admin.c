@@ -274,9 +274,11 @@ static bool token_ok(http_req *r) {
   char host[64] = "?";
   if (uv_tcp_getpeername(&r->tcp, (struct sockaddr *)&ss, &sl) == 0)
     uv_ip_name((struct sockaddr *)&ss, host, sizeof host);
-  /* A browser's first try has no header: only a bad token is news. */
+  /* A browser's first try has no header: only a bad token is news. The
+   * path alone, up to anything that would end a logfmt value. */
+  int plen = (int)strcspn(r->url, "?\" \\");
   fs_log(missing ? FS_LOG_DEBUG : FS_LOG_WARN, "admin.unauthorized",
-         "peer=%s token=%s path=\"%.100s\"", host, why, r->url);
+         "peer=%s token=%s path=%.*s", host, why, plen < 100 ? plen : 100, r->url);
   fs_strbuf b;
   fs_strbuf_init(&b);
   fs_strbuf_puts(&b, missing ? "This admin port needs its token: send the header "
