@@ -53,6 +53,9 @@ for addr in "127.0.0.2:$APORT" "[::1]:$APORT"; do
   must "$FIELDSYNCD" check-config --config "$T/open.ini"
   assert_contains "$OUT" "admin: http://$addr/ with no token" "check-config on loopback $addr"
 done
+# The flag over the file is held to the same rule.
+expect_exit 2 "$FIELDSYNCD" check-config --config "$T/open.ini" --admin "0.0.0.0:$APORT"
+assert_contains "$ERR" "admin = 0.0.0.0:$APORT can be reached from other machines" "check-config --admin 0.0.0.0"
 write_server_config open $C "admin = 0.0.0.0:$APORT" "admin_token_file = $T/admin.token"
 must "$FIELDSYNCD" check-config --config "$T/open.ini"
 assert_contains "$OUT" "admin: http://0.0.0.0:$APORT/ needs the token in $T/admin.token" \
