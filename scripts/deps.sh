@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
       liblmdb-dev libsodium-dev libinih-dev libhttp-parser-dev libjansson-dev libcmocka-dev
-      lmdb-utils curl jq)
+      lmdb-utils curl jq python3)
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev)
 fi
