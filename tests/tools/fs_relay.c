@@ -17,7 +17,7 @@
  *   SIGUSR1  cut: reset (RST) every open connection and refuse new ones (the
  *            listening socket is closed, so connecting gets ECONNREFUSED)
  *   SIGUSR2  resume: listen again on the same port and forward as before
- *            (also ends a stall)
+ *            (also ends a stall and disarms a cut armed by SIGHUP)
  *   SIGWINCH stall: a silent link; connections stay open and new ones are
  *            accepted, but no byte is forwarded either way until SIGUSR2
  *   SIGHUP   arm a cut in the middle of traffic: once BYTES more bytes
@@ -192,6 +192,10 @@ static void cut(const char *reason) {
 }
 
 static void resume(void) {
+  if (armed_left >= 0) { /* a restored link stays restored */
+    armed_left = -1;
+    logf_("disarmed");
+  }
   if (stalled) {
     stalled = false;
     logf_("resumed forwarding after a stall, open=%zu", open_pairs());
