@@ -46,6 +46,8 @@ int fs_err_from_mdb(int rc) {
     return FS_EVERSION;
   case ENOMEM:
     return FS_ENOMEM;
+  case ENOSPC: /* the disk is full: say so, not "storage error" */
+    return UV_ENOSPC;
   default:
     return FS_ESTORE;
   }

@@ -23,7 +23,7 @@
   X(UNKNOWN_PEER, 9009, "key is not enrolled at this server")                 \
   X(PROTOCOL, 9010, "unexpected message for this state of the protocol")      \
   X(STORE, 9011, "storage error")                                             \
-  X(MAPFULL, 9012, "storage map is full")                                     \
+  X(MAPFULL, 9012, "storage map is full (on a node: raise map_max_mb)")       \
   X(INVAL, 9013, "invalid argument")                                          \
   X(NOTFOUND, 9014, "not found")                                              \
   X(KEYPERM, 9015, "key file is readable by other users")                     \
@@ -57,7 +57,7 @@ const char *fs_errname(int err);
 
 /* Converts an LMDB return code (0, positive MDB_ codes or errno values) to a
  * project code; logs nothing. MDB_MAP_FULL becomes FS_EMAPFULL, MDB_NOTFOUND
- * FS_ENOTFOUND, other failures FS_ESTORE. */
+ * FS_ENOTFOUND, ENOSPC UV_ENOSPC, other failures FS_ESTORE. */
 int fs_err_from_mdb(int rc);
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <uv.h>
 
 #define FS_MAX_AREA_KEY FS_MAX_AREA
 #define REC_KEY_MAX (FS_MAX_AREA + 1 + FS_MAX_ID)
@@ -32,8 +34,45 @@ static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi) {
   return fs_err_from_mdb(mdb_dbi_open(txn, name, MDB_CREATE, dbi));
 }
 
+/* Bytes of the map in use and its size. */
+static int map_use(fs_store *s, size_t *used, size_t *size) {
+  MDB_envinfo info;
+  MDB_stat st;
+  int rc = fs_err_from_mdb(mdb_env_info(s->env, &info));
+  if (rc == 0)
+    rc = fs_err_from_mdb(mdb_env_stat(s->env, &st));
+  if (rc == 0) {
+    *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    *size = info.me_mapsize;
+  }
+  return rc;
+}
+
+bool fs_store_wants_growth(fs_store *s) {
+  size_t used, size;
+  return map_use(s, &used, &size) == 0 && used > size / 4 * 3 && size < s->map_max;
+}
+
+int fs_store_grow(fs_store *s, bool force) {
+  size_t used, size;
+  int rc = map_use(s, &used, &size);
+  if (rc)
+    return rc;
+  if (!force && used <= size / 4 * 3)
+    return 0;
+  if (size >= s->map_max)
+    return FS_EMAPFULL;
+  size_t to = size * 2 > s->map_max ? s->map_max : size * 2;
+  if ((rc = fs_err_from_mdb(mdb_env_set_mapsize(s->env, to))))
+    return rc;
+  fs_log(FS_LOG_INFO, "store.grown", "from_mb=%zu to_mb=%zu used_mb=%zu max_mb=%zu",
+         size >> 20, to >> 20, used >> 20, s->map_max >> 20);
+  return 1;
+}
+
 int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
   memset(s, 0, sizeof *s);
+  s->map_max = mapsize > FS_STORE_MAPSIZE_MAX ? mapsize : FS_STORE_MAPSIZE_MAX;
   if (mkdir(dir, 0700) != 0 && errno != EEXIST)
     return -errno;
   int rc = fs_err_from_mdb(mdb_env_create(&s->env));
@@ -72,6 +111,7 @@ int fs_store_open(fs_store *s, const char *dir, size_t mapsize) {
     rc = fs_meta_put_u64(s, txn, "format", FS_STORE_FORMAT);
   else if (format != FS_STORE_FORMAT)
     rc = FS_EVERSION;
+  s->found_format = format;
   if (rc)
     goto fail;
   rc = fs_store_commit(txn);
@@ -97,7 +137,23 @@ int fs_store_begin(fs_store *s, bool write, MDB_txn **txn) {
   return fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
 }
 
-int fs_store_commit(MDB_txn *txn) { return fs_err_from_mdb(mdb_txn_commit(txn)); }
+/* LMDB reports a short write as EIO (errno is 0 after it), which is what a
+ * full disk gives: tell the two apart by the space left where the store is. */
+static bool disk_full(MDB_env *env) {
+  const char *path;
+  struct statvfs vs;
+  if (mdb_env_get_path(env, &path) != 0 || statvfs(path, &vs) != 0)
+    return false;
+  return (uint64_t)vs.f_bavail * vs.f_frsize < (1u << 20);
+}
+
+int fs_store_commit(MDB_txn *txn) {
+  MDB_env *env = mdb_txn_env(txn);
+  int rc = mdb_txn_commit(txn);
+  if ((rc == EIO || rc == ENOSPC) && disk_full(env))
+    return UV_ENOSPC;
+  return fs_err_from_mdb(rc);
+}
 
 int fs_meta_get(fs_store *s, MDB_txn *txn, const char *key, MDB_val *v) {
   MDB_val k = {strlen(key), (void *)key};

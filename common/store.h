@@ -40,23 +40,44 @@
 
 #define FS_STORE_FORMAT 1
 #define FS_STORE_MAPSIZE_DEFAULT ((size_t)1 << 33) /* 8 GiB, sparse */
+#define FS_STORE_MAPSIZE_MAX ((size_t)1 << 40)     /* growth stops at 1 TiB */
 
 typedef struct fs_store {
   MDB_env *env;
+  size_t map_max;        /* fs_store_grow stops here; FS_STORE_MAPSIZE_MAX by default */
+  uint64_t found_format; /* the format a refused store carries (FS_EVERSION) */
   MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
       quarantine, held, outbox, pending, peers, certs, certlog;
 } fs_store;
 
-/* Opens (creating when missing, mode 0700) the environment in dir. Refuses
- * a directory written by another on-disk format with FS_EVERSION. Returns 0
- * or a negative code; on failure s holds nothing to close. */
+/* Opens (creating when missing, mode 0700) the environment in dir with a
+ * map of mapsize bytes (more when the data already needs more, see
+ * fs_store_grow). Refuses a directory written by another on-disk format
+ * with FS_EVERSION and s->found_format set. Returns 0 or a negative code;
+ * on failure s holds nothing to close (but found_format). */
 int fs_store_open(fs_store *s, const char *dir, size_t mapsize);
 void fs_store_close(fs_store *s);
+
+/* Doubles the map (at most to s->map_max) when more than three quarters of
+ * it is used, or whenever force is set (a write just failed with
+ * FS_EMAPFULL). The map is virtual address space: the file grows only with
+ * the data. LMDB requires that no transaction of this process be active
+ * meanwhile: the node calls it from the loop thread while its writer
+ * thread waits between two transactions (server/ingest.c). Returns 1
+ * grown, 0 not needed, FS_EMAPFULL when the map is at map_max already, or a
+ * storage error. */
+int fs_store_grow(fs_store *s, bool force);
+
+/* True when fs_store_grow(s, false) would grow the map: more than three
+ * quarters used, below map_max. Safe from any thread (an estimate). */
+bool fs_store_wants_growth(fs_store *s);
 
 /* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL. */
 int fs_store_begin(fs_store *s, bool write, MDB_txn **txn);
 
-/* Commits (durably, see above). The txn is gone either way. */
+/* Commits (durably, see above). The txn is gone either way. Returns 0,
+ * FS_EMAPFULL, UV_ENOSPC (the disk is full: LMDB's EIO after a short write,
+ * with less than 1 MiB left where the store is) or FS_ESTORE. */
 int fs_store_commit(MDB_txn *txn);
 
 /* A u64 under a string key of meta; missing reads as 0. */

@@ -17,6 +17,7 @@ static void config_defaults(fs_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:7400");
   cfg->map_size_mb = 8192;
+  cfg->map_max_mb = 1u << 20; /* 1 TiB of address space; the disk is the real bound */
   cfg->log_level = FS_LOG_INFO;
   cfg->stale_after_ms = 120 * 1000;
   cfg->report_interval_ms = 5 * 1000;
@@ -112,15 +113,15 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       cfg->has_parent_key = true;
       return 0;
     }
-    if (strcmp(name, "map_size_mb") == 0) {
+    if (strcmp(name, "map_size_mb") == 0 || strcmp(name, "map_max_mb") == 0) {
       char *end;
       unsigned long long mb = strtoull(v, &end, 10);
       if (*end || v[0] == '\0' || v[0] == '-' || mb < 16 || mb > (1ull << 22)) {
         snprintf(cfg->error, sizeof cfg->error,
-                 "map_size_mb '%.40s' must be a number from 16 to 4194304", v);
+                 "%s '%.40s' must be a number from 16 to 4194304", name, v);
         return FS_ECONFIG;
       }
-      cfg->map_size_mb = mb;
+      *(name[4] == 's' ? &cfg->map_size_mb : &cfg->map_max_mb) = mb;
       return 0;
     }
     if (strcmp(name, "stale_after_s") == 0)
@@ -164,6 +165,12 @@ int fs_config_finish(fs_config *cfg) {
       !cfg->network_key[0] || !cfg->has_root_key) {
     snprintf(cfg->error, sizeof cfg->error,
              "[node] needs id, area, data, key, cert, network_key and root_key");
+    return FS_ECONFIG;
+  }
+  if (cfg->map_max_mb < cfg->map_size_mb) {
+    snprintf(cfg->error, sizeof cfg->error,
+             "map_max_mb (%llu) must be at least map_size_mb (%llu)",
+             (unsigned long long)cfg->map_max_mb, (unsigned long long)cfg->map_size_mb);
     return FS_ECONFIG;
   }
   if (cfg->admin[0] && !cfg->admin_token_file[0] && !fs_admin_addr_local(cfg->admin)) {

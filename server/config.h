@@ -14,7 +14,8 @@
  *   admin = 127.0.0.1:8401       ; optional: dashboard, /api/status, /metrics
  *   admin_token_file = /etc/fieldsync/admin.token ; 0600; then every admin
  *                                ; request needs it; required beyond loopback
- *   map_size_mb = 8192
+ *   map_size_mb = 8192          ; the LMDB map at start; it doubles when 3/4 full
+ *   map_max_mb = 1048576        ; ... up to this; then new change sets are refused
  *   log_level = info
  *   stale_after_s = 120          ; a node whose status is older is "stale"
  *   report_interval_s = 5        ; status report to the parent at least this often
@@ -49,6 +50,7 @@ typedef struct fs_config {
   uint8_t parent_key[FS_PK_LEN];
   bool has_parent_key;
   uint64_t map_size_mb;
+  uint64_t map_max_mb;
   int log_level;
   uint64_t stale_after_ms;   /* rows older than this are stale (status.h) */
   uint64_t report_interval_ms; /* upward status reports at least this often */

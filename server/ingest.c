@@ -557,6 +557,49 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
       b->rc = rc;
 }
 
+/* On the writer thread, holding no transaction: has the loop thread grow
+ * the map (store.h: LMDB allows it only while no transaction of the process
+ * is active; the loop holds none between callbacks, verification does not
+ * touch the store) and waits for it. Returns what fs_store_grow returned. */
+static int grow_map(fs_ingest *ing, bool force) {
+  uv_mutex_lock(&ing->mu);
+  ing->grow = force ? FS_GROW_FORCE : FS_GROW_IF_NEEDED;
+  uv_async_send(&ing->committed_async);
+  while (ing->grow != FS_GROW_NONE)
+    uv_cond_wait(&ing->wake, &ing->mu);
+  int rc = ing->grow_rc;
+  uv_mutex_unlock(&ing->mu);
+  return rc;
+}
+
+/* Commits a list of batches; grows the map ahead of need, and when the
+ * commit failed for want of room, grows it and runs the commit again,
+ * whole (at most until map_max: every round doubles the map). */
+static void commit_growing(fs_ingest *ing, fs_batch *list) {
+  for (;;) {
+    commit_batches(ing, list);
+    bool full = false;
+    for (fs_batch *b = list; b; b = b->next)
+      full |= b->rc == FS_EMAPFULL;
+    if (!full && !fs_store_wants_growth(ing->store))
+      return;
+    int rc = grow_map(ing, full);
+    if (rc < 0 && rc != FS_EMAPFULL)
+      fs_log(FS_LOG_WARN, "ingest.grow_failed", "err=%s", fs_errname(rc));
+    if (!full || rc != 1)
+      return;
+    for (fs_batch *b = list; b; b = b->next) {
+      if (b->rc != FS_EMAPFULL)
+        continue;
+      b->rc = 0;
+      for (size_t i = 0; i < b->n; i++) { /* what the aborted transaction decided */
+        b->items[i].stored = b->items[i].want_gap = b->items[i].clock_ahead = false;
+        b->items[i].head_seq = 0;
+      }
+    }
+  }
+}
+
 /* The writer thread: takes queued batches up to FS_COMMIT_MAX_SETS (at
  * least one batch) per transaction until told to quit. */
 static void writer_main(void *arg) {
@@ -579,7 +622,7 @@ static void writer_main(void *arg) {
     ing->todo.sets -= sets;
     last->next = NULL;
     uv_mutex_unlock(&ing->mu);
-    commit_batches(ing, first);
+    commit_growing(ing, first);
     uv_mutex_lock(&ing->mu);
     for (fs_batch *b = first, *next; b; b = next) {
       next = b->next;
@@ -630,6 +673,11 @@ static uint64_t tally(fs_ingest *ing, const fs_batch *b) {
 static void on_committed_async(uv_async_t *a) {
   fs_ingest *ing = a->data;
   uv_mutex_lock(&ing->mu);
+  if (ing->grow != FS_GROW_NONE) { /* the writer waits, holding no transaction */
+    ing->grow_rc = fs_store_grow(ing->store, ing->grow == FS_GROW_FORCE);
+    ing->grow = FS_GROW_NONE;
+    uv_cond_broadcast(&ing->wake);
+  }
   fs_batch *b = ing->done.head;
   list_init(&ing->done);
   ing->commits = ing->txns;

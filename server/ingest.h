@@ -100,6 +100,9 @@ struct fs_ingest {
   fs_batch_list todo, done;
   uint64_t txns;                     /* write transactions committed */
   bool quit;
+  /* The writer asks the loop to grow the map and waits (ingest.c). */
+  enum { FS_GROW_NONE, FS_GROW_IF_NEEDED, FS_GROW_FORCE } grow;
+  int grow_rc;
 };
 
 /* Starts the writer thread. Returns 0 or a libuv error. */

@@ -195,12 +195,14 @@ static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
   int rc = fs_store_open(st, o->data, FS_STORE_MAPSIZE_DEFAULT);
   if (rc == 0 && (rc = fs_store_begin(st, false, txn)))
     fs_store_close(st);
-  if (rc) {
+  if (rc == FS_EVERSION)
+    fprintf(stderr, "fieldsyncd: the store in %s was written in on-disk format %llu; this "
+            "fieldsyncd reads format %d: use the build that wrote it\n", o->data,
+            (unsigned long long)st->found_format, FS_STORE_FORMAT);
+  else if (rc)
     fprintf(stderr, "fieldsyncd: cannot open the store in %s: %s\n", o->data,
             fs_strerror(rc));
-    return EXIT_FAILED;
-  }
-  return 0;
+  return rc ? EXIT_FAILED : 0;
 }
 
 static int cmd_digest(const opts *o) {

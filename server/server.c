@@ -625,15 +625,27 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   if ((rc = check_data_dir(cfg->data)) ||
       (rc = fs_store_open(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
-    fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s msg=\"%s%s\"", cfg->data,
-           fs_errname(rc), fs_strerror(rc),
-           rc == UV_EACCES || rc == UV_EROFS || rc == UV_EPERM
-               ? "; the data directory must be writable by the user the node runs as "
-                 "(chown -R fieldsync:fieldsync it)"
-               : "");
+    if (rc == FS_EVERSION)
+      fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s format=%llu supported=%d "
+             "msg=\"the store was written in on-disk format %llu; this fieldsyncd reads "
+             "format %d: run the build that wrote it, or restore a backup made by this "
+             "one\"", cfg->data, fs_errname(rc),
+             (unsigned long long)srv->store.found_format, FS_STORE_FORMAT,
+             (unsigned long long)srv->store.found_format, FS_STORE_FORMAT);
+    else
+      fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s msg=\"%s%s\"", cfg->data,
+             fs_errname(rc), fs_strerror(rc),
+             rc == UV_EACCES || rc == UV_EROFS || rc == UV_EPERM
+                 ? "; the data directory must be writable by the user the node runs as "
+                   "(chown -R fieldsync:fieldsync it)"
+                 : "");
     fs_keypair_free(&srv->key);
     return rc;
   }
+  /* The configured map is where it starts; it grows up to map_max_mb. */
+  srv->store.map_max = (size_t)cfg->map_max_mb << 20;
+  if ((rc = fs_store_grow(&srv->store, false)) < 0 && rc != FS_EMAPFULL)
+    goto fail_store;
   if ((rc = install_own_cert(srv)))
     goto fail_store;
   fs_peers_init(&srv->peers, &srv->store);

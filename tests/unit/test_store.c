@@ -1,5 +1,5 @@
 /* test_store.c - the LMDB store: creation, reopening, format check, applying
- * sealed change sets, area-prefix digests, order-independent digests and
+ * sealed change sets, growing a full map, area-prefix digests, order-independent digests and
  * the change scan that pulls are served from. */
 #include "error.h"
 #include "store.h"
@@ -148,6 +148,58 @@ static void test_format_mismatch(void **state) {
   fs_store_close(&f->s);
   assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), FS_EVERSION);
   assert_null(f->s.env); /* nothing to close */
+  assert_int_equal(f->s.found_format, 99);
+}
+
+/* Puts 64 KiB values under meta until the map is full (or n were put). */
+static int fill(fs_store *s, int from, int n) {
+  static uint8_t big[64 << 10];
+  int rc = 0;
+  for (int i = from; rc == 0 && i < from + n; i++) {
+    MDB_txn *txn;
+    char key[32];
+    snprintf(key, sizeof key, "fill%d", i);
+    assert_int_equal(fs_store_begin(s, true, &txn), 0);
+    rc = fs_meta_put(s, txn, key, big, sizeof big);
+    if (rc == 0)
+      rc = fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  return rc;
+}
+
+/* A full map refuses the write, grows (only with force until 3/4 used),
+ * takes the write after growing, and stops growing at map_max. */
+static void test_map_grows(void **state) {
+  fixture *f = *state;
+  fs_store_close(&f->s);
+  assert_int_equal(fs_store_open(&f->s, f->dir, (size_t)1 << 20), 0);
+  f->s.map_max = (size_t)4 << 20;
+  assert_int_equal(fs_store_grow(&f->s, false), 0); /* nearly empty */
+  assert_int_equal(fill(&f->s, 0, 1000), FS_EMAPFULL);
+  assert_int_equal(fs_store_grow(&f->s, true), 1);
+  MDB_envinfo info;
+  assert_int_equal(mdb_env_info(f->s.env, &info), 0);
+  assert_int_equal(info.me_mapsize, (size_t)2 << 20);
+  assert_int_equal(fill(&f->s, 100, 4), 0); /* room now */
+  while (fs_store_grow(&f->s, true) == 1)
+    ;
+  assert_int_equal(mdb_env_info(f->s.env, &info), 0);
+  assert_int_equal(info.me_mapsize, (size_t)4 << 20);
+  assert_int_equal(fs_store_grow(&f->s, true), FS_EMAPFULL);
+  assert_int_equal(fill(&f->s, 200, 1000), FS_EMAPFULL);
+  /* What was committed before the map filled is all there after reopening. */
+  fs_store_close(&f->s);
+  assert_int_equal(fs_store_open(&f->s, f->dir, (size_t)1 << 20), 0);
+  MDB_txn *txn;
+  MDB_val v;
+  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
+  assert_int_equal(fs_meta_get(&f->s, txn, "fill103", &v), 0);
+  assert_int_equal(v.mv_size, 64 << 10);
+  mdb_txn_abort(txn);
+  assert_int_equal(mdb_env_info(f->s.env, &info), 0);
+  assert_true(info.me_mapsize >= (size_t)3 << 20); /* at least what the data needs */
 }
 
 static void test_apply_and_read_back(void **state) {
@@ -485,6 +537,7 @@ int main(void) {
       T(test_open_creates),
       T(test_reopen_keeps_data),
       T(test_format_mismatch),
+      T(test_map_grows),
       T(test_apply_and_read_back),
       T(test_record_merge_and_conflicts),
       T(test_digest_prefix),

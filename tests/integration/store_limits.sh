@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# store_limits - a node whose storage fills up: the LMDB map grows and the
+# node carries on; at map_max_mb, or when the disk itself is full, new
+# change sets are refused with a clear Error (nothing in the push is
+# acknowledged) while reads and status go on and nothing is corrupted; the
+# on-disk format version is checked at start.
+#
+#   map_grows       map_size_mb = 16 and a laptop pushing EDITS change sets
+#                   (well over 16 MiB of store): the node logs store.grown,
+#                   acknowledges every set, and holds exactly them.
+#   map_max_refuses map_max_mb = 32 and twice the edits: the sync fails with
+#                   E_MAPFULL and the sentence; the node stays up, holds
+#                   exactly what it acknowledged, serves another laptop's
+#                   sync and fieldsyncd status; restarted with a larger
+#                   map_max_mb it takes the rest.
+#   disk_full       the node's data directory on a 64 MiB tmpfs (mounted for
+#                   the check, unmounted by its trap; skipped with a message
+#                   when this machine does not allow it): the sync fails with
+#                   ENOSPC "no space left on device"; the node stays up and
+#                   consistent; once space is freed, the same laptop syncs
+#                   everything.
+#   format_version  a store whose meta "format" is 99 (fs_storetool
+#                   set-format): fieldsyncd run exits 2 naming both formats;
+#                   fieldsyncd status refuses it the same way.
+. "$(dirname "$0")/lib.sh"
+
+[[ -n "${FS_STORETOOL:-}" && -x "$FS_STORETOOL" ]] ||
+  fail "\$FS_STORETOOL must name the built fs_storetool (run this test through ctest)"
+
+A=KT.KPL.DAKNEN
+EDITS=${FS_INTEG_EDITS:-40000}
+FAILED=()
+
+mib() { echo $(($(stat -c %s "$1") >> 20)); }
+
+# consistent NODE LAPTOP...: the node holds exactly what the laptops' outboxes
+# no longer hold (each set once), nothing quarantined.
+consistent() {
+  local node=$1 l acked=0 st
+  shift
+  for l in "$@"; do
+    st=$(laptop_status "$l")
+    acked=$((acked + $(kv "$st" seq) - $(kv "$st" outbox)))
+  done
+  st=$(server_status "$node")
+  assert_eq "$acked" "$(kv "$st" change_sets)" "$node's change sets = what the laptops saw acknowledged"
+  assert_eq "$acked" "$(kv "$st" log_seq)" "$node's log_seq (nothing stored twice)"
+  assert_eq 0 "$(kv "$st" quarantined)" "quarantined at $node"
+}
+
+map_grows() {
+  local key
+  key=$(laptop_init g1 $A)
+  write_server_config grow $A "device = $key $A" "map_size_mb = 16"
+  start_server grow
+  must "$FS_TESTPEER" edits --dir "$T/g1" --count "$EDITS" --records 3000
+  sync_ok g1 grow
+  assert_eq 0 "$(laptop_outbox g1)" "g1's outbox after the sync"
+  consistent grow g1
+  assert_contains "$(cat "$T/grow.log")" "event=store.grown" "the node's log"
+  note "$(grep -c event=store.grown "$T/grow.log") growths: $(grep event=store.grown "$T/grow.log" | tail -n 1)"
+  (($(mib "$T/grow.data/data.mdb") > 16)) || fail "data.mdb is only $(mib "$T/grow.data/data.mdb") MiB"
+  stop_server grow
+  start_server grow # the larger map is where it starts again
+  assert_eq "$(server_digest grow $A)" "$(laptop_digest g1 $A)" "digests after the restart"
+  stop_server grow
+}
+
+map_max_refuses() {
+  local k1 k2
+  k1=$(laptop_init m1 $A)
+  k2=$(laptop_init m2 $A)
+  write_server_config full $A "device = $k1 $A" "device = $k2 $A" "map_size_mb = 16" \
+    "map_max_mb = 32"
+  { grep -v '^map_' "$T/full.ini"; echo "map_size_mb = 64"; echo "map_max_mb = 32"; } >"$T/bad.ini"
+  expect_exit 2 "$FIELDSYNCD" check-config --config "$T/bad.ini"
+  assert_contains "$ERR" "$T/bad.ini: map_max_mb (32) must be at least map_size_mb (64)" \
+    "check-config on a map that may not grow to its start"
+  start_server full
+  must fs m2 add --type patrol --id before_full start=2026-11-24T20:00 end=2026-11-24T23:30 \
+    'route=Thôn 1'
+  sync_ok m2 full
+  must "$FS_TESTPEER" edits --dir "$T/m1" --count $((2 * EDITS)) --records 3000
+  expect_exit 2 "$FIELDSYNC" sync --dir "$T/m1" --server "$(server_addr full)"
+  assert_contains "$ERR" "E_MAPFULL" "why m1's sync failed"
+  assert_contains "$ERR" "storage map is full" "the sentence m1 was told"
+  assert_contains "$ERR" "nothing in it was acknowledged" "the sentence m1 was told"
+  note "m1: $(head -n 1 <<<"$ERR")"
+  (($(laptop_outbox m1) > 0)) || fail "m1's outbox is empty although the node refused"
+  assert_alive_server full
+  consistent full m1 m2
+  # Reads go on: another laptop syncs (and pulls), status and digest answer.
+  must fs m2 edit before_full 'notes=ghi chú khi đầy'
+  run "$FIELDSYNC" sync --dir "$T/m2" --server "$(server_addr full)"
+  note "m2's sync with one new set while full: status $RC ($OUT$ERR)"
+  must "$FIELDSYNC" status --dir "$T/m2"
+  must "$FIELDSYNCD" records --data "$T/full.data" --area $A
+  assert_contains "$OUT" "before_full patrol" "the node's records while full"
+  consistent full m1 m2
+  stop_server full
+  sed -i 's/^map_max_mb = 32$/map_max_mb = 1024/' "$T/full.ini"
+  start_server full
+  sync_until_ok m1 full 5
+  sync_until_ok m2 full 5
+  assert_eq 0 "$(laptop_outbox m1)" "m1's outbox once the map may grow"
+  consistent full m1 m2
+  sync_ok m2 full
+  assert_eq "$(server_digest full $A)" "$(laptop_digest m1 $A)" "digests, m1"
+  assert_eq "$(server_digest full $A)" "$(laptop_digest m2 $A)" "digests, m2"
+  stop_server full
+}
+
+assert_alive_server() {
+  server_alive "$1" || fail "server $1 died (its log ends: $(tail -n 2 "$T/$1.log"))"
+}
+
+disk_full() {
+  local m="$T/tmpfs" key
+  mkdir -p "$m"
+  if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=64m tmpfs "$m" 2>/dev/null; then
+    note "SKIPPED disk_full: cannot mount a tmpfs here (needs root)"
+    return 0
+  fi
+  trap 'kill_servers; umount "$m" 2>/dev/null' EXIT
+  trap 'exit 1' TERM INT
+  key=$(laptop_init d1 $A)
+  write_server_config disk $A "device = $key $A" "map_size_mb = 256"
+  sed -i "s|^data = .*|data = $m/disk.data|" "$T/disk.ini"
+  start_server disk
+  head -c $((48 << 20)) /dev/zero >"$m/filler" || fail "cannot write the filler file"
+  must "$FS_TESTPEER" edits --dir "$T/d1" --count "$EDITS" --records 3000
+  expect_exit 2 "$FIELDSYNC" sync --dir "$T/d1" --server "$(server_addr disk)"
+  assert_contains "$ERR" "no space left on device" "why d1's sync failed"
+  note "d1: $(head -n 1 <<<"$ERR")"
+  assert_alive_server disk
+  T_DATA=$m consistent_disk
+  rm -f "$m/filler"
+  sync_until_ok d1 disk 5
+  assert_eq 0 "$(laptop_outbox d1)" "d1's outbox once there is room"
+  T_DATA=$m consistent_disk
+  assert_eq "$(kv "$("$FIELDSYNCD" digest --data "$m/disk.data" --area $A)" records)" \
+    "$(kv "$(laptop_digest d1 $A)" records)" "record counts"
+  stop_server disk
+  umount "$m" || fail "cannot unmount $m"
+  trap kill_servers EXIT
+}
+
+# consistent for the tmpfs node (its data directory is not $T/disk.data).
+consistent_disk() {
+  local st acked
+  st=$(laptop_status d1)
+  acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
+  st=$("$FIELDSYNCD" status --data "$T_DATA/disk.data") || fail "fieldsyncd status failed on the full disk"
+  assert_eq "$acked" "$(kv "$st" change_sets)" "change sets = what d1 saw acknowledged"
+  assert_eq "$acked" "$(kv "$st" log_seq)" "log_seq (nothing stored twice)"
+}
+
+format_version() {
+  local key
+  key=$(laptop_init v1 $A)
+  write_server_config ver $A "device = $key $A"
+  start_server ver
+  stop_server ver
+  must "$FS_STORETOOL" set-format --data "$T/ver.data" --format 99
+  expect_exit 2 "$FIELDSYNCD" run --config "$T/ver.ini" --listen "127.0.0.1:$(free_port)"
+  assert_contains "$ERR" "event=server.store" "the refusal's log line"
+  assert_contains "$ERR" "err=E_VERSION format=99 supported=1" "the refusal's log line"
+  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 1" \
+    "the refusal's sentence"
+  note "run: $(grep event=server.store <<<"$ERR")"
+  expect_exit 2 "$FIELDSYNCD" status --data "$T/ver.data"
+  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 1" "status"
+}
+
+for check in map_grows map_max_refuses disk_full format_version; do
+  step "$check"
+  isolated "$check"
+  case $? in
+  0) note "$check: ok" ;;
+  *) FAILED+=("$check") ;;
+  esac
+done
+((${#FAILED[@]} == 0)) || fail "failed: ${FAILED[*]}"
+pass
