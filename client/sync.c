@@ -363,8 +363,9 @@ static void on_closed(fs_conn *c, int reason) {
     x->rc = reason ? reason : FS_EPROTOCOL;
     if (x->st <= ST_HANDSHAKE)
       snprintf(x->res->error, sizeof x->res->error,
-               "the server closed the connection during the secure handshake: this "
-               "laptop's network key is not the deployment's (re-enrol it)");
+               "the server closed the connection during the secure handshake: it is "
+               "refusing connections (busy: try again later) or this laptop's network "
+               "key is not the deployment's (then re-enrol it)");
     else
       snprintf(x->res->error, sizeof x->res->error,
                "the connection ended before the sync finished (%s)",

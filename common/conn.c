@@ -70,7 +70,7 @@ static void on_idle(uv_timer_t *t) {
 }
 
 static void arm_idle(fs_conn *c) {
-  if (c->idle_ms && !c->closing && !c->throttled)
+  if (c->idle_ms && !c->closing && !c->throttled && !c->draining)
     uv_timer_start(&c->timer, on_idle, c->idle_ms, 0);
 }
 
@@ -306,6 +306,11 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   fs_conn_close(c, c->close_reason);
 }
 
+static void on_drain_timeout(uv_timer_t *t) {
+  fs_conn *c = t->data;
+  fs_conn_close(c, c->close_reason ? c->close_reason : FS_ETIMEOUT);
+}
+
 void fs_conn_finish(fs_conn *c) {
   if (c->closing || c->draining)
     return;
@@ -313,6 +318,10 @@ void fs_conn_finish(fs_conn *c) {
   if (c->reading)
     uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = false;
+  /* A peer that does not read would hold the last frames (and a stopping
+   * node) for as long as it likes: give them FS_CONN_DRAIN_MS. */
+  c->throttled = false;
+  uv_timer_start(&c->timer, on_drain_timeout, FS_CONN_DRAIN_MS, 0);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
     fs_conn_close(c, c->close_reason);
@@ -352,7 +361,7 @@ static void on_throttle_end(uv_timer_t *t) {
 }
 
 void fs_conn_throttle(fs_conn *c, uint64_t ms) {
-  if (c->closing || c->throttled)
+  if (c->closing || c->throttled || c->draining)
     return;
   c->throttled = true;
   if (c->reading)

@@ -36,6 +36,7 @@
 #endif
 
 #define FS_CONN_QUEUE_MAX (16u << 20)
+#define FS_CONN_DRAIN_MS 2000 /* fs_conn_finish: time for queued output, then closed */
 
 typedef struct fs_conn fs_conn;
 
@@ -98,7 +99,8 @@ int fs_conn_send(fs_conn *c, const Fs__Envelope *env);
 void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Closes after queued output is written (orderly end). */
+/* Closes after queued output is written (orderly end), or after
+ * FS_CONN_DRAIN_MS when the peer does not take it. */
 void fs_conn_finish(fs_conn *c);
 
 /* Closes now; queued output is dropped. */

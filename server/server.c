@@ -21,10 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { S_HANDSHAKE, S_HELLO, S_READY } session_state;
+typedef enum { S_HANDSHAKE, S_HELLO, S_READY, S_REFUSED } session_state;
 
 struct fs_session {
   fs_conn conn;
@@ -58,10 +59,11 @@ static void session_maybe_free(fs_session *s) {
 
 static void on_session_closed(fs_conn *c, int reason) {
   fs_session *s = container_of(c, fs_session, conn);
-  fs_log(reason && reason != UV_ECONNRESET ? FS_LOG_INFO : FS_LOG_DEBUG,
-         "session.closed", "peer=%s reason=%s frames_in=%llu bytes_in=%llu", c->peer,
-         fs_errname(reason), (unsigned long long)c->frames_in,
-         (unsigned long long)c->bytes_in);
+  /* Connections refused at accept are counted by accept_failed instead. */
+  bool noisy = reason && reason != UV_ECONNRESET && s->st != S_REFUSED;
+  fs_log(noisy ? FS_LOG_INFO : FS_LOG_DEBUG, "session.closed",
+         "peer=%s reason=%s frames_in=%llu bytes_in=%llu", c->peer, fs_errname(reason),
+         (unsigned long long)c->frames_in, (unsigned long long)c->bytes_in);
   s->conn_closed = true;
   if (s->peer)
     fs_peers_closed(s->peer, c);
@@ -494,10 +496,30 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   fs__envelope__free_unpacked(env, NULL);
 }
 
+/* Near the file-descriptor limit new connections are refused (closed at
+ * once) so that FS_FD_RESERVE descriptors stay for the link to the parent,
+ * the admin port and LMDB; at the limit itself libuv accepts and closes them
+ * on a descriptor it keeps in reserve, so the loop never spins. One log line
+ * a second says so, with how many were turned away. */
+static void accept_failed(fs_server *srv, int err) {
+  uint64_t now = uv_now(srv->loop);
+  srv->accept_failures++;
+  if (srv->accept_failed_logged && now - srv->accept_failed_ms < 1000)
+    return;
+  fs_log(FS_LOG_WARN, "server.accept_failed", "err=%s refused=%llu msg=\"%s%s\"",
+         fs_errname(err), (unsigned long long)srv->accept_failures, fs_strerror(err),
+         err == UV_EMFILE || err == UV_ENFILE
+             ? ": new connections are refused, open ones are served; raise the limit "
+               "(LimitNOFILE=) if this lasts"
+             : "");
+  srv->accept_failed_ms = now;
+  srv->accept_failed_logged = true;
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   fs_server *srv = listener->data;
   if (status < 0) {
-    fs_log(FS_LOG_WARN, "server.accept_failed", "err=%s", fs_errname(status));
+    accept_failed(srv, status);
     return;
   }
   fs_session *s = calloc(1, sizeof *s);
@@ -518,8 +540,18 @@ static void on_connection(uv_stream_t *listener, int status) {
   int rc = fs_conn_accept(&s->conn, listener, FS_HANDSHAKE_MS);
   if (rc) {
     /* e.g. EMFILE: refuse this one, keep serving the others. */
-    fs_log(FS_LOG_WARN, "server.accept_failed", "err=%s", fs_errname(rc));
+    accept_failed(srv, rc);
+    s->st = S_REFUSED;
     fs_conn_close(&s->conn, rc);
+    return;
+  }
+  uv_os_fd_t fd;
+  if (srv->fd_limit && uv_fileno((uv_handle_t *)&s->conn.tcp, &fd) == 0 &&
+      (uint64_t)fd + FS_FD_RESERVE >= srv->fd_limit) {
+    /* Descriptors are allocated lowest first: fd is about how many are open. */
+    accept_failed(srv, UV_EMFILE);
+    s->st = S_REFUSED;
+    fs_conn_close(&s->conn, UV_EMFILE);
     return;
   }
   if (srv->stopping)
@@ -648,6 +680,9 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
     goto fail_store;
   if ((rc = install_own_cert(srv)))
     goto fail_store;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    srv->fd_limit = rl.rlim_cur;
   fs_peers_init(&srv->peers, &srv->store);
   if ((rc = fs_peers_load(&srv->peers, srv->key.pk))) {
     fs_log(FS_LOG_ERROR, "server.peers", "err=%s msg=\"cannot read the peers database: %s\"",

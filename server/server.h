@@ -32,6 +32,7 @@
 #define FS_RATE_FRAMES_PER_S 200.0 /* per connection, sustained */
 #define FS_RATE_BURST 400.0
 #define FS_SESSIONS_PER_KEY 4      /* concurrent sessions of one device or node */
+#define FS_FD_RESERVE 16           /* descriptors kept free of peers (parent link, admin, LMDB) */
 
 typedef struct fs_session fs_session;
 typedef struct fs_uplink fs_uplink;
@@ -55,6 +56,10 @@ typedef struct fs_server {
   struct fs_admin *admin; /* the HTTP admin port, or NULL */
   bool stopping;
   uint64_t accepted, refused_hello, throttled;
+  uint64_t fd_limit;            /* RLIMIT_NOFILE at start; 0: none */
+  uint64_t accept_failures;     /* connections the fd limit turned away */
+  uint64_t accept_failed_ms;    /* when that was last logged */
+  bool accept_failed_logged;
 } fs_server;
 
 /* Opens the store and key, binds the listener and starts the uplink.

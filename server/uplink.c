@@ -752,7 +752,20 @@ void fs_uplink_stop(fs_uplink *u) {
   u->stopping = true;
   u->srv->ingest.committed = NULL;
   uv_timer_stop(&u->retry);
-  if (u->conn)
+  if (u->conn && u->st == U_READY) {
+    /* Tell the parent: a Bye, then close once it is written (or after
+     * FS_CONN_DRAIN_MS). A Push in flight stays unacknowledged here and is
+     * sent again from the parent's durable cursor after the restart. */
+    Fs__Bye bye = FS__BYE__INIT;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_BYE;
+    env.bye = &bye;
+    u->conn->close_reason = FS_ESHUTDOWN;
+    if (fs_conn_send(u->conn, &env) == 0)
+      fs_conn_finish(u->conn); /* the close callback frees u */
+    else
+      fs_conn_close(u->conn, FS_ESHUTDOWN);
+  } else if (u->conn)
     fs_conn_close(u->conn, FS_ESHUTDOWN); /* the close callback frees u */
   else
     uv_close((uv_handle_t *)&u->retry, on_retry_closed);

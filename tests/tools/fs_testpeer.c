@@ -58,6 +58,10 @@
  *     hold-pull  handshake and one Pull, print "ready", wait for a line on
  *               stdin, then Pull again on the same connection (prints the
  *               Records, or the Error or "closed" that came instead)
+ *     noread    after Welcome, --count N (default 1000) Pulls of
+ *               everything without reading one answer: prints "closed
+ *               after K pulls: ERR" when the server drops it, else "ready",
+ *               then on a line on stdin "still open" or "closed"
  *     clear-sealed  seq 1: a tip whose sealed field informant_name is in
  *               clear ("CLEARTEXT-INFORMANT Đinh Văn Lộ"), as a modified
  *               laptop could send it
@@ -100,11 +104,14 @@ static const char usage_text[] =
     "       fs_testpeer edits --dir DIR --count N [--records R]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
-    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull "
+    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread "
     "--dir DIR --server HOST:PORT\n"
-    "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n";
+    "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n"
+    "       fs_testpeer noread --dir DIR --server HOST:PORT [--count N]\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static long noread_count = 1000; /* noread: how many Pulls (--count) */
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -855,6 +862,46 @@ static int scenario_hold_pull(peer *p, const char *server) {
   return 0;
 }
 
+/* A peer that asks and never reads: after Welcome, up to --count Pulls of
+ * everything (cursor 0), not one answer read. Prints "sent N pulls" and
+ * then either "closed after N pulls: ERR" (the server dropped it: a write
+ * failed) or "ready" followed, after a line on stdin, by "still open" or
+ * "closed" (whether the server ended it meanwhile). */
+static int scenario_noread(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  p->b.timeout_ms = 5000; /* a server that stopped reading us is a result too */
+  Fs__Pull pl = FS__PULL__INIT;
+  pl.max = 512;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &pl;
+  long n = 0;
+  int rc = 0;
+  for (; n < noread_count && (rc = fs_bconn_send(&p->b, &env)) == 0; n++)
+    ;
+  printf("sent %ld pulls\n", n);
+  if (rc) {
+    printf("closed after %ld pulls: %s\n", n, fs_errname(rc));
+    return 0;
+  }
+  printf("ready\n");
+  struct pollfd pfd = {.fd = 0, .events = POLLIN};
+  if (poll(&pfd, 1, IO_TIMEOUT_S * 4 * 1000) > 0) {
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+      line[0] = 0;
+  }
+  /* Did the server end it? Read (and drop) what it queued for us: an end
+   * of stream or a reset says closed, running dry says still open. */
+  static uint8_t sink[65536];
+  ssize_t got;
+  while ((got = recv(p->b.fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+    ;
+  printf("%s\n", got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "still open" : "closed");
+  return 0;
+}
+
 /* seq 1: a tip whose sealed informant_name travels in clear. */
 static int scenario_clear_sealed(peer *p, const char *server) {
   static const char *const names[] = {"received_at", "channel", "content", "status",
@@ -1100,7 +1147,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--cert") == 0 && v)
       extra_cert_path = v;
     else if (strcmp(argv[i], "--count") == 0 && v)
-      count = strtol(v, NULL, 10);
+      count = noread_count = strtol(v, NULL, 10);
     else if (strcmp(argv[i], "--records") == 0 && v)
       records = strtol(v, NULL, 10);
     else {
@@ -1139,7 +1186,7 @@ int main(int argc, char **argv) {
                    {"reorder", scenario_reorder},   {"truncate", scenario_truncate},
                    {"wrong-netkey", scenario_wrong_netkey},
                    {"hello-cert", scenario_hello_cert}, {"clear-sealed", scenario_clear_sealed},
-                   {"hold-pull", scenario_hold_pull}};
+                   {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;

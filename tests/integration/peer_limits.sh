@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# peer_limits - a node at its file-descriptor limit, a peer that never
+# reads, and SIGTERM in the middle of work.
+#
+#   fd_limit        a district run with `ulimit -n 40`, its commune connected
+#                   and a laptop session held open; then connections that
+#                   never finish the handshake use up its descriptors. New
+#                   connections are refused (FS_FD_RESERVE descriptors stay
+#                   free; a laptop's sync fails at once, "server.accept_failed
+#                   err=EMFILE" is logged, rate limited), the loop does not spin (under 0.5 s of CPU in
+#                   2 s), the held session still gets its answer and the
+#                   commune's link still replicates new change sets; once
+#                   the holders are gone, new laptops sync again.
+#   never_reads     a peer that sends Pulls of everything and reads none of
+#                   the answers is dropped when its output queue passes
+#                   FS_CONN_QUEUE_MAX (closed with E_BACKPRESSURE, the
+#                   node's memory grows by less than 64 MiB), while other
+#                   laptops sync.
+#   sigterm_push    SIGTERM to a commune in the middle of a laptop's large
+#                   push: the commit in flight finishes and is acknowledged,
+#                   the laptop is told "server is shutting down" (E_SHUTDOWN)
+#                   or had finished, the commune says Bye to its district
+#                   (logged there as an orderly close), and exits 0 within
+#                   5 s; after a restart the laptop syncs the rest and every
+#                   level holds each set once.
+#   sigterm_noread  SIGTERM while a peer that never reads holds a queue of
+#                   answers: the node still exits 0 within 5 s (the last
+#                   frames get FS_CONN_DRAIN_MS, not the peer's patience).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tree_lib.sh"
+
+C=KT.KPL.DAKNEN
+FAILED=()
+
+cpu_ticks() { # PID: user+system time in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+rss_kib() { # PID KEY: VmRSS or VmHWM in KiB
+  awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"
+}
+
+# stop_timed NAME LIMIT: SIGTERM; the node must exit 0 within LIMIT seconds.
+stop_timed() {
+  local name=$1 limit=$2 pid=${SERVER_PID[$1]} t0 ms
+  t0=$(date +%s%N)
+  kill -TERM "$pid"
+  wait_pid "$pid" $((limit + 5))
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  unset "SERVER_PID[$name]"
+  check_log_clean "$name"
+  [[ $WAITED -eq 0 ]] || fail "$name exited with status $WAITED after SIGTERM"
+  ((ms <= limit * 1000)) || fail "$name took $ms ms to exit after SIGTERM (limit ${limit} s)"
+  note "$name exited 0, $ms ms after SIGTERM"
+}
+
+fd_limit() {
+  local real=$FIELDSYNCD holders=() i dpid before after held_pid sets
+  tree_node fprov KT -
+  # The district runs with a small descriptor limit (a wrapper that execs it).
+  printf '#!/bin/sh\nulimit -n 40 || exit 2\nexec "%s" "$@"\n' "$real" >"$T/fieldsyncd-fd40"
+  chmod +x "$T/fieldsyncd-fd40"
+  FIELDSYNCD=$T/fieldsyncd-fd40 tree_node fdist KT.KPL fprov
+  tree_node fcomm $C fdist
+  tree_laptop fl1 $C >/dev/null
+  tree_laptop fl2 KT.KPL >/dev/null
+  tree_laptop fl3 KT.KPL >/dev/null
+  dpid=${SERVER_PID[fdist]}
+  assert_eq 40 "$(awk '/Max open files/ {print $4}' "/proc/$dpid/limits")" "the district's fd limit"
+  wait_until 30 "the commune's link" status_field_is fcomm parent_connected true
+  must fs fl2 add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 1'
+  sync_ok fl2 fdist
+  # A laptop session held open before the descriptors run out.
+  coproc HELD { "$FS_TESTPEER" hold-pull --dir "$T/fl2" --server "$(server_addr fdist)"; }
+  held_pid=$HELD_PID
+  BG_PIDS+=("$held_pid")
+  read -r -t 30 line <&"${HELD[0]}" || fail "the held session did not start"
+  read -r -t 30 line <&"${HELD[0]}" # records n=...
+  read -r -t 30 line <&"${HELD[0]}" || fail "the held session is not ready"
+  assert_eq ready "$line" "the held session"
+  # Connections that never finish the handshake (dropped after 10 s).
+  for ((i = 0; i < 60; i++)); do
+    { exec {fd}<>"/dev/tcp/127.0.0.1/${SERVER_PORT[fdist]}"; } 2>/dev/null || break
+    holders+=("$fd")
+  done
+  note "opened ${#holders[@]} idle connections to the district"
+  wait_until 5 "EMFILE at the district" grep -q 'event=server.accept_failed.* err=EMFILE' "$T/fdist.log"
+  note "$(grep 'event=server.accept_failed' "$T/fdist.log" | tail -n 1)"
+  # New connections are refused at once.
+  must fs fl3 add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 2'
+  expect_exit 2 timeout 20 "$FIELDSYNC" sync --dir "$T/fl3" --server "$(server_addr fdist)"
+  note "fl3 at the limit: $(head -n 1 <<<"$ERR")"
+  # The loop does not spin on the refused connections.
+  before=$(cpu_ticks "$dpid")
+  sleep 2
+  after=$(cpu_ticks "$dpid")
+  note "district CPU at the limit: $((after - before)) ticks in 2 s"
+  ((after - before < 50)) || fail "the district used $((after - before)) ticks of CPU in 2 s at the fd limit (spinning?)"
+  # Open connections are served: the held session and the commune's link.
+  echo go >&"${HELD[1]}"
+  read -r -t 30 line <&"${HELD[0]}" # step pull-on-held-connection
+  read -r -t 30 line <&"${HELD[0]}" || fail "the held session got no answer"
+  assert_contains "$line" "records n=" "the held session's pull at the fd limit"
+  sets=$(node_kv fdist change_sets)
+  must fs fl1 add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 3'
+  sync_ok fl1 fcomm
+  wait_node_kv 20 fdist change_sets $((sets + 1))
+  note "the commune's set reached the district over its open link"
+  assert_ne 0 "${#holders[@]}" "idle connections opened"
+  for fd in "${holders[@]}"; do exec {fd}>&-; done
+  sleep 0.5
+  sync_until_ok fl3 fdist 20
+  assert_alive fprov fdist fcomm
+  stop_server fcomm
+  stop_server fdist
+  stop_server fprov
+}
+
+never_reads() {
+  local pid before after hwm line
+  tree_node nlone $C -
+  tree_laptop nbig $C >/dev/null
+  tree_laptop nnr $C >/dev/null
+  tree_laptop nother $C >/dev/null
+  must "$FS_TESTPEER" edits --dir "$T/nbig" --count 3000 --records 3000
+  sync_ok nbig nlone
+  pid=${SERVER_PID[nlone]}
+  before=$(rss_kib "$pid" VmRSS)
+  coproc NR { "$FS_TESTPEER" noread --dir "$T/nnr" --server "$(server_addr nlone)" --count 1000; }
+  BG_PIDS+=("$NR_PID")
+  for _ in 1 2 3; do
+    read -r -t 60 line <&"${NR[0]}" || fail "the never-reading peer did not send its pulls"
+    [[ $line == ready || $line == closed* ]] && break
+  done
+  note "never-reading peer: $line"
+  wait_until 60 "the node to drop the peer that does not read" \
+    grep -q 'event=session.closed.*reason=E_BACKPRESSURE' "$T/nlone.log"
+  if [[ $line == ready ]]; then
+    echo go >&"${NR[1]}"
+    read -r -t 30 line <&"${NR[0]}"
+    assert_eq closed "$line" "the never-reading peer's connection"
+  fi
+  hwm=$(rss_kib "$pid" VmHWM)
+  note "node memory: VmRSS before ${before} KiB, peak ${hwm} KiB"
+  ((hwm - before < 65536)) || fail "the node grew by $((hwm - before)) KiB for one peer that does not read"
+  must fs nother add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 4'
+  sync_ok nother nlone
+  assert_alive nlone
+  stop_server nlone
+}
+
+sigterm_push() {
+  local st total
+  tree_node tprov KT -
+  tree_config tdist KT.KPL tprov "log_level = debug"
+  start_server tdist
+  tree_node tcomm $C tdist
+  tree_laptop tl1 $C >/dev/null
+  wait_until 30 "the commune's link" status_field_is tcomm parent_connected true
+  must "$FS_TESTPEER" edits --dir "$T/tl1" --count 20000 --records 2000
+  "$FIELDSYNC" sync --dir "$T/tl1" --server "$(server_addr tcomm)" >"$T/sync.out" 2>"$T/sync.err" &
+  local sync_pid=$!
+  BG_PIDS+=("$sync_pid")
+  wait_until 60 "the commune's first commit" node_kv_is_above tcomm change_sets 0
+  stop_timed tcomm 5
+  wait_pid "$sync_pid" 60
+  if [[ $WAITED -ne 0 ]]; then
+    assert_contains "$(cat "$T/sync.err")" "server is shutting down" "what the laptop was told"
+    assert_contains "$(cat "$T/sync.err")" "E_SHUTDOWN" "what the laptop was told"
+    note "laptop: $(head -n 1 "$T/sync.err")"
+  else
+    note "the sync had finished before the SIGTERM"
+  fi
+  st=$(laptop_status tl1)
+  assert_eq $(($(kv "$st" seq) - $(kv "$st" outbox))) "$(node_kv tcomm change_sets)" \
+    "the commune holds what the laptop saw acknowledged"
+  assert_contains "$(cat "$T/tcomm.log")" "event=server.stopped" "the commune's last line"
+  # The district saw the commune say Bye (an orderly close), not a reset.
+  wait_until 10 "the district to log the commune's goodbye" \
+    grep -q "event=session.closed.*reason=OK" "$T/tdist.log"
+  start_server tcomm
+  sync_until_ok tl1 tcomm 10
+  total=$(kv "$(laptop_status tl1)" seq)
+  for n in tcomm tdist tprov; do
+    wait_node_kv 120 "$n" change_sets "$total"
+    assert_eq "$total" "$(node_kv "$n" log_seq)" "$n log_seq (nothing stored twice)"
+  done
+  wait_converged 60 $C tcomm tdist tprov
+  stop_timed tcomm 5
+  stop_timed tdist 5
+  stop_timed tprov 5
+}
+
+node_kv_is_above() { # NAME KEY VALUE: a condition for wait_until
+  local line
+  line=$("$FIELDSYNCD" status --data "$T/$1.data" 2>/dev/null) || return 1
+  (($(kv "$line" "$2") > $3))
+}
+
+sigterm_noread() {
+  tree_node slone $C -
+  tree_laptop sbig $C >/dev/null
+  tree_laptop snr $C >/dev/null
+  must "$FS_TESTPEER" edits --dir "$T/sbig" --count 3000 --records 3000
+  sync_ok sbig slone
+  coproc NR { "$FS_TESTPEER" noread --dir "$T/snr" --server "$(server_addr slone)" --count 40; }
+  local nr_pid=$NR_PID line
+  BG_PIDS+=("$nr_pid")
+  for _ in 1 2 3; do
+    read -r -t 60 line <&"${NR[0]}" || fail "the never-reading peer did not get ready"
+    [[ $line == ready ]] && break
+  done
+  assert_eq ready "$line" "the never-reading peer (it must not have been dropped yet)"
+  stop_timed slone 5
+  echo go >&"${NR[1]}"
+  read -r -t 30 line <&"${NR[0]}"
+  assert_eq closed "$line" "the never-reading peer after the node stopped"
+}
+
+for check in ${FS_CHECKS:-fd_limit never_reads sigterm_push sigterm_noread}; do
+  step "$check"
+  isolated "$check"
+  case $? in
+  0) note "$check: ok" ;;
+  *) FAILED+=("$check") ;;
+  esac
+done
+((${#FAILED[@]} == 0)) || fail "failed: ${FAILED[*]}"
+pass
