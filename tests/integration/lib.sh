@@ -78,6 +78,23 @@ isolated() {
   )
 }
 
+# run_checks CHECK...: runs each function isolated (a failure ends that
+# check, not the others; FS_CHECKS="a b" picks some by hand), then fails
+# naming every check that failed, or passes.
+run_checks() {
+  local check failed=()
+  for check in ${FS_CHECKS:-$@}; do
+    step "$check"
+    if isolated "$check"; then
+      note "$check: ok"
+    else
+      failed+=("$check")
+    fi
+  done
+  ((${#failed[@]} == 0)) || fail "failed: ${failed[*]}"
+  pass
+}
+
 # ------------------------------------------------------------- running things
 
 # run CMD...: runs it, never fails; sets OUT, ERR, RC and CMD.

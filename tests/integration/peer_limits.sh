@@ -30,7 +30,6 @@
 . "$(dirname "$0")/tree_lib.sh"
 
 C=KT.KPL.DAKNEN
-FAILED=()
 
 cpu_ticks() { # PID: user+system time in clock ticks
   awk '{print $14 + $15}' "/proc/$1/stat"
@@ -217,13 +216,4 @@ sigterm_noread() {
   assert_eq closed "$line" "the never-reading peer after the node stopped"
 }
 
-for check in ${FS_CHECKS:-fd_limit never_reads sigterm_push sigterm_noread}; do
-  step "$check"
-  isolated "$check"
-  case $? in
-  0) note "$check: ok" ;;
-  *) FAILED+=("$check") ;;
-  esac
-done
-((${#FAILED[@]} == 0)) || fail "failed: ${FAILED[*]}"
-pass
+run_checks fd_limit never_reads sigterm_push sigterm_noread

@@ -29,7 +29,6 @@
 
 A=KT.KPL.DAKNEN
 EDITS=${FS_INTEG_EDITS:-40000}
-FAILED=()
 
 mib() { echo $(($(stat -c %s "$1") >> 20)); }
 
@@ -172,13 +171,4 @@ format_version() {
   assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 1" "status"
 }
 
-for check in map_grows map_max_refuses disk_full format_version; do
-  step "$check"
-  isolated "$check"
-  case $? in
-  0) note "$check: ok" ;;
-  *) FAILED+=("$check") ;;
-  esac
-done
-((${#FAILED[@]} == 0)) || fail "failed: ${FAILED[*]}"
-pass
+run_checks map_grows map_max_refuses disk_full format_version
