@@ -431,8 +431,8 @@ class Cluster:
             time.sleep(kill_after)
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
-                p.wait()
-                self.stats["syncs_killed"] += 1
+                if p.wait() == -signal.SIGKILL:
+                    self.stats["syncs_killed"] += 1
 
     def status(self, lap):
         _, out, _ = self.fs(lap, "status")
