@@ -588,6 +588,8 @@ static void commit_growing(fs_ingest *ing, fs_batch *list) {
       fs_log(FS_LOG_WARN, "ingest.grow_failed", "err=%s", fs_errname(rc));
     if (!full || rc != 1)
       return;
+    fs_log(FS_LOG_INFO, "ingest.commit_retried", "msg=\"the map was full: grown, "
+           "committing the same pushes again\"");
     for (fs_batch *b = list; b; b = b->next) {
       if (b->rc != FS_EMAPFULL)
         continue;

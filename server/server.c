@@ -267,7 +267,14 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
   memcpy(b->scope, s->area, sizeof b->scope);
   b->done = on_batch_done;
   b->data = s;
-  if ((rc = fs_ingest_submit(&s->srv->ingest, b))) {
+  if ((rc = fs_ingest_submit(&s->srv->ingest, b)) == FS_ESHUTDOWN && s->batches > 0) {
+    /* Not taken, not acknowledged: the Acks of the pushes in flight go out
+     * first, then the last one's on_batch_done says the server stops. */
+    fs_batch_free(b);
+    fs_conn_pause(&s->conn);
+    return;
+  }
+  if (rc) {
     fs_batch_free(b);
     fs_conn_fail(&s->conn, rc, "%s", rc == FS_ESHUTDOWN
                                          ? "server is shutting down; sync again later"

@@ -27,7 +27,8 @@ Then the faults heal (links restored, servers restarted) and it checks:
     twice), nothing held, nothing quarantined;
   - every edit's value appears in exactly one change set at the province,
     in particular every edit acknowledged during the faults (an edit counts
-    as acknowledged once a sync left the laptop's outbox empty after it);
+    as acknowledged once a sync left the laptop with nothing pending and an
+    empty outbox after it);
   - the province's merged records equal what this script's own model of
     the join (per-field last writer wins on (hlc, device key), tombstones,
     revival) computes from those change sets (fs_storetool sets);
@@ -435,8 +436,10 @@ class Cluster:
                     self.stats["syncs_killed"] += 1
 
     def status(self, lap):
+        """(edits not yet acknowledged: pending ones and sealed sets in the
+        outbox, change sets sealed so far)."""
         _, out, _ = self.fs(lap, "status")
-        return int(kv(out, "outbox")), int(kv(out, "seq"))
+        return int(kv(out, "outbox")) + int(kv(out, "pending") or 0), int(kv(out, "seq"))
 
     def refresh_known(self, lap):
         _, out, _ = self.fs(lap, "list")

@@ -6,6 +6,8 @@
  *       per change, then one summary line:
  *         change dev=HEX64 seq=N hlc=N area=A id=ID type=T|- del=0|1
  *                writes=NAME:HLC:BASE:HEXVALUE,...
+ *       (hlc: the change's clock, which its type and delete take: its own,
+ *       or the change set's when it has none)
  *         total sets=N held=N quarantined=N
  *       The convergence test (fs_converge.py) merges these itself, with its
  *       own model of the join, and compares the result with what the node
@@ -35,8 +37,10 @@ static void print_change(const Fs__ChangeSet *cs, const Fs__Change *ch) {
   char dev[2 * FS_PK_LEN + 1] = "?";
   if (cs->device.len == FS_PK_LEN)
     fs_hex_encode(dev, cs->device.data, FS_PK_LEN);
+  /* The change's own clock (its type and delete take it), else the set's. */
+  uint64_t hlc = ch->hlc ? ch->hlc : cs->hlc;
   printf("change dev=%s seq=%llu hlc=%llu area=%s id=%s type=%s del=%d writes=", dev,
-         (unsigned long long)cs->seq, (unsigned long long)cs->hlc, cs->area, ch->record_id,
+         (unsigned long long)cs->seq, (unsigned long long)hlc, cs->area, ch->record_id,
          ch->record_type && ch->record_type[0] ? ch->record_type : "-", ch->deleted ? 1 : 0);
   for (size_t i = 0; i < ch->n_writes; i++) {
     const Fs__FieldWrite *w = ch->writes[i];
