@@ -212,12 +212,22 @@ echo "...and opened only with the sealing key (fieldsyncd admin open):"
   --area KT.KPL.DAKNEN 2>/dev/null | grep 'Rơ Chăm Thương' | sed -n 1p
 echo
 echo "the tree as the province sees it (fieldsyncd tree --admin ${ADMINADDR[province]}):"
-for _ in $(seq 1 30); do # status reports climb one level a second
-  t=$("$FSD" tree --admin "${ADMINADDR[province]}" 2>/dev/null) || t=
-  [ "$(grep -c ' up ' <<<"$t")" = 6 ] && break
+# Status reports climb one level a tick: wait (bounded) until the province's
+# row of every node carries the digest that node's store holds now.
+rows_fresh() {
+  local json id area
+  json=$("$FSD" tree --admin "${ADMINADDR[province]}" --json 2>/dev/null) || return 1
+  for n in "${NODES[@]}"; do
+    read -r id area _ _ _ <<<"$n"
+    [ "$(jq -r --arg id "$id" '.nodes[] | select(.id == $id) | .digest' <<<"$json")" = \
+      "$(digest "$id" "$area")" ] || return 1
+  done
+}
+for _ in $(seq 1 50); do
+  rows_fresh && break
   sleep 0.2
 done
-echo "$t"
+"$FSD" tree --admin "${ADMINADDR[province]}"
 echo
 echo "dashboard: http://${ADMINADDR[province]}/"
 if [ "$ok" = 1 ]; then echo "converged: every level holds equal digests"; else echo "NOT converged"; fi
