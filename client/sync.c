@@ -399,7 +399,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   MDB_txn *txn;
   uint64_t cursor = 0;
   MDB_stat ob = {0};
-  int rc = fs_device_seal(d, &res->sealed);
+  uint64_t sealed;
+  int rc = fs_device_seal(d, &sealed);
   if (rc) {
     snprintf(res->error, sizeof res->error, "cannot seal the pending edits: %s",
              fs_strerror(rc));

@@ -25,7 +25,6 @@
 #define FS_SYNC_IDLE_MS 30000
 
 typedef struct fs_sync_result {
-  uint64_t sealed;        /* change sets made from pending edits */
   uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */
   uint64_t stored;        /* of those, new at the server */
   uint64_t pulled;        /* record states received */

@@ -195,66 +195,6 @@ static int peer_key(uint8_t *out, const uint8_t *key, const char *name) {
   return (int)(FS_PK_LEN + n);
 }
 
-int fs_peer_get_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
-                    const char *name, uint64_t *out) {
-  uint8_t kb[FS_PK_LEN + 64];
-  int kl = peer_key(kb, key, name);
-  if (kl < 0)
-    return kl;
-  MDB_val k = {(size_t)kl, kb}, v;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->peers, &k, &v));
-  *out = 0;
-  if (rc == FS_ENOTFOUND)
-    return 0;
-  if (rc == 0 && v.mv_size != 8)
-    return FS_ESTORE;
-  if (rc == 0)
-    *out = fs_be64_get(v.mv_data);
-  return rc;
-}
-
-int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
-                    const char *name, uint64_t val) {
-  uint8_t kb[FS_PK_LEN + 64], vb[8];
-  int kl = peer_key(kb, key, name);
-  if (kl < 0)
-    return kl;
-  fs_be64_put(vb, val);
-  MDB_val k = {(size_t)kl, kb}, v = {8, vb};
-  return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
-}
-
-int fs_peer_get_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
-                   const char *name, uint8_t id[FS_HASH_LEN], bool *found) {
-  uint8_t kb[FS_PK_LEN + 64];
-  int kl = peer_key(kb, key, name);
-  if (kl < 0)
-    return kl;
-  MDB_val k = {(size_t)kl, kb}, v;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->peers, &k, &v));
-  memset(id, 0, FS_HASH_LEN);
-  *found = false;
-  if (rc == FS_ENOTFOUND)
-    return 0;
-  if (rc == 0 && v.mv_size != FS_HASH_LEN)
-    return FS_ESTORE;
-  if (rc == 0) {
-    memcpy(id, v.mv_data, FS_HASH_LEN);
-    *found = true;
-  }
-  return rc;
-}
-
-int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
-                   const char *name, const uint8_t id[FS_HASH_LEN]) {
-  uint8_t kb[FS_PK_LEN + 64];
-  int kl = peer_key(kb, key, name);
-  if (kl < 0)
-    return kl;
-  MDB_val k = {(size_t)kl, kb}, v = {FS_HASH_LEN, (void *)id};
-  return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
-}
-
 int fs_peer_get(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const char *name,
                 MDB_val *v) {
   uint8_t kb[FS_PK_LEN + 64];
@@ -273,6 +213,49 @@ int fs_peer_put(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN], const c
     return kl;
   MDB_val k = {(size_t)kl, kb}, v = {len, (void *)p};
   return fs_err_from_mdb(mdb_put(txn, s->peers, &k, &v, 0));
+}
+
+int fs_peer_get_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t *out) {
+  MDB_val v;
+  int rc = fs_peer_get(s, txn, key, name, &v);
+  *out = 0;
+  if (rc == FS_ENOTFOUND)
+    return 0;
+  if (rc == 0 && v.mv_size != 8)
+    return FS_ESTORE;
+  if (rc == 0)
+    *out = fs_be64_get(v.mv_data);
+  return rc;
+}
+
+int fs_peer_put_u64(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                    const char *name, uint64_t val) {
+  uint8_t vb[8];
+  fs_be64_put(vb, val);
+  return fs_peer_put(s, txn, key, name, vb, sizeof vb);
+}
+
+int fs_peer_get_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, uint8_t id[FS_HASH_LEN], bool *found) {
+  MDB_val v;
+  int rc = fs_peer_get(s, txn, key, name, &v);
+  memset(id, 0, FS_HASH_LEN);
+  *found = false;
+  if (rc == FS_ENOTFOUND)
+    return 0;
+  if (rc == 0 && v.mv_size != FS_HASH_LEN)
+    return FS_ESTORE;
+  if (rc == 0) {
+    memcpy(id, v.mv_data, FS_HASH_LEN);
+    *found = true;
+  }
+  return rc;
+}
+
+int fs_peer_put_id(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
+                   const char *name, const uint8_t id[FS_HASH_LEN]) {
+  return fs_peer_put(s, txn, key, name, id, FS_HASH_LEN);
 }
 
 /* Record key: area, a 0 byte, id. Returns its length or FS_EINVAL. */

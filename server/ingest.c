@@ -22,14 +22,12 @@ static const uint8_t zero_hash[FS_HASH_LEN];
 static void list_init(fs_batch_list *l) {
   l->head = NULL;
   l->tail = &l->head;
-  l->sets = 0;
 }
 
 static void list_push(fs_batch_list *l, fs_batch *b) {
   b->next = NULL;
   *l->tail = b;
   l->tail = &b->next;
-  l->sets += b->n;
 }
 
 static void writer_main(void *arg);
@@ -117,10 +115,6 @@ void fs_batch_free(fs_batch *b) {
   free(b);
 }
 
-bool fs_ingest_busy(const fs_ingest *ing) {
-  return ing->in_flight > 0;
-}
-
 /* ------------------------------------------------------------ verification */
 
 /* One verification job: sets [from, to) of a batch. */
@@ -158,7 +152,6 @@ static void queue_verified(fs_ingest *ing) {
   uv_mutex_lock(&ing->mu);
   while ((head = ing->submitted.head) && head->chunks_left == 0) {
     ing->submitted.head = head->next;
-    ing->submitted.sets -= head->n;
     list_push(&ing->todo, head);
   }
   if (!ing->submitted.head)
@@ -621,7 +614,6 @@ static void writer_main(void *arg) {
     ing->todo.head = last->next;
     if (!ing->todo.head)
       ing->todo.tail = &ing->todo.head;
-    ing->todo.sets -= sets;
     last->next = NULL;
     uv_mutex_unlock(&ing->mu);
     commit_growing(ing, first);

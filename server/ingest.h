@@ -77,7 +77,6 @@ typedef void (*fs_ingest_committed_fn)(void *arg, uint64_t log_seq);
 /* A queue of batches linked by next. */
 typedef struct fs_batch_list {
   fs_batch *head, **tail;
-  size_t sets;
 } fs_batch_list;
 
 struct fs_ingest {
@@ -122,9 +121,6 @@ void fs_batch_free(fs_batch *b);
 /* Starts verification; b->done runs exactly once on the loop thread.
  * Returns FS_ESHUTDOWN after fs_ingest_stop. */
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b);
-
-/* True while any batch is being verified or committed. */
-bool fs_ingest_busy(const fs_ingest *ing);
 
 /* Builds the Ack for a finished batch and sends it with send(arg, env). */
 int fs_batch_ack(const fs_batch *b, int (*send)(void *arg, const Fs__Envelope *env),

@@ -267,14 +267,7 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
   memcpy(b->scope, s->area, sizeof b->scope);
   b->done = on_batch_done;
   b->data = s;
-  if ((rc = fs_ingest_submit(&s->srv->ingest, b)) == FS_ESHUTDOWN && s->batches > 0) {
-    /* Not taken, not acknowledged: the Acks of the pushes in flight go out
-     * first, then the last one's on_batch_done says the server stops. */
-    fs_batch_free(b);
-    fs_conn_pause(&s->conn);
-    return;
-  }
-  if (rc) {
+  if ((rc = fs_ingest_submit(&s->srv->ingest, b))) {
     fs_batch_free(b);
     fs_conn_fail(&s->conn, rc, "%s", rc == FS_ESHUTDOWN
                                          ? "server is shutting down; sync again later"
@@ -760,8 +753,12 @@ void fs_server_stop(fs_server *srv) {
     fs_admin_stop(srv->admin);
   fs_ingest_stop(&srv->ingest); /* its writer ends once the last Ack is out */
   for (fs_session *s = srv->sessions; s; s = s->next) {
-    if (s->batches)
-      continue; /* its Acks go out first, then it is told (on_batch_done) */
+    if (s->batches) {
+      /* Read nothing more: its Acks go out first, then the last one's
+       * on_batch_done tells it the server stops. */
+      fs_conn_pause(&s->conn);
+      continue;
+    }
     fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
   }
   /* The loop ends once every handle has closed, the pool's verification
