@@ -70,7 +70,7 @@ static void on_idle(uv_timer_t *t) {
 }
 
 static void arm_idle(fs_conn *c) {
-  if (c->idle_ms && !c->closing && !c->throttled && !c->draining)
+  if (c->idle_ms && !c->closing && !c->throttled && !c->draining && !c->write_broken)
     uv_timer_start(&c->timer, on_idle, c->idle_ms, 0);
 }
 
@@ -143,17 +143,19 @@ static int read_hello(fs_conn *c) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   fs_conn *c = s->data;
-  if (n == UV_EOF) {
-    fs_conn_close(c, 0);
-    return;
-  }
   if (n < 0) {
-    fs_conn_close(c, (int)n);
+    /* After a failed write or our own end, the first error stands. */
+    int why = c->draining || c->write_broken ? c->close_reason
+              : n == UV_EOF                  ? 0
+                                             : (int)n;
+    fs_conn_close(c, why);
     return;
   }
   if (n == 0)
     return;
   c->bytes_in += (uint64_t)n;
+  if (c->draining)
+    return; /* finishing: input is read only so that closing sends no reset */
   arm_idle(c);
   const uint8_t *data = (const uint8_t *)buf->base;
   size_t len = (size_t)n;
@@ -243,13 +245,34 @@ int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
   return uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connected);
 }
 
+static void on_drain_timeout(uv_timer_t *t) {
+  fs_conn *c = t->data;
+  fs_conn_close(c, c->close_reason ? c->close_reason : FS_ETIMEOUT);
+}
+
+/* A write failed: the peer reset the connection. It may have said why in a
+ * frame that is still in our receive buffer (a server that stops sends an
+ * Error, then closes on our unread input), so read on until the end or
+ * FS_CONN_LINGER_MS before closing with the write's error. */
+static void write_broken(fs_conn *c, int status) {
+  if (c->closing || c->write_broken)
+    return;
+  if (!c->reading || c->draining) {
+    fs_conn_close(c, status);
+    return;
+  }
+  c->write_broken = true;
+  c->close_reason = status;
+  uv_timer_start(&c->timer, on_drain_timeout, FS_CONN_LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *req, int status) {
   write_req *w = container_of(req, write_req, req);
   fs_conn *c = req->handle->data;
   c->queued -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED)
-    fs_conn_close(c, status);
+    write_broken(c, status);
 }
 
 static int queue_write(fs_conn *c, write_req *w) {
@@ -276,6 +299,8 @@ static int write_raw(fs_conn *c, const uint8_t *p, size_t len) {
 int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
   if (c->closing || c->draining)
     return UV_ECANCELED;
+  if (c->write_broken)
+    return 0; /* dropped, like everything queued: on_close reports the error */
   if (!c->hs.done)
     return FS_EPROTOCOL;
   size_t n = fs__envelope__get_packed_size(env);
@@ -300,27 +325,27 @@ int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
   return rc;
 }
 
+/* Our output is all sent and our FIN is out: close when the peer's end
+ * arrives (on_read), or now if we are not reading. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
   fs_conn *c = req->data;
-  (void)status;
-  fs_conn_close(c, c->close_reason);
-}
-
-static void on_drain_timeout(uv_timer_t *t) {
-  fs_conn *c = t->data;
-  fs_conn_close(c, c->close_reason ? c->close_reason : FS_ETIMEOUT);
+  if (status < 0 || !c->reading)
+    fs_conn_close(c, c->close_reason);
 }
 
 void fs_conn_finish(fs_conn *c) {
   if (c->closing || c->draining)
     return;
   c->draining = true;
-  if (c->reading)
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  c->reading = false;
-  /* A peer that does not read would hold the last frames (and a stopping
-   * node) for as long as it likes: give them FS_CONN_DRAIN_MS. */
+  /* Read on, discarding: closing a socket with unread input makes the
+   * kernel send a reset, which can destroy our last frame (an Error that
+   * says why) before the peer has read it. A peer that neither reads nor
+   * closes holds the last frames, and a stopping node, for at most
+   * FS_CONN_DRAIN_MS. */
   c->throttled = false;
+  c->paused = false;
+  if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = true;
   uv_timer_start(&c->timer, on_drain_timeout, FS_CONN_DRAIN_MS, 0);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
@@ -361,7 +386,7 @@ static void on_throttle_end(uv_timer_t *t) {
 }
 
 void fs_conn_throttle(fs_conn *c, uint64_t ms) {
-  if (c->closing || c->throttled || c->draining)
+  if (c->closing || c->throttled || c->draining || c->write_broken)
     return;
   c->throttled = true;
   if (c->reading)
@@ -378,6 +403,8 @@ void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms) {
 /* Reading stops while paused, so a peer that pipelines frames waits in the
  * kernel's buffers rather than in ours. */
 void fs_conn_pause(fs_conn *c) {
+  if (c->draining || c->write_broken)
+    return; /* reading on to the end, see fs_conn_finish and write_broken */
   c->paused = true;
   if (c->reading && !c->closing)
     uv_read_stop((uv_stream_t *)&c->tcp);

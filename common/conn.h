@@ -18,6 +18,10 @@
  * owner is not paused; an owner that starts async work for a frame calls
  * fs_conn_pause and later fs_conn_resume. Output queued beyond queue_max
  * makes fs_conn_send fail with FS_EBACKPRESSURE (the peer does not read).
+ *
+ * A failed write (the peer reset the connection) does not close at once:
+ * frames the peer sent before it went are still handed over, later sends
+ * are dropped, and on_close reports the write's error.
  */
 #ifndef FS_CONN_H
 #define FS_CONN_H
@@ -37,6 +41,7 @@
 
 #define FS_CONN_QUEUE_MAX (16u << 20)
 #define FS_CONN_DRAIN_MS 2000 /* fs_conn_finish: time for queued output, then closed */
+#define FS_CONN_LINGER_MS 1000 /* after a failed write: time to read the peer's last words */
 
 typedef struct fs_conn fs_conn;
 
@@ -68,6 +73,7 @@ struct fs_conn {
   int close_reason;
   int open_handles;
   bool reading, paused, closing, draining, in_dispatch, throttled;
+  bool write_broken;     /* a write failed: reading the peer's last frames */
   char peer[64];         /* printable address, for logs */
 };
 
@@ -99,8 +105,8 @@ int fs_conn_send(fs_conn *c, const Fs__Envelope *env);
 void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Closes after queued output is written (orderly end), or after
- * FS_CONN_DRAIN_MS when the peer does not take it. */
+/* Closes after queued output is written and the peer has closed its side
+ * (input meanwhile is discarded), or after FS_CONN_DRAIN_MS. */
 void fs_conn_finish(fs_conn *c);
 
 /* Closes now; queued output is dropped. */
