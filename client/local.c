@@ -79,7 +79,7 @@ int fs_device_open(fs_device *d, const char *dir) {
     fs_keypair_free(&d->key);
     return FS_ENOTFOUND;
   }
-  if ((rc = fs_store_open(&d->store, storepath, FS_STORE_MAPSIZE_DEFAULT))) {
+  if ((rc = fs_store_open_upgrade(&d->store, storepath, FS_STORE_MAPSIZE_DEFAULT))) {
     fs_keypair_free(&d->key);
     return rc;
   }

@@ -3,10 +3,11 @@
  * One environment, named databases (keys in big-endian where numeric, so
  * LMDB's byte order is numeric order):
  *   meta        string -> value      format version, counters, cursors
- *   changesets  id(32) -> SignedChangeSet encoding, body verbatim
- *   log         local seq(8) -> id(32): acceptance order, forwarded upward
+ *   log         local seq(8) -> SignedChangeSet encoding, body verbatim:
+ *               every stored set in acceptance order, forwarded upward
  *   devices     key(32) -> head seq(8) || head id(32)
- *   devseq      key(32) || seq(8) -> id(32)
+ *   devseq      key(32) || seq(8) -> id(32) || local seq(8): a device's
+ *               chain, to find a set by device and seq (duplicates, fetches)
  *   records     area 0 id -> record seq(8) || canonical RecordState
  *   recseq      record seq(8) -> area 0 id: what changed, for pulls
  *   conflicts   hash(32) -> Conflict
@@ -38,7 +39,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FS_STORE_FORMAT 1
+/* 2: sets live in the log (appended in order) rather than under their id
+ * in a "changesets" database, where random keys made every commit rewrite
+ * pages all over the file. fs_store_open_upgrade converts a format 1 store. */
+#define FS_STORE_FORMAT 2
 #define FS_STORE_MAPSIZE_DEFAULT ((size_t)1 << 33) /* 8 GiB, sparse */
 #define FS_STORE_MAPSIZE_MAX ((size_t)1 << 40)     /* growth stops at 1 TiB */
 
@@ -46,7 +50,7 @@ typedef struct fs_store {
   MDB_env *env;
   size_t map_max;        /* fs_store_grow stops here; FS_STORE_MAPSIZE_MAX by default */
   uint64_t found_format; /* the format a refused store carries (FS_EVERSION) */
-  MDB_dbi meta, changesets, log, devices, devseq, records, recseq, conflicts,
+  MDB_dbi meta, log, devices, devseq, records, recseq, conflicts,
       quarantine, held, outbox, pending, peers, certs, certlog;
 } fs_store;
 
@@ -56,6 +60,13 @@ typedef struct fs_store {
  * with FS_EVERSION and s->found_format set. Returns 0 or a negative code;
  * on failure s holds nothing to close (but found_format). */
 int fs_store_open(fs_store *s, const char *dir, size_t mapsize);
+
+/* fs_store_open for the store's one writer (a node's `run`, the laptop):
+ * a store of an older format is first converted in place, in bounded
+ * transactions that a crash may interrupt and a restart resumes. Other
+ * commands get FS_EVERSION for it, because the writer that runs the
+ * older build may still have it open. */
+int fs_store_open_upgrade(fs_store *s, const char *dir, size_t mapsize);
 void fs_store_close(fs_store *s);
 
 /* Doubles the map (at most to s->map_max) when more than three quarters of
@@ -79,6 +90,15 @@ int fs_store_begin(fs_store *s, bool write, MDB_txn **txn);
  * FS_EMAPFULL, UV_ENOSPC (the disk is full: LMDB's EIO after a short write,
  * with less than 1 MiB left where the store is) or FS_ESTORE. */
 int fs_store_commit(MDB_txn *txn);
+
+/* The set at local seq log_seq (*set points into the map while txn
+ * lives). Returns 0 or FS_ENOTFOUND. */
+int fs_store_log_get(fs_store *s, MDB_txn *txn, uint64_t log_seq, MDB_val *set);
+
+/* The id and local seq of a device's set seq, when stored. Returns 0 or
+ * FS_ENOTFOUND. */
+int fs_store_devseq_get(fs_store *s, MDB_txn *txn, const uint8_t device[FS_PK_LEN],
+                        uint64_t seq, uint8_t id[FS_HASH_LEN], uint64_t *log_seq);
 
 /* A u64 under a string key of meta; missing reads as 0. */
 int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *v);

@@ -234,34 +234,33 @@ static int get_head(fs_store *s, MDB_txn *txn, const uint8_t *dev, uint64_t *seq
 }
 
 static int put_signed(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t klen,
-                      const Fs__SignedChangeSet *set) {
+                      const Fs__SignedChangeSet *set, unsigned flags) {
   /* Our wrapper around the verbatim body; the body bytes are untouched. */
   Fs__SignedChangeSet copy = FS__SIGNED_CHANGE_SET__INIT;
   copy.body = set->body;
   copy.signature = set->signature;
   MDB_val k = {klen, (void *)key},
           v = {fs__signed_change_set__get_packed_size(&copy), NULL};
-  int rc = fs_err_from_mdb(mdb_put(txn, dbi,
-                                   &k, &v, MDB_RESERVE));
+  int rc = fs_err_from_mdb(mdb_put(txn, dbi, &k, &v, MDB_RESERVE | flags));
   if (rc == 0)
     fs__signed_change_set__pack(&copy, v.mv_data);
   return rc;
 }
 
-/* Stores a new change set at the head of its device's chain. */
+/* Stores a new change set at the head of its device's chain: appended to
+ * the log (so a commit writes the log's last pages, not pages all over
+ * the file), found by device and seq through devseq. */
 static int accept_set(fs_store *s, MDB_txn *txn, fs_batch_item *it,
                       const Fs__SignedChangeSet *set) {
   const Fs__ChangeSet *cs = it->cs;
   uint64_t log_seq;
-  uint8_t lk[8], dv[DEVICE_VAL_LEN], dsk[FS_PK_LEN + 8];
+  uint8_t lk[8], dv[DEVICE_VAL_LEN], dsk[FS_PK_LEN + 8], dsv[FS_HASH_LEN + 8];
   int rc;
-  if ((rc = put_signed(txn, s->changesets, it->id, FS_HASH_LEN, set)) ||
-      (rc = fs_meta_get_u64(s, txn, "log_seq", &log_seq)) ||
+  if ((rc = fs_meta_get_u64(s, txn, "log_seq", &log_seq)) ||
       (rc = fs_meta_put_u64(s, txn, "log_seq", ++log_seq)))
     return rc;
   fs_be64_put(lk, log_seq);
-  MDB_val k = {8, lk}, v = {FS_HASH_LEN, it->id};
-  if ((rc = fs_err_from_mdb(mdb_put(txn, s->log, &k, &v, 0))))
+  if ((rc = put_signed(txn, s->log, lk, sizeof lk, set, MDB_APPEND)))
     return rc;
   fs_be64_put(dv, cs->seq);
   memcpy(dv + 8, it->id, FS_HASH_LEN);
@@ -270,7 +269,9 @@ static int accept_set(fs_store *s, MDB_txn *txn, fs_batch_item *it,
     return rc;
   memcpy(dsk, cs->device.data, FS_PK_LEN);
   fs_be64_put(dsk + FS_PK_LEN, cs->seq);
-  MDB_val sk = {sizeof dsk, dsk}, sv = {FS_HASH_LEN, it->id};
+  memcpy(dsv, it->id, FS_HASH_LEN);
+  memcpy(dsv + FS_HASH_LEN, lk, sizeof lk);
+  MDB_val sk = {sizeof dsk, dsk}, sv = {sizeof dsv, dsv};
   if ((rc = fs_err_from_mdb(mdb_put(txn, s->devseq, &sk, &sv, 0))))
     return rc;
   rc = fs_store_apply_changeset(s, txn, cs);
@@ -357,7 +358,7 @@ static int drain_held(fs_store *s, MDB_txn *txn, const uint8_t *root, const uint
       }
     } else if (rc == 0) {
       /* Held for this seq but not on the chain: a fork, kept as evidence. */
-      rc = put_signed(txn, s->quarantine, it.id, FS_HASH_LEN, set);
+      rc = put_signed(txn, s->quarantine, it.id, FS_HASH_LEN, set, 0);
       fs_log(FS_LOG_WARN, "ingest.fork", "seq=%llu reason=\"held set does not extend the chain\"",
              (unsigned long long)it.cs->seq);
       if (rc == 0)
@@ -443,14 +444,17 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
   int rc = get_head(s, txn, cs->device.data, &it->head_seq, head);
   if (rc)
     return rc;
-  MDB_val k = {FS_HASH_LEN, it->id}, v;
-  rc = fs_err_from_mdb(mdb_get(txn, s->changesets, &k, &v));
-  if (rc == 0) {
-    it->status = FS__ACK_STATUS__ACK_DUPLICATE;
-    return 0;
+  if (cs->seq <= it->head_seq) { /* this very set again, or a fork (below) */
+    uint8_t id[FS_HASH_LEN];
+    uint64_t at;
+    rc = fs_store_devseq_get(s, txn, cs->device.data, cs->seq, id, &at);
+    if (rc == 0 && memcmp(id, it->id, FS_HASH_LEN) == 0) {
+      it->status = FS__ACK_STATUS__ACK_DUPLICATE;
+      return 0;
+    }
+    if (rc && rc != FS_ENOTFOUND)
+      return rc;
   }
-  if (rc != FS_ENOTFOUND)
-    return rc;
   if (cs->seq > it->head_seq + 1 && (!b->from_device || hold_gaps)) {
     /* Relayed from below ahead of an earlier set: keep it durably so the
      * child can move on, apply it once the chain reaches it. From a laptop
@@ -462,7 +466,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     MDB_val hk = {sizeof kb, kb}, hv;
     rc = fs_err_from_mdb(mdb_get(txn, s->held, &hk, &hv));
     if (rc == FS_ENOTFOUND) {
-      if ((rc = put_signed(txn, s->held, kb, sizeof kb, set)))
+      if ((rc = put_signed(txn, s->held, kb, sizeof kb, set, 0)))
         return rc;
     } else if (rc) {
       return rc;
@@ -500,7 +504,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
   }
   /* A second body for a seq we hold, or one that does not extend the head:
    * the device forked. Keep it as evidence, refuse it. */
-  if ((rc = put_signed(txn, s->quarantine, it->id, FS_HASH_LEN, set)))
+  if ((rc = put_signed(txn, s->quarantine, it->id, FS_HASH_LEN, set, 0)))
     return rc;
   refuse(it, FS__ACK_STATUS__ACK_FORK, FS_EFORK,
          cs->seq <= it->head_seq ? "another change set holds this sequence number"

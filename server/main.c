@@ -195,7 +195,12 @@ static int open_store_ro(fs_store *st, const opts *o, MDB_txn **txn) {
   int rc = fs_store_open(st, o->data, FS_STORE_MAPSIZE_DEFAULT);
   if (rc == 0 && (rc = fs_store_begin(st, false, txn)))
     fs_store_close(st);
-  if (rc == FS_EVERSION)
+  if (rc == FS_EVERSION && st->found_format < FS_STORE_FORMAT)
+    fprintf(stderr, "fieldsyncd: the store in %s is in on-disk format %llu, older than this "
+            "fieldsyncd's %d: restart the node (fieldsyncd run converts it as it starts), "
+            "then try again\n", o->data, (unsigned long long)st->found_format,
+            FS_STORE_FORMAT);
+  else if (rc == FS_EVERSION)
     fprintf(stderr, "fieldsyncd: the store in %s was written in on-disk format %llu; this "
             "fieldsyncd reads format %d: use the build that wrote it\n", o->data,
             (unsigned long long)st->found_format, FS_STORE_FORMAT);
@@ -406,7 +411,7 @@ static int cmd_status(const opts *o) {
   if (rc)
     return rc;
   uint64_t sets = 0, recs = 0, devs = 0, quar = 0, confl = 0, log_seq = 0;
-  if ((rc = fs_store_count(&st, txn, st.changesets, &sets)) == 0 &&
+  if ((rc = fs_store_count(&st, txn, st.log, &sets)) == 0 &&
       (rc = fs_store_count(&st, txn, st.records, &recs)) == 0 &&
       (rc = fs_store_count(&st, txn, st.devices, &devs)) == 0 &&
       (rc = fs_store_count(&st, txn, st.quarantine, &quar)) == 0 &&

@@ -1,6 +1,6 @@
 /* server.c - listener, per-peer sessions, orderly shutdown.
  *
- * A session owns its conn and up to FS_SESSION_PUSHES batches in flight. Its
+ * A session owns its conn and up to FS_SESSION_PUSHES(_NODE) batches in flight. Its
  * memory is freed when the conn has closed and no batch refers to it any
  * more.
  */
@@ -276,7 +276,7 @@ static void on_push(fs_session *s, Fs__Envelope *env) {
   }
   /* A few Pushes in flight per peer: the next is verified while one
    * commits; acks go out in order (ingest.h). Beyond that, stop reading. */
-  if (++s->batches >= FS_SESSION_PUSHES)
+  if (++s->batches >= (s->is_node ? FS_SESSION_PUSHES_NODE : FS_SESSION_PUSHES))
     fs_conn_pause(&s->conn);
 }
 
@@ -405,11 +405,11 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
   MDB_txn *txn;
   int rc = fs_store_begin(st, false, &txn);
   for (uint64_t seq = f->from_seq; rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX; seq++) {
-    uint8_t kb[FS_PK_LEN + 8];
-    memcpy(kb, f->device.data, FS_PK_LEN);
-    fs_be64_put(kb + FS_PK_LEN, seq);
-    MDB_val k = {sizeof kb, kb}, id, v;
-    if (mdb_get(txn, st->devseq, &k, &id) != 0 || mdb_get(txn, st->changesets, &id, &v) != 0)
+    uint8_t id[FS_HASH_LEN];
+    uint64_t at;
+    MDB_val v;
+    if (fs_store_devseq_get(st, txn, f->device.data, seq, id, &at) != 0 ||
+        fs_store_log_get(st, txn, at, &v) != 0)
       break; /* the rest would not extend the chain anyway */
     Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
     Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
@@ -656,7 +656,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
     return rc;
   }
   if ((rc = check_data_dir(cfg->data)) ||
-      (rc = fs_store_open(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
+      (rc = fs_store_open_upgrade(&srv->store, cfg->data, (size_t)cfg->map_size_mb << 20))) {
     if (rc == FS_EVERSION)
       fs_log(FS_LOG_ERROR, "server.store", "path=%s err=%s format=%llu supported=%d "
              "msg=\"the store was written in on-disk format %llu; this fieldsyncd reads "

@@ -23,7 +23,11 @@
 
 #define FS_HANDSHAKE_MS 10000
 #define FS_IDLE_MS 120000
-#define FS_SESSION_PUSHES 4 /* Pushes in flight per peer before reading stops */
+#define FS_SESSION_PUSHES 4 /* Pushes in flight per laptop before reading stops */
+/* A child node's uplink keeps more in flight (FS_UPLINK_PIPELINE): its
+ * backlog after an outage must keep verification busy on every core while
+ * the writer commits; node links are few and certified. */
+#define FS_SESSION_PUSHES_NODE 16
 #define FS_PULL_MAX_RECORDS 512
 #define FS_PULL_MAX_BYTES (1u << 20)
 #define FS_PULL_MAX_SCAN 8192

@@ -148,18 +148,12 @@ static int push_one(fs_uplink *u) {
   if (rc == 0)
     rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
   while (rc == 0 && n < FS_UPLINK_BATCH_SETS && bytes < FS_UPLINK_BATCH_BYTES) {
-    MDB_val sv;
-    if (k.mv_size != 8 || v.mv_size != FS_HASH_LEN ||
-        (rc = fs_err_from_mdb(mdb_get(txn, s->changesets, &v, &sv)))) {
-      rc = rc ? rc : FS_ESTORE;
-      break;
-    }
-    sets[n] = fs__signed_change_set__unpack(NULL, sv.mv_size, sv.mv_data);
-    if (!sets[n]) {
+    if (k.mv_size != 8 ||
+        !(sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data))) {
       rc = FS_ESTORE;
       break;
     }
-    bytes += sv.mv_size;
+    bytes += v.mv_size;
     last = fs_be64_get(k.mv_data);
     n++;
     rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
@@ -425,12 +419,16 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   bool same = w->peer_cursor == 0;
   if (!same && w->peer_cursor <= log_seq && w->peer_cursor_id.len == FS_HASH_LEN) {
     MDB_txn *t2;
-    uint8_t kb[8];
-    fs_be64_put(kb, w->peer_cursor);
-    MDB_val k = {8, kb}, v;
+    MDB_val v;
     if (fs_store_begin(s, false, &t2) == 0) {
-      same = mdb_get(t2, s->log, &k, &v) == 0 && v.mv_size == FS_HASH_LEN &&
-             memcmp(v.mv_data, w->peer_cursor_id.data, FS_HASH_LEN) == 0;
+      Fs__SignedChangeSet *set = NULL;
+      if (fs_store_log_get(s, t2, w->peer_cursor, &v) == 0 &&
+          (set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data))) {
+        uint8_t id[FS_HASH_LEN];
+        fs_changeset_id(set->body.data, set->body.len, id);
+        same = memcmp(id, w->peer_cursor_id.data, FS_HASH_LEN) == 0;
+        fs__signed_change_set__free_unpacked(set, NULL);
+      }
       mdb_txn_abort(t2);
     }
   }

@@ -22,6 +22,14 @@
 #   format_version  a store whose meta "format" is 99 (fs_storetool
 #                   set-format): fieldsyncd run exits 2 naming both formats;
 #                   fieldsyncd status refuses it the same way.
+#   format_upgrade  a commune whose district is down takes a laptop's sets;
+#                   its store is rewritten in format 1 (fs_storetool
+#                   to-format1, the previous build's layout). fieldsyncd
+#                   status refuses it and says how to convert it; fieldsyncd
+#                   run converts it (store.upgraded, every set), forwards the
+#                   converted log to the district once it is back, and takes
+#                   the laptop's next sets: commune and district each hold
+#                   every acknowledged set once.
 . "$(dirname "$0")/lib.sh"
 
 [[ -n "${FS_STORETOOL:-}" && -x "$FS_STORETOOL" ]] ||
@@ -163,12 +171,48 @@ format_version() {
   must "$FS_STORETOOL" set-format --data "$T/ver.data" --format 99
   expect_exit 2 "$FIELDSYNCD" run --config "$T/ver.ini" --listen "127.0.0.1:$(free_port)"
   assert_contains "$ERR" "event=server.store" "the refusal's log line"
-  assert_contains "$ERR" "err=E_VERSION format=99 supported=1" "the refusal's log line"
-  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 1" \
+  assert_contains "$ERR" "err=E_VERSION format=99 supported=2" "the refusal's log line"
+  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 2" \
     "the refusal's sentence"
   note "run: $(grep event=server.store <<<"$ERR")"
   expect_exit 2 "$FIELDSYNCD" status --data "$T/ver.data"
-  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 1" "status"
+  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 2" "status"
 }
 
-run_checks map_grows map_max_refuses disk_full format_version
+format_upgrade() {
+  local key st acked
+  key=$(laptop_init u1 $A)
+  PARENT_NAME= write_server_config updist KT.KPL
+  start_server updist
+  stop_server updist # down while the commune takes the laptop's sets
+  PARENT_NAME=updist write_server_config upcomm $A "device = $key $A" \
+    "parent = $(server_addr updist)"
+  start_server upcomm
+  must "$FS_TESTPEER" edits --dir "$T/u1" --count 300 --records 100
+  sync_ok u1 upcomm
+  stop_server upcomm
+  st=$(laptop_status u1)
+  acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
+  must "$FS_STORETOOL" to-format1 --data "$T/upcomm.data"
+  expect_exit 2 "$FIELDSYNCD" status --data "$T/upcomm.data"
+  assert_contains "$ERR" "on-disk format 1, older than this fieldsyncd's 2: restart the node" \
+    "status on a format 1 store"
+  start_server updist
+  start_server upcomm
+  assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=1 to=2 sets=$acked" \
+    "the commune's log"
+  note "$(grep event=store.upgraded "$T/upcomm.log")"
+  must "$FS_TESTPEER" edits --dir "$T/u1" --count 50 --records 100
+  sync_ok u1 upcomm
+  consistent upcomm u1
+  st=$(laptop_status u1)
+  acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
+  wait_until 60 "the district to hold all $acked sets" district_holds "$acked"
+  consistent updist u1
+  stop_server upcomm
+  stop_server updist
+}
+
+district_holds() { [[ $(kv "$(server_status updist)" change_sets) == "$1" ]]; }
+
+run_checks map_grows map_max_refuses disk_full format_version format_upgrade

@@ -15,9 +15,14 @@
  *   fs_storetool set-format --data DIR --format N
  *       writes N as the store's on-disk format version (meta "format"), as a
  *       store written by another build would carry it.
+ *   fs_storetool to-format1 --data DIR
+ *       rewrites a format 2 store in the layout of format 1 (store.h), as
+ *       the previous build left its stores: each set under its id in
+ *       "changesets", the log and devseq holding ids. For the upgrade test.
  *
  * Exit status: 0 ok, 1 usage, 2 failure (with a sentence on stderr).
  */
+#include "changeset.h"
 #include "error.h"
 #include "hex.h"
 #include "store.h"
@@ -31,7 +36,8 @@
 #define EXIT_FAILED 2
 
 static const char usage_text[] = "usage: fs_storetool sets --data DIR\n"
-                                 "       fs_storetool set-format --data DIR --format N\n";
+                                 "       fs_storetool set-format --data DIR --format N\n"
+                                 "       fs_storetool to-format1 --data DIR\n";
 
 static void print_change(const Fs__ChangeSet *cs, const Fs__Change *ch) {
   char dev[2 * FS_PK_LEN + 1] = "?";
@@ -59,7 +65,7 @@ static int cmd_sets(fs_store *s) {
   if (rc)
     return rc;
   uint64_t n = 0, held = 0, quar = 0;
-  if ((rc = fs_err_from_mdb(mdb_cursor_open(txn, s->changesets, &cur))) == 0) {
+  if ((rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur))) == 0) {
     MDB_val k, v;
     for (rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
          rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
@@ -92,6 +98,55 @@ static int cmd_sets(fs_store *s) {
   return rc;
 }
 
+/* Format 1 as the previous build wrote it: changesets id -> set, log seq ->
+ * id, devseq device||seq -> id; one transaction. */
+static int cmd_to_format1(fs_store *s) {
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  MDB_dbi old;
+  int rc = fs_store_begin(s, true, &txn);
+  if (rc)
+    return rc;
+  if ((rc = fs_err_from_mdb(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old))) ||
+      (rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur)))) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  MDB_val k, v;
+  for (rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
+       rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+    Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+    Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
+    if (!cs || cs->device.len != FS_PK_LEN) {
+      rc = FS_EDECODE;
+    } else {
+      uint8_t id[FS_HASH_LEN], dk[FS_PK_LEN + 8], lk[8];
+      fs_changeset_id(set->body.data, set->body.len, id);
+      memcpy(lk, k.mv_data, 8);
+      memcpy(dk, cs->device.data, FS_PK_LEN);
+      fs_be64_put(dk + FS_PK_LEN, cs->seq);
+      MDB_val idv = {FS_HASH_LEN, id}, lkv = {8, lk}, dkv = {sizeof dk, dk};
+      if ((rc = fs_err_from_mdb(mdb_put(txn, old, &idv, &v, 0))) == 0 &&
+          (rc = fs_err_from_mdb(mdb_put(txn, s->devseq, &dkv, &idv, 0))) == 0)
+        rc = fs_err_from_mdb(mdb_cursor_put(cur, &lkv, &idv, MDB_CURRENT));
+    }
+    if (cs)
+      fs__change_set__free_unpacked(cs, NULL);
+    if (set)
+      fs__signed_change_set__free_unpacked(set, NULL);
+    if (rc)
+      break;
+  }
+  mdb_cursor_close(cur);
+  if (rc == FS_ENOTFOUND)
+    rc = fs_meta_put_u64(s, txn, "format", 1);
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return fs_store_commit(txn);
+}
+
 static int cmd_set_format(fs_store *s, uint64_t format) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
@@ -114,7 +169,8 @@ int main(int argc, char **argv) {
   }
   bool sets = argc >= 2 && strcmp(argv[1], "sets") == 0;
   bool set_format = argc >= 2 && strcmp(argv[1], "set-format") == 0 && format;
-  if (!data || argc % 2 != 0 || (!sets && !set_format)) {
+  bool to_format1 = argc >= 2 && strcmp(argv[1], "to-format1") == 0;
+  if (!data || argc % 2 != 0 || (!sets && !set_format && !to_format1)) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
@@ -132,7 +188,9 @@ int main(int argc, char **argv) {
             fs_strerror(rc));
     return EXIT_FAILED;
   }
-  rc = sets ? cmd_sets(&s) : cmd_set_format(&s, strtoull(format, NULL, 10));
+  rc = sets         ? cmd_sets(&s)
+       : to_format1 ? cmd_to_format1(&s)
+                    : cmd_set_format(&s, strtoull(format, NULL, 10));
   fs_store_close(&s);
   if (rc) {
     fprintf(stderr, "fs_storetool: %s\n", fs_strerror(rc));

@@ -151,6 +151,90 @@ static void test_format_mismatch(void **state) {
   assert_int_equal(f->s.found_format, 99);
 }
 
+/* A store of on-disk format 1 (each set under its id in "changesets", the
+ * log and devseq holding ids), as the previous build left it, with one
+ * entry converted already as if an upgrade had been cut short. Opened by
+ * a reader it is refused; opened by its writer it is converted: every set
+ * is found in the log at its seq and through devseq, "changesets" is
+ * gone, and the store opens as format 2 from then on. More sets than one
+ * upgrade transaction takes. */
+#define V1_SETS 4200
+static void test_format1_upgrade(void **state) {
+  fixture *f = *state;
+  static tu_sealed sets[V1_SETS];
+  static uint8_t *packed[V1_SETS];
+  static size_t plen[V1_SETS];
+  MDB_txn *txn;
+  MDB_dbi old;
+  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old), 0);
+  for (int i = 0; i < V1_SETS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "r%d", i);
+    make_cs(&f->dev[i % 2], "KT.KPL", 1000 + (uint64_t)i, id, "title", "handed in", &sets[i]);
+    Fs__SignedChangeSet w = FS__SIGNED_CHANGE_SET__INIT;
+    w.body = (ProtobufCBinaryData){sets[i].len, sets[i].body};
+    w.signature = (ProtobufCBinaryData){FS_SIG_LEN, sets[i].sig};
+    plen[i] = fs__signed_change_set__get_packed_size(&w);
+    packed[i] = malloc(plen[i]);
+    assert_non_null(packed[i]);
+    fs__signed_change_set__pack(&w, packed[i]);
+    uint8_t lk[8], dk[FS_PK_LEN + 8];
+    fs_be64_put(lk, (uint64_t)i + 1);
+    memcpy(dk, f->dev[i % 2].kp.pk, FS_PK_LEN);
+    fs_be64_put(dk + FS_PK_LEN, (uint64_t)i / 2 + 1);
+    MDB_val idv = {FS_HASH_LEN, sets[i].id}, setv = {plen[i], packed[i]},
+            lkv = {8, lk}, dkv = {sizeof dk, dk};
+    assert_int_equal(mdb_put(txn, old, &idv, &setv, 0), 0);
+    if (i == 0) { /* converted before a crash: the set in the log, seq in devseq */
+      uint8_t dv[FS_HASH_LEN + 8];
+      memcpy(dv, sets[i].id, FS_HASH_LEN);
+      memcpy(dv + FS_HASH_LEN, lk, 8);
+      MDB_val dvv = {sizeof dv, dv};
+      assert_int_equal(mdb_put(txn, f->s.log, &lkv, &setv, 0), 0);
+      assert_int_equal(mdb_put(txn, f->s.devseq, &dkv, &dvv, 0), 0);
+    } else {
+      assert_int_equal(mdb_put(txn, f->s.log, &lkv, &idv, 0), 0);
+      assert_int_equal(mdb_put(txn, f->s.devseq, &dkv, &idv, 0), 0);
+    }
+  }
+  assert_int_equal(fs_meta_put_u64(&f->s, txn, "log_seq", V1_SETS), 0);
+  assert_int_equal(fs_meta_put_u64(&f->s, txn, "format", 1), 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+  fs_store_close(&f->s);
+
+  /* A reader (the previous build may still run on it) is refused. */
+  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), FS_EVERSION);
+  assert_int_equal(f->s.found_format, 1);
+  /* The writer converts it. */
+  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, MAPSIZE), 0);
+  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
+  uint64_t format = 0, n = 0;
+  assert_int_equal(fs_meta_get_u64(&f->s, txn, "format", &format), 0);
+  assert_int_equal(format, FS_STORE_FORMAT);
+  assert_int_equal(mdb_dbi_open(txn, "changesets", 0, &old), MDB_NOTFOUND);
+  assert_int_equal(fs_store_count(&f->s, txn, f->s.log, &n), 0);
+  assert_int_equal(n, V1_SETS);
+  for (int i = 0; i < V1_SETS; i++) {
+    MDB_val v;
+    uint8_t id[FS_HASH_LEN];
+    uint64_t at = 0;
+    assert_int_equal(fs_store_log_get(&f->s, txn, (uint64_t)i + 1, &v), 0);
+    assert_int_equal(v.mv_size, plen[i]);
+    assert_memory_equal(v.mv_data, packed[i], plen[i]);
+    assert_int_equal(fs_store_devseq_get(&f->s, txn, f->dev[i % 2].kp.pk, (uint64_t)i / 2 + 1,
+                                         id, &at),
+                     0);
+    assert_memory_equal(id, sets[i].id, FS_HASH_LEN);
+    assert_int_equal(at, (uint64_t)i + 1);
+    tu_sealed_free(&sets[i]);
+    free(packed[i]);
+  }
+  mdb_txn_abort(txn);
+  fs_store_close(&f->s);
+  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0); /* format 2 now */
+}
+
 /* Puts 64 KiB values under meta until the map is full (or n were put). */
 static int fill(fs_store *s, int from, int n) {
   static uint8_t big[64 << 10];
@@ -537,6 +621,7 @@ int main(void) {
       T(test_open_creates),
       T(test_reopen_keeps_data),
       T(test_format_mismatch),
+      T(test_format1_upgrade),
       T(test_map_grows),
       T(test_apply_and_read_back),
       T(test_record_merge_and_conflicts),
