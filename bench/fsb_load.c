@@ -37,6 +37,7 @@
  */
 #include "fsb.h"
 
+#include "changeset.h"
 #include "conn.h"
 #include "error.h"
 #include "frame.h"
@@ -648,8 +649,8 @@ static long find_set(const uint8_t *id) {
   return -1;
 }
 
-/* Reads the province's log as it grows: the moment a set's id appears
- * there, the province's write transaction holding it has committed. */
+/* Reads the province's log as it grows: the moment a set appears there,
+ * the province's write transaction holding it has committed. */
 static void *watch_main(void *arg) {
   (void)arg;
   MDB_env *env;
@@ -680,9 +681,15 @@ static void *watch_main(void *arg) {
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
       W.next_seq = fs_be64_get(k.mv_data) + 1;
       found++;
-      if (v.mv_size != FS_HASH_LEN)
+      /* The log holds each set as stored (store.h); its id is the hash of
+       * the body. */
+      Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+      if (!set)
         continue;
-      long i = find_set(v.mv_data);
+      uint8_t id[FS_HASH_LEN];
+      fs_changeset_id(set->body.data, set->body.len, id);
+      fs__signed_change_set__free_unpacked(set, NULL);
+      long i = find_set(id);
       if (i >= 0 && G.sets[i].t_prov == 0) {
         G.sets[i].t_prov = now;
         atomic_fetch_add(&W.seen, 1);

@@ -211,10 +211,16 @@ static int push_one(fs_uplink *u) {
   return sent;
 }
 
-/* Keeps up to FS_UPLINK_PIPELINE Pushes in flight. */
+/* Keeps Pushes in flight: up to FS_UPLINK_PIPELINE_SHALLOW of any size,
+ * more (to FS_UPLINK_PIPELINE) only while a full one is waiting. A backlog
+ * keeps the parent's cores verifying while it commits; a trickle stays
+ * shallow, so what arrives meanwhile travels in the next Push together
+ * rather than in many small ones queued behind each other. */
 static void push_next(fs_uplink *u) {
   int sent = 1;
-  while (sent == 1 && u->st == U_READY && u->conn && u->nflight < FS_UPLINK_PIPELINE)
+  while (sent == 1 && u->st == U_READY && u->conn && u->nflight < FS_UPLINK_PIPELINE &&
+         (u->nflight < FS_UPLINK_PIPELINE_SHALLOW ||
+          u->stats.log_seq >= u->send_cursor + FS_UPLINK_BATCH_SETS))
     sent = push_one(u);
 }
 

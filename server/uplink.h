@@ -23,7 +23,8 @@ typedef struct fs_uplink fs_uplink;
 #define FS_UPLINK_BATCH_SETS 256
 #define FS_UPLINK_BATCH_BYTES (1u << 20)
 #define FS_UPLINK_BATCH_CERTS 64
-#define FS_UPLINK_PIPELINE 16 /* Pushes in flight, acknowledged in order */
+#define FS_UPLINK_PIPELINE 16 /* Pushes in flight during a backlog, acked in order */
+#define FS_UPLINK_PIPELINE_SHALLOW 4 /* ... and otherwise (see push_next) */
 #define FS_UPLINK_WANTS 16
 #define FS_UPLINK_BACKOFF_MIN_MS 250
 #define FS_UPLINK_BACKOFF_MAX_MS 30000
