@@ -32,14 +32,21 @@ static const char sentence[] =
     "Người dân báo mất trộm tài sản tại thôn; tổ tự quản đã có mặt, lập biên bản "
     "ban đầu và bàn giao cho công an xã xử lý theo quy định. ";
 
+#define FSB_RECORD_MS0 1764000000000ull /* 2025-11-24, the records' first id time */
+
 void fsb_record_make(fsb_record *r, const char *scope, uint64_t i) {
   memset(r, 0, offsetof(fsb_record, storage));
   char *p = r->storage, *end = r->storage + sizeof r->storage;
-  /* A record id like the CLI's: 32 hex digits, unique per (scope, i). */
+  /* A record id like the CLI's (fs_record_id_new): 32 hex digits, the
+   * millisecond it was made (record i of a laptop: a fixed start + i) and
+   * 80 bits unique per (scope, i). */
   uint8_t h[16];
   char seedtext[200];
   int sn = snprintf(seedtext, sizeof seedtext, "%s/%llu", scope, (unsigned long long)i);
   crypto_generichash(h, sizeof h, (const uint8_t *)seedtext, (size_t)sn, NULL, 0);
+  uint64_t ms = FSB_RECORD_MS0 + i;
+  for (int k = 0; k < 6; k++)
+    h[k] = (uint8_t)(ms >> (40 - 8 * k));
   for (int k = 0; k < 16; k++)
     sprintf(r->id + 2 * k, "%02x", h[k]);
   snprintf(r->area, sizeof r->area, "%s.T%u", scope, (unsigned)(i % 9));

@@ -96,13 +96,15 @@ typedef struct fs_edit {
  * of the edit that failed. Returns 0 or fs_device_edit's errors. */
 int fs_device_edit_all(fs_device *d, const fs_edit *edits, size_t n, size_t *failed);
 
-/* Finds a local record by id or a unique id prefix (at least 4 chars;
- * shorter only as the whole id).
+/* Finds a local record by its id, or by a unique beginning or end of it
+ * (at least 4 characters; shorter only as the whole id). Ids made here
+ * begin with their time, so their end is what tells them apart.
  * Returns 0 (r owned by the caller), FS_ENOTFOUND, or FS_EINVAL when the
- * prefix is ambiguous. */
-int fs_device_find(fs_device *d, const char *id_prefix, fs_record *r);
+ * part is ambiguous. */
+int fs_device_find(fs_device *d, const char *id_part, fs_record *r);
 
-/* Makes a fresh random record id (32 hex digits) into out[33]. */
+/* Makes a fresh record id into out[33]: 32 hex digits, the milliseconds
+ * since 1970 (48 bits) and then 80 random bits, so ids sort by creation. */
 void fs_record_id_new(char out[33]);
 
 #endif

@@ -36,7 +36,7 @@ must fs lap1 add --type tip received_at=2026-11-21T07:15 channel=in_person statu
   'content=Nghi vấn đánh bạc ở rẫy cà phê'
 TID=$OUT
 must fs lap1 edit inc_t status=handling 'description=Đã lập biên bản, chờ xác minh'
-must fs lap1 delete "${TID:0:8}"
+must fs lap1 delete "${TID: -8}" # the end of an id: its start is the time it was made
 must fs lap1 list
 LAPTOP_LIST=$OUT
 assert_contains "$LAPTOP_LIST" "place=\"$(sed 's/"/\\"/g' <<<"$PLACE")\"" "laptop list shows the place"

@@ -3,6 +3,7 @@
  * sets, an unbroken chain, nothing left pending, nothing sealed twice. */
 #include "changeset.h"
 #include "error.h"
+#include "hlc.h"
 #include "keys.h"
 #include "local.h"
 #include "testutil.h"
@@ -146,6 +147,42 @@ static void test_refused_edit_leaves_nothing_pending(void **state) {
   assert_int_equal(count(&f->d, f->d.store.records), 0);
 }
 
+/* New ids begin with the time they were made: ids made one after the
+ * other sort in that order, and share their beginning; a record is found
+ * by the end of its id, by its beginning while that is unique, never by
+ * a part that two ids share, never by a short one. */
+static void test_ids_sort_by_time_and_are_found_by_their_end(void **state) {
+  fixture *f = *state;
+  char a[33], b[33];
+  fs_record_id_new(a);
+  fs_record_id_new(b);
+  assert_int_equal(strlen(a), 32);
+  assert_true(strspn(a, "0123456789abcdef") == 32);
+  assert_true(strcmp(a, b) < 0 || strncmp(a, b, 12) == 0); /* same ms: random tails */
+  uint64_t ms = 0;
+  for (int i = 0; i < 12; i++)
+    ms = ms << 4 | (uint64_t)(a[i] <= '9' ? a[i] - '0' : a[i] - 'a' + 10);
+  assert_true(ms + 60000 > fs_hlc_now_ms() && ms <= fs_hlc_now_ms());
+  fs_write w = {"notes", (const uint8_t *)"x", 1};
+  assert_int_equal(fs_device_edit(&f->d, SCOPE, a, "patrol", &w, 1, false), 0);
+  assert_int_equal(fs_device_edit(&f->d, SCOPE, b, "patrol", &w, 1, false), 0);
+  fs_record r;
+  assert_int_equal(fs_device_find(&f->d, a + 24, &r), 0); /* the last 8 */
+  assert_string_equal(r.id, a);
+  fs_record_free(&r);
+  assert_int_equal(fs_device_find(&f->d, b + 28, &r), 0); /* the last 4 */
+  assert_string_equal(r.id, b);
+  fs_record_free(&r);
+  assert_int_equal(fs_device_find(&f->d, b, &r), 0); /* the whole id */
+  assert_string_equal(r.id, b);
+  fs_record_free(&r);
+  char start[9];
+  memcpy(start, a, 8);
+  start[8] = '\0';
+  assert_int_equal(fs_device_find(&f->d, start, &r), FS_EINVAL); /* both begin so */
+  assert_int_equal(fs_device_find(&f->d, a + 29, &r), FS_ENOTFOUND); /* 3: too short */
+}
+
 int main(void) {
   if (fs_crypto_init() != 0)
     return 1;
@@ -153,6 +190,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seal_groups_by_area_in_edit_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seal_bounds_each_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_edit_leaves_nothing_pending, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ids_sort_by_time_and_are_found_by_their_end, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
