@@ -178,6 +178,17 @@ static int push_one(fs_uplink *u) {
     if (crc)
       rc = crc;
   }
+  /* A set goes up only with, or after, its device's certificate: the parent
+   * refuses a set it cannot trace to an enrolment, for good. The cert log
+   * was read after the log, so when this Push takes all of it, it holds the
+   * certificate of every set read; when more certificates are waiting, they
+   * go first, alone. */
+  if (cert_more && co.n > 0) {
+    for (size_t i = 0; i < n; i++)
+      fs__signed_change_set__free_unpacked(sets[i], NULL);
+    n = 0;
+    last = u->send_cursor;
+  }
   int sent = 0;
   if (rc && rc != FS_ENOTFOUND) {
     link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));

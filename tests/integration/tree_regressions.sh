@@ -34,6 +34,14 @@
 #                   dropped when more than 16 devices had gaps). Fixed
 #                   (commit 9ceb21e): the rest of a full fetch is asked at
 #                   once, every held gap at reconnect and every 30 s.
+#   certs_before_sets  A commune whose district was down took one set from
+#                   each of 70 laptops enrolled there: 70 enrolment
+#                   certificates, more than one Push carries (64). When the
+#                   link came back, the first Push held 64 certificates and
+#                   all 70 sets; the district refused the others' sets for
+#                   good ("no enrolment certificate here") and the commune's
+#                   cursor moved past them. Fixed: while certificates are
+#                   waiting, they go up alone, before any set.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -148,7 +156,24 @@ fetch_after_restart() {
   caught_up d 71
 }
 
-for check in restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart; do
+certs_before_sets() {
+  local i n=70
+  tree_node cbd KT.KPL -
+  tree_config cbc $C cbd
+  stop_server cbd # down while the commune takes the laptops' sets
+  start_server cbc
+  for ((i = 1; i <= n; i++)); do
+    tree_laptop "cl$i" $C >/dev/null
+    must "$FS_TESTPEER" edits --dir "$T/cl$i" --count 1
+    sync_ok "cl$i" cbc
+  done
+  assert_eq "$n" "$(node_kv cbc change_sets)" "the commune's sets"
+  start_server cbd
+  wait_node_kv 30 cbd change_sets "$n"
+  assert_not_contains "$(cat "$T/cbc.log")" "event=uplink.refused" "the commune's log"
+}
+
+for check in restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart certs_before_sets; do
   step "$check"
   isolated "$check"
   case $? in
