@@ -50,14 +50,14 @@ static bool contract_ok(const Fs__ChangeSet *cs) {
 }
 
 /* The contract plus the rules changeset.c states beside check_body: a
- * 32-byte prev, at least one change, non-empty names, and each write newer
- * than what its writer saw. */
+ * 32-byte prev, at least one change, non-empty names, no change's own clock
+ * beyond the set's, and each write newer than what its writer saw. */
 static bool bounds_ok(const Fs__ChangeSet *cs) {
   if (!contract_ok(cs) || cs->prev.len != FS_HASH_LEN || cs->n_changes == 0)
     return false;
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
-    if (ch->record_type[0] == '\0')
+    if (ch->record_type[0] == '\0' || ch->hlc > cs->hlc)
       return false;
     for (size_t j = 0; j < ch->n_writes; j++) {
       const Fs__FieldWrite *w = ch->writes[j];
@@ -215,6 +215,8 @@ static void check_fixed(const Fs__ChangeSet *x, uint8_t flip) {
       chs[i].record_id = "r1";
     if (!str_fits(chs[i].record_type, FS_MAX_NAME))
       chs[i].record_type = "incident";
+    if (chs[i].hlc > y.hlc)
+      chs[i].hlc = y.hlc; /* a change's own clock is at most the set's */
     size_t nw = chs[i].n_writes > FS_MAX_WRITES ? FS_MAX_WRITES : chs[i].n_writes;
     ws[i] = calloc(nw ? nw : 1, sizeof **ws);
     wp[i] = calloc(nw ? nw : 1, sizeof **wp);
