@@ -9,6 +9,13 @@
  *   lmdb_batched_puts_per_s     (1,000 puts per durable transaction)
  *   protobuf_decode_per_s       (fs__change_set__unpack of a typical change set)
  *   tcp_loopback_mb_s           (one stream over 127.0.0.1)
+ *   node_commit_ms_alone        (a node-shaped durable commit of one set: log
+ *                                append, chain index, records, record seq,
+ *                                meta, devices, peers; one environment: idle)
+ *   node_commit_ms_shared7      (the same with 4 sets a commit, seven
+ *                                environments committing at once on the same
+ *                                disk: the benchmark tree's seven nodes under
+ *                                load share one disk)
  *   ceiling_loop_per_s_core     (decode + BLAKE2b + Ed25519 verify + LMDB put,
  *                                1,000 puts per durable transaction, one thread)
  *   ingest_ceiling_per_s        (that, times the number of cores)
@@ -20,6 +27,7 @@
 
 #include "changeset.h"
 #include "error.h"
+#include "store.h" /* fs_be64_put */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,6 +138,132 @@ static double tcp_loopback_mb_s(void) {
   double t = fsb_now_s() - t0;
   close(s.lfd);
   return (double)s.got / t / 1e6;
+}
+
+/* ----------------------------------------------- node commits, shared disk */
+
+/* What one node's write transaction touches for each set it stores
+ * (server/ingest.c accept_set, common/store.c record_put), with keys that
+ * land where the server's do: the log and record seq appended, the chain
+ * index and records at a few places that move forward. */
+#define FSB_NODE_DEVICES 16
+
+struct node_env {
+  pthread_t th;
+  char dir[1100];
+  MDB_env *env;
+  MDB_dbi meta, log, devices, devseq, records, recseq, peers;
+  int sets;             /* per commit */
+  const uint8_t *value; /* a signed set's bytes, reused */
+  size_t value_len;
+  double t_end;         /* run until then */
+  uint64_t commits;
+  double secs;
+  int rc;
+};
+
+static int node_env_open(struct node_env *n) {
+  MDB_txn *txn;
+  int rc;
+  if (mkdir(n->dir, 0700) != 0 && errno != EEXIST)
+    return errno;
+  if ((rc = mdb_env_create(&n->env)) || (rc = mdb_env_set_maxdbs(n->env, 8)) ||
+      (rc = mdb_env_set_mapsize(n->env, (size_t)4 << 30)) ||
+      (rc = mdb_env_open(n->env, n->dir, MDB_NOTLS, 0600)) ||
+      (rc = mdb_txn_begin(n->env, NULL, 0, &txn)))
+    return rc;
+  if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &n->meta)) ||
+      (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &n->log)) ||
+      (rc = mdb_dbi_open(txn, "devices", MDB_CREATE, &n->devices)) ||
+      (rc = mdb_dbi_open(txn, "devseq", MDB_CREATE, &n->devseq)) ||
+      (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &n->records)) ||
+      (rc = mdb_dbi_open(txn, "recseq", MDB_CREATE, &n->recseq)) ||
+      (rc = mdb_dbi_open(txn, "peers", MDB_CREATE, &n->peers))) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return mdb_txn_commit(txn);
+}
+
+static void *node_env_main(void *arg) {
+  struct node_env *n = arg;
+  uint64_t seq = 0, devseq[FSB_NODE_DEVICES] = {0};
+  static const uint8_t record[1100]; /* a merged record's size */
+  double t0 = fsb_now_s();
+  while (n->rc == 0 && fsb_now_s() < n->t_end && n->commits < 100000) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(n->env, NULL, 0, &txn);
+    for (int j = 0; rc == 0 && j < n->sets; j++) {
+      uint8_t k8[8], dk[FS_PK_LEN + 8], rk[48];
+      seq++;
+      int d = (int)(seq * 7 % FSB_NODE_DEVICES);
+      devseq[d]++;
+      fs_be64_put(k8, seq);
+      memset(dk, d + 1, FS_PK_LEN);
+      fs_be64_put(dk + FS_PK_LEN, devseq[d]);
+      /* Records: ids begin with their time, from four areas' laptops. */
+      int rl = snprintf((char *)rk, sizeof rk, "KT.A%d%c%02d%012llx", (int)(seq % 4), 0, d,
+                        (unsigned long long)devseq[d]);
+      MDB_val lk = {8, k8}, lv = {n->value_len, (void *)n->value}, dkv = {sizeof dk, dk},
+              dvv = {40, dk}, devk = {FS_PK_LEN, dk}, rkv = {(size_t)rl, rk},
+              rv = {sizeof record, (void *)record};
+      if ((rc = mdb_put(txn, n->log, &lk, &lv, MDB_APPEND)) ||
+          (rc = mdb_put(txn, n->devseq, &dkv, &dvv, 0)) ||
+          (rc = mdb_put(txn, n->devices, &devk, &dvv, 0)) ||
+          (rc = mdb_put(txn, n->records, &rkv, &rv, 0)) ||
+          (rc = mdb_put(txn, n->recseq, &lk, &rkv, MDB_APPEND)))
+        break;
+    }
+    uint8_t sv[8];
+    fs_be64_put(sv, seq);
+    MDB_val mk = {7, "log_seq"}, mv = {8, sv}, pk = {10, "peer/stats"};
+    if (rc == 0 && !(rc = mdb_put(txn, n->meta, &mk, &mv, 0)) &&
+        !(rc = mdb_put(txn, n->peers, &pk, &mv, 0)))
+      rc = mdb_txn_commit(txn);
+    else if (txn)
+      mdb_txn_abort(txn);
+    if (rc)
+      n->rc = rc;
+    else
+      n->commits++;
+  }
+  n->secs = fsb_now_s() - t0;
+  return NULL;
+}
+
+/* Milliseconds per node-shaped durable commit of `sets` sets with
+ * `writers` environments committing at once, each in its own thread (a
+ * process of its own costs the disk the same). */
+static double node_commit_ms(const char *dir, int writers, int sets, const uint8_t *value,
+                             size_t value_len) {
+  struct node_env *n = calloc((size_t)writers, sizeof *n);
+  if (!n)
+    die("calloc", -1);
+  for (int i = 0; i < writers; i++) {
+    snprintf(n[i].dir, sizeof n[i].dir, "%s/ceiling-node%d", dir, i);
+    n[i].sets = sets;
+    n[i].value = value;
+    n[i].value_len = value_len;
+    int rc = node_env_open(&n[i]);
+    if (rc)
+      die("lmdb node env", rc);
+  }
+  double t_end = fsb_now_s() + 2 * budget;
+  for (int i = 0; i < writers; i++) {
+    n[i].t_end = t_end;
+    pthread_create(&n[i].th, NULL, node_env_main, &n[i]);
+  }
+  double ms = 0;
+  for (int i = 0; i < writers; i++) {
+    pthread_join(n[i].th, NULL);
+    if (n[i].rc)
+      die("lmdb node commit", n[i].rc);
+    ms += n[i].secs * 1e3 / (double)(n[i].commits ? n[i].commits : 1);
+    mdb_env_close(n[i].env);
+    rm_env(n[i].dir);
+  }
+  free(n);
+  return ms / writers;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -250,6 +384,11 @@ int main(int argc, char **argv) {
   fsb_result("lmdb_batched_puts_per_s", txns * 1000, "puts/s");
 
   fsb_result("tcp_loopback_mb_s", tcp_loopback_mb_s(), "MB/s");
+
+  fsb_result("node_commit_ms_alone", node_commit_ms(dir, 1, 1, signed_bytes[0], signed_len[0]),
+             "ms");
+  fsb_result("node_commit_ms_shared7",
+             node_commit_ms(dir, 7, 4, signed_bytes[0], signed_len[0]), "ms");
 
   /* The ceiling loop: decode + BLAKE2b + verify (fs_changeset_open does all
    * three and checks the bounds) + one LMDB put of the signed bytes, 1,000
