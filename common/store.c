@@ -102,7 +102,8 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
       (rc = open_dbi(txn, "pending", &s->pending)) ||
       (rc = open_dbi(txn, "peers", &s->peers)) ||
       (rc = open_dbi(txn, "certs", &s->certs)) ||
-      (rc = open_dbi(txn, "certlog", &s->certlog)))
+      (rc = open_dbi(txn, "certlog", &s->certlog)) ||
+      (rc = open_dbi(txn, "areasums", &s->areasums)))
     goto fail;
   uint64_t format = 0;
   if ((rc = fs_meta_get_u64(s, txn, "format", &format)))
@@ -110,7 +111,7 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
   s->found_format = format;
   if (format == 0)
     rc = fs_meta_put_u64(s, txn, "format", FS_STORE_FORMAT);
-  else if (format != FS_STORE_FORMAT && !(format == 1 && upgrade))
+  else if (format != FS_STORE_FORMAT && !(upgrade && format >= 1 && format < FS_STORE_FORMAT))
     rc = FS_EVERSION;
   if (rc)
     goto fail;
@@ -118,6 +119,8 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
   txn = NULL;
   if (rc == 0 && format == 1)
     rc = fs_store_upgrade_from_1(s);
+  if (rc == 0 && (format == 1 || format == 2))
+    rc = fs_store_upgrade_from_2(s);
   if (rc)
     goto fail;
   return 0;
@@ -379,20 +382,75 @@ static void record_conflict(void *arg, const fs_record *r, const fs_field *winne
     fs__conflict__pack(&cf, v.mv_data);
 }
 
-/* Writes r under its key with a new record seq, moving its recseq entry. */
+int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v) {
+  if (v->mv_size < 8)
+    return FS_ESTORE;
+  fs_lthash_record(elem, k->mv_data, k->mv_size, (const uint8_t *)v->mv_data + 8,
+                   v->mv_size - 8);
+  return 0;
+}
+
+int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
+                      uint64_t count, const fs_lthash *sum) {
+  MDB_val k = {alen, (void *)area}, v = {FS_STORE_SUMS_LEN, NULL};
+  int rc = fs_err_from_mdb(mdb_put(txn, s->areasums, &k, &v, MDB_RESERVE));
+  if (rc == 0) {
+    fs_be64_put(v.mv_data, count);
+    fs_lthash_encode(sum, (uint8_t *)v.mv_data + 8);
+  }
+  return rc;
+}
+
+/* Moves area's sums from the record's old element (was; NULL for a new
+ * record) to its new one. Read, changed and written back per record: the
+ * 2 KiB value sits on one overflow page, which LMDB copies once per
+ * transaction and then overwrites in place. */
+static int sums_update(fs_store *s, MDB_txn *txn, const char *area, const fs_lthash *was,
+                       const fs_lthash *now) {
+  size_t alen = strlen(area);
+  MDB_val k = {alen, (void *)area}, v;
+  fs_lthash sum;
+  uint64_t count = 0;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->areasums, &k, &v));
+  if (rc == FS_ENOTFOUND) {
+    fs_lthash_init(&sum);
+  } else if (rc) {
+    return rc;
+  } else if (v.mv_size != FS_STORE_SUMS_LEN) {
+    return FS_ESTORE;
+  } else {
+    count = fs_be64_get(v.mv_data);
+    fs_lthash_decode(&sum, (const uint8_t *)v.mv_data + 8);
+  }
+  if (was)
+    fs_lthash_sub(&sum, was);
+  else
+    count++;
+  fs_lthash_add(&sum, now);
+  return fs_store_sums_put(s, txn, area, alen, count, &sum);
+}
+
+/* Writes r under its key with a new record seq, moving its recseq entry,
+ * and its area's sums from the old state to the new. */
 static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
   MDB_val k = {(size_t)kl, kb}, old;
+  fs_lthash was, now;
+  bool replaced = false;
   int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
-  if (rc == 0 && old.mv_size >= 8) {
+  if (rc == 0) {
+    /* Hashed now: the writes below may move what old points to. */
+    if ((rc = fs_store_record_elem(&was, &k, &old)))
+      return rc;
+    replaced = true;
     MDB_val ok = {8, old.mv_data};
     rc = fs_err_from_mdb(mdb_del(txn, s->recseq, &ok, NULL));
     if (rc && rc != FS_ENOTFOUND)
       return rc;
-  } else if (rc != FS_ENOTFOUND && rc != 0) {
+  } else if (rc != FS_ENOTFOUND) {
     return rc;
   }
   uint64_t seq;
@@ -412,6 +470,10 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
     fs_be64_put(sk, seq);
     MDB_val skv = {8, sk};
     rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &k, 0));
+  }
+  if (rc == 0) {
+    fs_lthash_record(&now, kb, (size_t)kl, state, len);
+    rc = sums_update(s, txn, r->area, replaced ? &was : NULL, &now);
   }
   free(state);
   return rc;
@@ -484,10 +546,13 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
   return changed;
 }
 
-/* Positions cur at the first record of prefix; returns the range end key
- * (prefix followed by '/', the byte after '.') in end. Area characters sort
- * after '/' except the 0 separator and '.', so [prefix, prefix"/") holds
- * exactly the records of prefix and below. */
+/* Positions cur at the first entry of prefix in dbi (records or
+ * areasums); returns the range end key (prefix followed by '/', the byte
+ * after '.') in end. Area characters sort after '/' except the 0 separator
+ * and '.', so [prefix, prefix"/") holds exactly the records of prefix and
+ * below ("KT.KP\0id", "KT.KP.X\0id"), and the same holds for the bare area
+ * codes of areasums: "KT.KP" (shorter than the end) and "KT.KP.X" fall
+ * inside, "KT.KPL" and "KT.KP_" ('L', '_' > '/') after it. */
 typedef struct scan {
   MDB_cursor *cur;
   MDB_val k, v;
@@ -497,14 +562,14 @@ typedef struct scan {
   int rc;
 } scan;
 
-static int scan_first(fs_store *s, MDB_txn *txn, const char *prefix, scan *sc) {
+static int scan_first(MDB_txn *txn, MDB_dbi dbi, const char *prefix, scan *sc) {
   sc->plen = strlen(prefix);
   if (sc->plen > FS_MAX_AREA_KEY)
     return FS_EINVAL;
   memcpy(sc->end, prefix, sc->plen);
   sc->end[sc->plen] = '/';
   sc->end_len = sc->plen + 1;
-  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->records, &sc->cur));
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, dbi, &sc->cur));
   if (rc)
     return rc;
   sc->k.mv_size = sc->plen;
@@ -534,38 +599,64 @@ static int scan_end(scan *sc) {
   return sc->rc == FS_ENOTFOUND ? 0 : sc->rc;
 }
 
-int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
-                    uint8_t out[FS_HASH_LEN], uint64_t *count) {
+/* Adds one entry of a range to a digest: an area's sums, or a record. */
+typedef int (*digest_add_fn)(const MDB_val *k, const MDB_val *v, fs_lthash *sum,
+                             uint64_t *count);
+
+static int add_area(const MDB_val *k, const MDB_val *v, fs_lthash *sum, uint64_t *count) {
+  (void)k;
+  if (v->mv_size != FS_STORE_SUMS_LEN)
+    return FS_ESTORE;
+  fs_lthash area;
+  fs_lthash_decode(&area, (const uint8_t *)v->mv_data + 8);
+  fs_lthash_add(sum, &area);
+  *count += fs_be64_get(v->mv_data);
+  return 0;
+}
+
+static int add_record(const MDB_val *k, const MDB_val *v, fs_lthash *sum, uint64_t *count) {
+  fs_lthash elem;
+  int rc = fs_store_record_elem(&elem, k, v);
+  if (rc == 0) {
+    fs_lthash_add(sum, &elem);
+    (*count)++;
+  }
+  return rc;
+}
+
+static int digest_range(MDB_txn *txn, MDB_dbi dbi, const char *prefix, digest_add_fn add,
+                        uint8_t out[FS_HASH_LEN], uint64_t *count) {
   scan sc;
-  int rc = scan_first(s, txn, prefix, &sc);
+  int rc = scan_first(txn, dbi, prefix, &sc);
   if (rc)
     return rc;
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, NULL, 0, FS_HASH_LEN);
+  fs_lthash sum;
+  fs_lthash_init(&sum);
   uint64_t n = 0;
-  for (; scan_valid(&sc); scan_next(&sc)) {
-    if (sc.v.mv_size < 8) {
-      sc.rc = FS_ESTORE;
+  for (; scan_valid(&sc); scan_next(&sc))
+    if ((sc.rc = add(&sc.k, &sc.v, &sum, &n)))
       break;
-    }
-    uint8_t lens[8];
-    fs_be64_put(lens, (uint64_t)sc.k.mv_size << 32 | (sc.v.mv_size - 8));
-    crypto_generichash_update(&h, lens, 8);
-    crypto_generichash_update(&h, sc.k.mv_data, sc.k.mv_size);
-    crypto_generichash_update(&h, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8);
-    n++;
-  }
   rc = scan_end(&sc);
-  crypto_generichash_final(&h, out, FS_HASH_LEN);
+  fs_lthash_finalize(&sum, out);
   if (count)
     *count = n;
   return rc;
 }
 
+int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
+                    uint8_t out[FS_HASH_LEN], uint64_t *count) {
+  return digest_range(txn, s->areasums, prefix, add_area, out, count);
+}
+
+int fs_store_digest_scan(fs_store *s, MDB_txn *txn, const char *prefix,
+                         uint8_t out[FS_HASH_LEN], uint64_t *count) {
+  return digest_range(txn, s->records, prefix, add_record, out, count);
+}
+
 int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
                           fs_record_visit_fn visit, void *arg) {
   scan sc;
-  int rc = scan_first(s, txn, prefix, &sc);
+  int rc = scan_first(txn, s->records, prefix, &sc);
   if (rc)
     return rc;
   for (; scan_valid(&sc); scan_next(&sc)) {
