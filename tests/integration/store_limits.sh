@@ -36,7 +36,8 @@
 #                   digest refuses the node's and says how to convert it;
 #                   fieldsyncd run converts it (store.upgraded 2 -> 3, every
 #                   record), the laptop's converts at its next command, and
-#                   both digests are what they were before.
+#                   both digests are what they were before; digest --check
+#                   (every record read) agrees.
 . "$(dirname "$0")/lib.sh"
 
 [[ -n "${FS_STORETOOL:-}" && -x "$FS_STORETOOL" ]] ||
@@ -245,6 +246,8 @@ format2_upgrade() {
   note "$(grep event=store.upgraded "$T/f2node.log")"
   assert_eq "$before" "$(server_digest f2node $A)" "the node's digest after the conversion"
   assert_eq "$before" "$(laptop_digest f2 $A)" "the laptop's digest after its conversion"
+  must "$FIELDSYNCD" digest --check --data "$T/f2node.data" --area $A
+  must "$FIELDSYNCD" digest --check --data "$T/f2node.data"
   stop_server f2node
 }
 
