@@ -401,12 +401,26 @@ int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
   return rc;
 }
 
-/* Moves area's sums from the record's old element (was; NULL for a new
- * record) to its new one. Read, changed and written back per record: the
- * 2 KiB value sits on one overflow page, which LMDB copies once per
- * transaction and then overwrites in place. */
-static int sums_update(fs_store *s, MDB_txn *txn, const char *area, const fs_lthash *was,
-                       const fs_lthash *now) {
+/* What record writes of one area change in its sums: the records added,
+ * and the new states' elements minus the old ones'. A change set's records
+ * all lie in its area, so a set of a thousand edits rewrites the area's
+ * 2 KiB entry once, not a thousand times. */
+typedef struct sums_delta {
+  uint64_t added;
+  bool any;
+  fs_lthash lanes;
+} sums_delta;
+
+static void delta_init(sums_delta *d) {
+  d->added = 0;
+  d->any = false;
+  fs_lthash_init(&d->lanes);
+}
+
+/* Adds d to area's entry of areasums. */
+static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_delta *d) {
+  if (!d->any)
+    return 0;
   size_t alen = strlen(area);
   MDB_val k = {alen, (void *)area}, v;
   fs_lthash sum;
@@ -422,28 +436,24 @@ static int sums_update(fs_store *s, MDB_txn *txn, const char *area, const fs_lth
     count = fs_be64_get(v.mv_data);
     fs_lthash_decode(&sum, (const uint8_t *)v.mv_data + 8);
   }
-  if (was)
-    fs_lthash_sub(&sum, was);
-  else
-    count++;
-  fs_lthash_add(&sum, now);
-  return fs_store_sums_put(s, txn, area, alen, count, &sum);
+  fs_lthash_add(&sum, &d->lanes);
+  return fs_store_sums_put(s, txn, area, alen, count + d->added, &sum);
 }
 
-/* Writes r under its key with a new record seq, moving its recseq entry,
- * and its area's sums from the old state to the new. */
-static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
+/* Writes r under its key with a new record seq, moving its recseq entry;
+ * adds to d what the write changes in the sums of r's area. */
+static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta *d) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
   MDB_val k = {(size_t)kl, kb}, old;
-  fs_lthash was, now;
+  fs_lthash elem;
   bool replaced = false;
   int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
   if (rc == 0) {
     /* Hashed now: the writes below may move what old points to. */
-    if ((rc = fs_store_record_elem(&was, &k, &old)))
+    if ((rc = fs_store_record_elem(&elem, &k, &old)))
       return rc;
     replaced = true;
     MDB_val ok = {8, old.mv_data};
@@ -472,8 +482,13 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
     rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &k, 0));
   }
   if (rc == 0) {
-    fs_lthash_record(&now, kb, (size_t)kl, state, len);
-    rc = sums_update(s, txn, r->area, replaced ? &was : NULL, &now);
+    if (replaced)
+      fs_lthash_sub(&d->lanes, &elem);
+    else
+      d->added++;
+    fs_lthash_record(&elem, kb, (size_t)kl, state, len);
+    fs_lthash_add(&d->lanes, &elem);
+    d->any = true;
   }
   free(state);
   return rc;
@@ -498,7 +513,11 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   if (rc == 0 && cc.rc)
     rc = cc.rc;
   if (rc == 1) {
-    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur);
+    sums_delta d;
+    delta_init(&d);
+    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur, &d);
+    if (prc == 0)
+      prc = sums_apply(s, txn, cur.area, &d);
     if (prc)
       rc = prc;
   }
@@ -525,6 +544,8 @@ int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *del
 
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs) {
   int changed = 0;
+  sums_delta d;
+  delta_init(&d);
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
     fs_record cur;
@@ -537,13 +558,14 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
       rc = cc.rc;
     if (rc == 1) {
       changed++;
-      rc = record_put(s, txn, &cur);
+      rc = record_put(s, txn, &cur, &d);
     }
     fs_record_free(&cur);
     if (rc < 0)
       return rc;
   }
-  return changed;
+  int rc = sums_apply(s, txn, cs->area, &d);
+  return rc ? rc : changed;
 }
 
 /* Positions cur at the first entry of prefix in dbi (records or

@@ -155,7 +155,9 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta);
 int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta);
 
 /* Applies every change of an opened change set. Conflicts are recorded in
- * the conflicts database. Returns the number of records changed or an error. */
+ * the conflicts database. Returns the number of records changed or an
+ * error; after an error the transaction holds part of the set (and the
+ * area sums may not count it): abort it. */
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs);
 
 /* The state digest of the records whose area is within prefix ("" for

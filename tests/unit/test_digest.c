@@ -1,6 +1,7 @@
 /* test_digest.c - the state digest kept in areasums (store format 3):
  *   - after random writes, merges, same-clock ties, conflicts, deletes and
- *     replacements, in transactions of every size (aborted ones too),
+ *     replacements, in sets of one change and of many (one record twice
+ *     among them) and transactions of every size (aborted ones too),
  *     fs_store_digest equals fs_store_digest_scan, digest and count, for
  *     every prefix;
  *   - a prefix takes exactly its areas ("KT.KP" and "KT.KP.X", never
@@ -126,6 +127,20 @@ static void test_sums_agree_with_scan(void **state) {
       uint64_t hlc = 1000 + rnd(200); /* clocks collide: ties, stale writes, conflicts */
       write1(&f->s, txn, f->dev[rnd(NDEV)], areas[rnd(10)], id, fields[rnd(3)], value, hlc,
              rnd(4) ? hlc - rnd(50) : 0, rnd(20) == 0);
+    }
+    if (t % 4 == 1) {
+      /* One set of many changes, some to one record twice: its area's sums
+       * are written once, at the set's end. */
+      Fs__ChangeSet *cs = tu_cs_new(f->dev[rnd(NDEV)], 0, NULL, 1100, areas[rnd(10)]);
+      for (uint32_t i = 0, m = 2 + rnd(40); i < m; i++) {
+        char id[16], value[16];
+        snprintf(id, sizeof id, "r%u", rnd(25));
+        snprintf(value, sizeof value, "s%u", rnd(1000));
+        Fs__Change *ch = tu_cs_change(cs, id, "incident", rnd(15) == 0);
+        tu_change_write_str(ch, fields[rnd(3)], value, 1100 + i, rnd(2) ? 1000 : 0);
+      }
+      assert_true(fs_store_apply_changeset(&f->s, txn, cs) >= 0);
+      tu_cs_free(cs);
     }
     if (t % 7 == 3) {
       /* Merging a stored record into itself writes nothing. */
