@@ -1,9 +1,10 @@
 /* store.c - LMDB environment, merged records, digests and change scans. */
 #include "store.h"
 
-#include "error.h"
 #include "changeset.h"
+#include "error.h"
 #include "log.h"
+#include "store_impl.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -70,118 +71,6 @@ int fs_store_grow(fs_store *s, bool force) {
   return 1;
 }
 
-#define UPGRADE_BATCH 4096 /* log entries converted per transaction */
-
-/* Converts up to UPGRADE_BATCH format 1 log entries from *next on: the log
- * held a set's id and the set lived under that id in old ("changesets");
- * devseq held the id alone. An entry already converted (longer than an
- * id) is skipped. Sets *done when the log's end was reached. */
-static int convert_some(fs_store *s, MDB_txn *txn, MDB_dbi old, uint64_t *next,
-                        bool *done) {
-  MDB_cursor *cur;
-  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur));
-  if (rc)
-    return rc;
-  uint8_t kb[8];
-  fs_be64_put(kb, *next);
-  MDB_val k = {8, kb}, v;
-  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
-  for (size_t n = 0; rc == 0 && n < UPGRADE_BATCH; n++) {
-    if (k.mv_size != 8) {
-      rc = FS_ESTORE;
-      break;
-    }
-    uint64_t log_seq = fs_be64_get(k.mv_data);
-    if (v.mv_size == FS_HASH_LEN) {
-      uint8_t id[FS_HASH_LEN], lk[8];
-      memcpy(id, v.mv_data, FS_HASH_LEN);
-      fs_be64_put(lk, log_seq);
-      MDB_val ik = {FS_HASH_LEN, id}, sv;
-      if ((rc = fs_err_from_mdb(mdb_get(txn, old, &ik, &sv))))
-        break;
-      /* A copy: the puts below may move what sv points to. */
-      uint8_t *set = malloc(sv.mv_size);
-      if (!set) {
-        rc = FS_ENOMEM;
-        break;
-      }
-      memcpy(set, sv.mv_data, sv.mv_size);
-      Fs__SignedChangeSet *ss = fs__signed_change_set__unpack(NULL, sv.mv_size, set);
-      Fs__ChangeSet *cs = ss ? fs__change_set__unpack(NULL, ss->body.len, ss->body.data) : NULL;
-      if (!cs || cs->device.len != FS_PK_LEN) {
-        rc = FS_ESTORE;
-      } else {
-        uint8_t dk[FS_PK_LEN + 8], dv[FS_HASH_LEN + 8];
-        memcpy(dk, cs->device.data, FS_PK_LEN);
-        fs_be64_put(dk + FS_PK_LEN, cs->seq);
-        memcpy(dv, id, FS_HASH_LEN);
-        memcpy(dv + FS_HASH_LEN, lk, 8);
-        MDB_val dkv = {sizeof dk, dk}, dvv = {sizeof dv, dv}, lkv = {8, lk},
-                setv = {sv.mv_size, set};
-        if ((rc = fs_err_from_mdb(mdb_put(txn, s->devseq, &dkv, &dvv, 0))) == 0)
-          rc = fs_err_from_mdb(mdb_cursor_put(cur, &lkv, &setv, MDB_CURRENT));
-      }
-      if (cs)
-        fs__change_set__free_unpacked(cs, NULL);
-      if (ss)
-        fs__signed_change_set__free_unpacked(ss, NULL);
-      free(set);
-      if (rc)
-        break;
-    }
-    *next = log_seq + 1;
-    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
-  }
-  mdb_cursor_close(cur);
-  if (rc == FS_ENOTFOUND) {
-    *done = true;
-    rc = 0;
-  }
-  return rc;
-}
-
-/* Format 1 -> 2, in transactions of UPGRADE_BATCH entries; the emptied
- * "changesets" goes last, with the new format number. A crash in between
- * leaves format 1 and costs the next start a rescan of what was done. */
-static int upgrade_from_1(fs_store *s) {
-  uint64_t next = 1;
-  for (;;) {
-    MDB_txn *txn;
-    MDB_dbi old;
-    bool done = false;
-    uint64_t from = next;
-    int rc = fs_store_begin(s, true, &txn);
-    if (rc)
-      return rc;
-    rc = fs_err_from_mdb(mdb_dbi_open(txn, "changesets", 0, &old));
-    if (rc == FS_ENOTFOUND) {
-      done = true; /* nothing was ever stored under an id (a laptop) */
-      rc = 0;
-    } else if (rc == 0 && (rc = convert_some(s, txn, old, &next, &done)) == 0 && done) {
-      rc = fs_err_from_mdb(mdb_drop(txn, old, 1));
-    }
-    if (rc == 0 && done)
-      rc = fs_meta_put_u64(s, txn, "format", FS_STORE_FORMAT);
-    if (rc == 0)
-      rc = fs_store_commit(txn);
-    else
-      mdb_txn_abort(txn);
-    if (rc == FS_EMAPFULL) { /* the sets are in both places until the drop */
-      next = from;
-      if ((rc = fs_store_grow(s, true)) < 0)
-        return rc;
-      continue;
-    }
-    if (rc)
-      return rc;
-    if (done) {
-      fs_log(FS_LOG_INFO, "store.upgraded", "from=1 to=%d sets=%llu", FS_STORE_FORMAT,
-             (unsigned long long)(next - 1));
-      return 0;
-    }
-  }
-}
-
 static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade) {
   memset(s, 0, sizeof *s);
   s->map_max = mapsize > FS_STORE_MAPSIZE_MAX ? mapsize : FS_STORE_MAPSIZE_MAX;
@@ -213,7 +102,8 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
       (rc = open_dbi(txn, "pending", &s->pending)) ||
       (rc = open_dbi(txn, "peers", &s->peers)) ||
       (rc = open_dbi(txn, "certs", &s->certs)) ||
-      (rc = open_dbi(txn, "certlog", &s->certlog)))
+      (rc = open_dbi(txn, "certlog", &s->certlog)) ||
+      (rc = open_dbi(txn, "areasums", &s->areasums)))
     goto fail;
   uint64_t format = 0;
   if ((rc = fs_meta_get_u64(s, txn, "format", &format)))
@@ -221,14 +111,16 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
   s->found_format = format;
   if (format == 0)
     rc = fs_meta_put_u64(s, txn, "format", FS_STORE_FORMAT);
-  else if (format != FS_STORE_FORMAT && !(format == 1 && upgrade))
+  else if (format != FS_STORE_FORMAT && !(upgrade && format >= 1 && format < FS_STORE_FORMAT))
     rc = FS_EVERSION;
   if (rc)
     goto fail;
   rc = fs_store_commit(txn); /* the handles stay open for good */
   txn = NULL;
   if (rc == 0 && format == 1)
-    rc = upgrade_from_1(s);
+    rc = fs_store_upgrade_from_1(s);
+  if (rc == 0 && (format == 1 || format == 2))
+    rc = fs_store_upgrade_from_2(s);
   if (rc)
     goto fail;
   return 0;
@@ -490,20 +382,85 @@ static void record_conflict(void *arg, const fs_record *r, const fs_field *winne
     fs__conflict__pack(&cf, v.mv_data);
 }
 
-/* Writes r under its key with a new record seq, moving its recseq entry. */
-static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
+int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v) {
+  if (v->mv_size < 8)
+    return FS_ESTORE;
+  fs_lthash_record(elem, k->mv_data, k->mv_size, (const uint8_t *)v->mv_data + 8,
+                   v->mv_size - 8);
+  return 0;
+}
+
+int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
+                      uint64_t count, const fs_lthash *sum) {
+  MDB_val k = {alen, (void *)area}, v = {FS_STORE_SUMS_LEN, NULL};
+  int rc = fs_err_from_mdb(mdb_put(txn, s->areasums, &k, &v, MDB_RESERVE));
+  if (rc == 0) {
+    fs_be64_put(v.mv_data, count);
+    fs_lthash_encode(sum, (uint8_t *)v.mv_data + 8);
+  }
+  return rc;
+}
+
+/* What record writes of one area change in its sums: the records added,
+ * and the new states' elements minus the old ones'. A change set's records
+ * all lie in its area, so a set of a thousand edits rewrites the area's
+ * 2 KiB entry once, not a thousand times. */
+typedef struct sums_delta {
+  uint64_t added;
+  bool any;
+  fs_lthash lanes;
+} sums_delta;
+
+static void delta_init(sums_delta *d) {
+  d->added = 0;
+  d->any = false;
+  fs_lthash_init(&d->lanes);
+}
+
+/* Adds d to area's entry of areasums. */
+static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_delta *d) {
+  if (!d->any)
+    return 0;
+  size_t alen = strlen(area);
+  MDB_val k = {alen, (void *)area}, v;
+  fs_lthash sum;
+  uint64_t count = 0;
+  int rc = fs_err_from_mdb(mdb_get(txn, s->areasums, &k, &v));
+  if (rc == FS_ENOTFOUND) {
+    fs_lthash_init(&sum);
+  } else if (rc) {
+    return rc;
+  } else if (v.mv_size != FS_STORE_SUMS_LEN) {
+    return FS_ESTORE;
+  } else {
+    count = fs_be64_get(v.mv_data);
+    fs_lthash_decode(&sum, (const uint8_t *)v.mv_data + 8);
+  }
+  fs_lthash_add(&sum, &d->lanes);
+  return fs_store_sums_put(s, txn, area, alen, count + d->added, &sum);
+}
+
+/* Writes r under its key with a new record seq, moving its recseq entry;
+ * adds to d what the write changes in the sums of r's area. */
+static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta *d) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
   MDB_val k = {(size_t)kl, kb}, old;
+  fs_lthash elem;
+  bool replaced = false;
   int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
-  if (rc == 0 && old.mv_size >= 8) {
+  if (rc == 0) {
+    /* Hashed now: the writes below may move what old points to. */
+    if ((rc = fs_store_record_elem(&elem, &k, &old)))
+      return rc;
+    replaced = true;
     MDB_val ok = {8, old.mv_data};
     rc = fs_err_from_mdb(mdb_del(txn, s->recseq, &ok, NULL));
     if (rc && rc != FS_ENOTFOUND)
       return rc;
-  } else if (rc != FS_ENOTFOUND && rc != 0) {
+  } else if (rc != FS_ENOTFOUND) {
     return rc;
   }
   uint64_t seq;
@@ -523,6 +480,15 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
     fs_be64_put(sk, seq);
     MDB_val skv = {8, sk};
     rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &k, 0));
+  }
+  if (rc == 0) {
+    if (replaced)
+      fs_lthash_sub(&d->lanes, &elem);
+    else
+      d->added++;
+    fs_lthash_record(&elem, kb, (size_t)kl, state, len);
+    fs_lthash_add(&d->lanes, &elem);
+    d->any = true;
   }
   free(state);
   return rc;
@@ -547,7 +513,11 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   if (rc == 0 && cc.rc)
     rc = cc.rc;
   if (rc == 1) {
-    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur);
+    sums_delta d;
+    delta_init(&d);
+    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur, &d);
+    if (prc == 0)
+      prc = sums_apply(s, txn, cur.area, &d);
     if (prc)
       rc = prc;
   }
@@ -574,6 +544,8 @@ int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *del
 
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs) {
   int changed = 0;
+  sums_delta d;
+  delta_init(&d);
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
     fs_record cur;
@@ -586,19 +558,23 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
       rc = cc.rc;
     if (rc == 1) {
       changed++;
-      rc = record_put(s, txn, &cur);
+      rc = record_put(s, txn, &cur, &d);
     }
     fs_record_free(&cur);
     if (rc < 0)
       return rc;
   }
-  return changed;
+  int rc = sums_apply(s, txn, cs->area, &d);
+  return rc ? rc : changed;
 }
 
-/* Positions cur at the first record of prefix; returns the range end key
- * (prefix followed by '/', the byte after '.') in end. Area characters sort
- * after '/' except the 0 separator and '.', so [prefix, prefix"/") holds
- * exactly the records of prefix and below. */
+/* Positions cur at the first entry of prefix in dbi (records or
+ * areasums); returns the range end key (prefix followed by '/', the byte
+ * after '.') in end. Area characters sort after '/' except the 0 separator
+ * and '.', so [prefix, prefix"/") holds exactly the records of prefix and
+ * below ("KT.KP\0id", "KT.KP.X\0id"), and the same holds for the bare area
+ * codes of areasums: "KT.KP" (shorter than the end) and "KT.KP.X" fall
+ * inside, "KT.KPL" and "KT.KP_" ('L', '_' > '/') after it. */
 typedef struct scan {
   MDB_cursor *cur;
   MDB_val k, v;
@@ -608,14 +584,14 @@ typedef struct scan {
   int rc;
 } scan;
 
-static int scan_first(fs_store *s, MDB_txn *txn, const char *prefix, scan *sc) {
+static int scan_first(MDB_txn *txn, MDB_dbi dbi, const char *prefix, scan *sc) {
   sc->plen = strlen(prefix);
   if (sc->plen > FS_MAX_AREA_KEY)
     return FS_EINVAL;
   memcpy(sc->end, prefix, sc->plen);
   sc->end[sc->plen] = '/';
   sc->end_len = sc->plen + 1;
-  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->records, &sc->cur));
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, dbi, &sc->cur));
   if (rc)
     return rc;
   sc->k.mv_size = sc->plen;
@@ -645,38 +621,64 @@ static int scan_end(scan *sc) {
   return sc->rc == FS_ENOTFOUND ? 0 : sc->rc;
 }
 
-int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
-                    uint8_t out[FS_HASH_LEN], uint64_t *count) {
+/* Adds one entry of a range to a digest: an area's sums, or a record. */
+typedef int (*digest_add_fn)(const MDB_val *k, const MDB_val *v, fs_lthash *sum,
+                             uint64_t *count);
+
+static int add_area(const MDB_val *k, const MDB_val *v, fs_lthash *sum, uint64_t *count) {
+  (void)k;
+  if (v->mv_size != FS_STORE_SUMS_LEN)
+    return FS_ESTORE;
+  fs_lthash area;
+  fs_lthash_decode(&area, (const uint8_t *)v->mv_data + 8);
+  fs_lthash_add(sum, &area);
+  *count += fs_be64_get(v->mv_data);
+  return 0;
+}
+
+static int add_record(const MDB_val *k, const MDB_val *v, fs_lthash *sum, uint64_t *count) {
+  fs_lthash elem;
+  int rc = fs_store_record_elem(&elem, k, v);
+  if (rc == 0) {
+    fs_lthash_add(sum, &elem);
+    (*count)++;
+  }
+  return rc;
+}
+
+static int digest_range(MDB_txn *txn, MDB_dbi dbi, const char *prefix, digest_add_fn add,
+                        uint8_t out[FS_HASH_LEN], uint64_t *count) {
   scan sc;
-  int rc = scan_first(s, txn, prefix, &sc);
+  int rc = scan_first(txn, dbi, prefix, &sc);
   if (rc)
     return rc;
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, NULL, 0, FS_HASH_LEN);
+  fs_lthash sum;
+  fs_lthash_init(&sum);
   uint64_t n = 0;
-  for (; scan_valid(&sc); scan_next(&sc)) {
-    if (sc.v.mv_size < 8) {
-      sc.rc = FS_ESTORE;
+  for (; scan_valid(&sc); scan_next(&sc))
+    if ((sc.rc = add(&sc.k, &sc.v, &sum, &n)))
       break;
-    }
-    uint8_t lens[8];
-    fs_be64_put(lens, (uint64_t)sc.k.mv_size << 32 | (sc.v.mv_size - 8));
-    crypto_generichash_update(&h, lens, 8);
-    crypto_generichash_update(&h, sc.k.mv_data, sc.k.mv_size);
-    crypto_generichash_update(&h, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8);
-    n++;
-  }
   rc = scan_end(&sc);
-  crypto_generichash_final(&h, out, FS_HASH_LEN);
+  fs_lthash_finalize(&sum, out);
   if (count)
     *count = n;
   return rc;
 }
 
+int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
+                    uint8_t out[FS_HASH_LEN], uint64_t *count) {
+  return digest_range(txn, s->areasums, prefix, add_area, out, count);
+}
+
+int fs_store_digest_scan(fs_store *s, MDB_txn *txn, const char *prefix,
+                         uint8_t out[FS_HASH_LEN], uint64_t *count) {
+  return digest_range(txn, s->records, prefix, add_record, out, count);
+}
+
 int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
                           fs_record_visit_fn visit, void *arg) {
   scan sc;
-  int rc = scan_first(s, txn, prefix, &sc);
+  int rc = scan_first(txn, s->records, prefix, &sc);
   if (rc)
     return rc;
   for (; scan_valid(&sc); scan_next(&sc)) {

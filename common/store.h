@@ -19,8 +19,12 @@
  *   peers       peer key(32) || name -> value (cursors, statistics)
  *   certs       subject(32) || kind(1) || id(32) -> SignedCert (cert.h)
  *   certlog     cert seq(8) -> certs key: arrival order, replicated
+ *   areasums    area -> record count(8) || LtHash16 lanes(2048): the sum
+ *               (lthash.h) of every record of exactly that area, kept in
+ *               the transaction that writes the record
  * Area codes use only [A-Za-z0-9_.], so every area prefix is one contiguous
- * key range of records: digests, reports and scoped scans are range scans.
+ * key range of records, and of areasums: reports and scoped scans are
+ * range scans, and a digest adds up one entry per area, not per record.
  *
  * Durability: the environment is opened without MDB_NOSYNC/MDB_NOMETASYNC,
  * so a committed transaction is on disk when mdb_txn_commit returns; only
@@ -41,8 +45,11 @@
 
 /* 2: sets live in the log (appended in order) rather than under their id
  * in a "changesets" database, where random keys made every commit rewrite
- * pages all over the file. fs_store_open_upgrade converts a format 1 store. */
-#define FS_STORE_FORMAT 2
+ * pages all over the file.
+ * 3: areasums, so that a digest costs one entry per area instead of a
+ * read of every record (the digest's value changed with it).
+ * fs_store_open_upgrade converts a format 1 or 2 store. */
+#define FS_STORE_FORMAT 3
 #define FS_STORE_MAPSIZE_DEFAULT ((size_t)1 << 33) /* 8 GiB, sparse */
 #define FS_STORE_MAPSIZE_MAX ((size_t)1 << 40)     /* growth stops at 1 TiB */
 
@@ -51,7 +58,7 @@ typedef struct fs_store {
   size_t map_max;        /* fs_store_grow stops here; FS_STORE_MAPSIZE_MAX by default */
   uint64_t found_format; /* the format a refused store carries (FS_EVERSION) */
   MDB_dbi meta, log, devices, devseq, records, recseq, conflicts,
-      quarantine, held, outbox, pending, peers, certs, certlog;
+      quarantine, held, outbox, pending, peers, certs, certlog, areasums;
 } fs_store;
 
 /* Opens (creating when missing, mode 0700) the environment in dir with a
@@ -148,13 +155,28 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta);
 int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta);
 
 /* Applies every change of an opened change set. Conflicts are recorded in
- * the conflicts database. Returns the number of records changed or an error. */
+ * the conflicts database. Returns the number of records changed or an
+ * error; after an error the transaction holds part of the set (and the
+ * area sums may not count it): abort it. */
 int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs);
 
-/* BLAKE2b-256 over (key, state) of every record whose area is within
- * prefix ("" for all), in key order; *count gets the number of records. */
+/* The state digest of the records whose area is within prefix ("" for
+ * all): the LtHash16 (lthash.h) of the set of their (key, canonical
+ * state), finalized to 32 bytes; *count (when not NULL) gets the number
+ * of records. Adds up the areasums entries of the areas within prefix, so
+ * it costs one 2 KiB entry per area whatever the records. Returns 0,
+ * FS_EINVAL (prefix too long), FS_ESTORE (an entry of another size) or a
+ * storage error. */
 int fs_store_digest(fs_store *s, MDB_txn *txn, const char *prefix,
                     uint8_t out[FS_HASH_LEN], uint64_t *count);
+
+/* The same digest and count computed from the records themselves, one
+ * read of each (what fs_store_digest cost before format 3): equal to
+ * fs_store_digest unless the sums are wrong, so tests and an operator's
+ * consistency check (fieldsyncd digest --check) compare the two. Returns
+ * as fs_store_digest. */
+int fs_store_digest_scan(fs_store *s, MDB_txn *txn, const char *prefix,
+                         uint8_t out[FS_HASH_LEN], uint64_t *count);
 
 /* Visits every record within prefix in key order; a non-zero return from
  * visit stops the scan and is returned. */

@@ -45,9 +45,11 @@ const fs_cli_cmd fs_server_cmds[] = {
      .summary = "counts of what a node's store holds (also while it runs)",
      .example = "fieldsyncd status --data /var/lib/fieldsync/commune"},
     {.name = "digest",
-     .synopsis = "--data DIR [--area PREFIX]",
+     .synopsis = "--data DIR [--area PREFIX] [--check]",
      .summary = "the state digest of an area's merged records",
-     .text = "Equal digests at two nodes (or a node and a laptop) mean equal records.\n",
+     .text = "Equal digests at two nodes (or a node and a laptop) mean equal records.\n"
+             "It is read from sums the store keeps per area; --check also computes it\n"
+             "from every record (a full read) and exits 2 when the two differ.\n",
      .example = "fieldsyncd digest --data /var/lib/fieldsync/commune --area KT.KPL.DAKNEN"},
     {.name = "records",
      .synopsis = "--data DIR [--area PREFIX] [--all]",

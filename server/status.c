@@ -200,7 +200,8 @@ static int self_status(fs_server *srv, self_row *r) {
       (rc = fs_store_count(s, txn, s->conflicts, &n->conflicts)) == 0 &&
       (rc = fs_store_count(s, txn, s->quarantine, &n->quarantined)) == 0 &&
       rseq != st->digest_seq) {
-    /* The digest is a range scan: redo it only when records changed. */
+    /* One areasums entry per area below ours (store.h): cheap, but still
+     * redone only when records changed. */
     rc = fs_store_digest(s, txn, srv->cfg->area, st->digest, &st->records);
     if (rc == 0)
       st->digest_seq = rseq;

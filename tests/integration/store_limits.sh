@@ -24,12 +24,20 @@
 #                   fieldsyncd status refuses it the same way.
 #   format_upgrade  a commune whose district is down takes a laptop's sets;
 #                   its store is rewritten in format 1 (fs_storetool
-#                   to-format1, the previous build's layout). fieldsyncd
+#                   to-format1, the layout of two builds ago). fieldsyncd
 #                   status refuses it and says how to convert it; fieldsyncd
-#                   run converts it (store.upgraded, every set), forwards the
-#                   converted log to the district once it is back, and takes
-#                   the laptop's next sets: commune and district each hold
-#                   every acknowledged set once.
+#                   run converts it all the way (store.upgraded 1 -> 2, every
+#                   set, then 2 -> 3, every record), forwards the converted
+#                   log to the district once it is back, and takes the
+#                   laptop's next sets: commune and district each hold every
+#                   acknowledged set once, and their digests are the laptop's.
+#   format2_upgrade a node's and its laptop's stores rewritten in format 2
+#                   (fs_storetool to-format2: no area sums): fieldsyncd
+#                   digest refuses the node's and says how to convert it;
+#                   fieldsyncd run converts it (store.upgraded 2 -> 3, every
+#                   record), the laptop's converts at its next command, and
+#                   both digests are what they were before; digest --check
+#                   (every record read) agrees.
 . "$(dirname "$0")/lib.sh"
 
 [[ -n "${FS_STORETOOL:-}" && -x "$FS_STORETOOL" ]] ||
@@ -171,12 +179,12 @@ format_version() {
   must "$FS_STORETOOL" set-format --data "$T/ver.data" --format 99
   expect_exit 2 "$FIELDSYNCD" run --config "$T/ver.ini" --listen "127.0.0.1:$(free_port)"
   assert_contains "$ERR" "event=server.store" "the refusal's log line"
-  assert_contains "$ERR" "err=E_VERSION format=99 supported=2" "the refusal's log line"
-  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 2" \
+  assert_contains "$ERR" "err=E_VERSION format=99 supported=3" "the refusal's log line"
+  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 3" \
     "the refusal's sentence"
   note "run: $(grep event=server.store <<<"$ERR")"
   expect_exit 2 "$FIELDSYNCD" status --data "$T/ver.data"
-  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 2" "status"
+  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 3" "status"
 }
 
 format_upgrade() {
@@ -195,11 +203,13 @@ format_upgrade() {
   acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
   must "$FS_STORETOOL" to-format1 --data "$T/upcomm.data"
   expect_exit 2 "$FIELDSYNCD" status --data "$T/upcomm.data"
-  assert_contains "$ERR" "on-disk format 1, older than this fieldsyncd's 2: restart the node" \
+  assert_contains "$ERR" "on-disk format 1, older than this fieldsyncd's 3: restart the node" \
     "status on a format 1 store"
   start_server updist
   start_server upcomm
   assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=1 to=2 sets=$acked" \
+    "the commune's log"
+  assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=2 to=3 records=100 areas=1" \
     "the commune's log"
   note "$(grep event=store.upgraded "$T/upcomm.log")"
   must "$FS_TESTPEER" edits --dir "$T/u1" --count 50 --records 100
@@ -209,10 +219,38 @@ format_upgrade() {
   acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
   wait_until 60 "the district to hold all $acked sets" district_holds "$acked"
   consistent updist u1
+  assert_eq "$(laptop_digest u1 $A)" "$(server_digest upcomm $A)" "the commune's digest"
+  assert_eq "$(laptop_digest u1 $A)" "$(server_digest updist $A)" "the district's digest"
   stop_server upcomm
   stop_server updist
 }
 
+format2_upgrade() {
+  local key before
+  key=$(laptop_init f2 $A)
+  write_server_config f2node $A "device = $key $A"
+  start_server f2node
+  must "$FS_TESTPEER" edits --dir "$T/f2" --count 300 --records 100
+  sync_ok f2 f2node
+  stop_server f2node
+  before=$(server_digest f2node $A)
+  assert_eq "$before" "$(laptop_digest f2 $A)" "the laptop's digest, format 3"
+  must "$FS_STORETOOL" to-format2 --data "$T/f2node.data"
+  must "$FS_STORETOOL" to-format2 --data "$T/f2/store"
+  expect_exit 2 "$FIELDSYNCD" digest --data "$T/f2node.data" --area $A
+  assert_contains "$ERR" "on-disk format 2, older than this fieldsyncd's 3: restart the node" \
+    "digest on a format 2 store"
+  start_server f2node
+  assert_contains "$(cat "$T/f2node.log")" "event=store.upgraded node=f2node from=2 to=3 records=100 areas=1" \
+    "the node's log"
+  note "$(grep event=store.upgraded "$T/f2node.log")"
+  assert_eq "$before" "$(server_digest f2node $A)" "the node's digest after the conversion"
+  assert_eq "$before" "$(laptop_digest f2 $A)" "the laptop's digest after its conversion"
+  must "$FIELDSYNCD" digest --check --data "$T/f2node.data" --area $A
+  must "$FIELDSYNCD" digest --check --data "$T/f2node.data"
+  stop_server f2node
+}
+
 district_holds() { [[ $(kv "$(server_status updist)" change_sets) == "$1" ]]; }
 
-run_checks map_grows map_max_refuses disk_full format_version format_upgrade
+run_checks map_grows map_max_refuses disk_full format_version format_upgrade format2_upgrade

@@ -152,12 +152,13 @@ static void test_format_mismatch(void **state) {
 }
 
 /* A store of on-disk format 1 (each set under its id in "changesets", the
- * log and devseq holding ids), as the previous build left it, with one
- * entry converted already as if an upgrade had been cut short. Opened by
- * a reader it is refused; opened by its writer it is converted: every set
- * is found in the log at its seq and through devseq, "changesets" is
- * gone, and the store opens as format 2 from then on. More sets than one
- * upgrade transaction takes. */
+ * log and devseq holding ids, no areasums), as an old build left it, with
+ * one entry converted already as if an upgrade had been cut short. Opened
+ * by a reader it is refused; opened by its writer it is converted all the
+ * way: every set is found in the log at its seq and through devseq,
+ * "changesets" is gone, the digest of the records is summed (test_digest.c
+ * has format 2 -> 3 alone), and the store opens as format 3 from then on.
+ * More sets than one upgrade transaction takes. */
 #define V1_SETS 4200
 static void test_format1_upgrade(void **state) {
   fixture *f = *state;
@@ -186,6 +187,9 @@ static void test_format1_upgrade(void **state) {
     MDB_val idv = {FS_HASH_LEN, sets[i].id}, setv = {plen[i], packed[i]},
             lkv = {8, lk}, dkv = {sizeof dk, dk};
     assert_int_equal(mdb_put(txn, old, &idv, &setv, 0), 0);
+    Fs__ChangeSet *cs = tu_open(&sets[i]);
+    assert_int_equal(fs_store_apply_changeset(&f->s, txn, cs), 1);
+    fs__change_set__free_unpacked(cs, NULL);
     if (i == 0) { /* converted before a crash: the set in the log, seq in devseq */
       uint8_t dv[FS_HASH_LEN + 8];
       memcpy(dv, sets[i].id, FS_HASH_LEN);
@@ -200,6 +204,7 @@ static void test_format1_upgrade(void **state) {
   }
   assert_int_equal(fs_meta_put_u64(&f->s, txn, "log_seq", V1_SETS), 0);
   assert_int_equal(fs_meta_put_u64(&f->s, txn, "format", 1), 0);
+  assert_int_equal(mdb_drop(txn, f->s.areasums, 0), 0);
   assert_int_equal(fs_store_commit(txn), 0);
   fs_store_close(&f->s);
 
@@ -230,9 +235,16 @@ static void test_format1_upgrade(void **state) {
     tu_sealed_free(&sets[i]);
     free(packed[i]);
   }
+  uint8_t d[FS_HASH_LEN], scan[FS_HASH_LEN];
+  uint64_t nscan = 0;
+  assert_int_equal(fs_store_digest(&f->s, txn, "", d, &n), 0);
+  assert_int_equal(fs_store_digest_scan(&f->s, txn, "", scan, &nscan), 0);
+  assert_int_equal(n, V1_SETS);
+  assert_int_equal(nscan, V1_SETS);
+  assert_memory_equal(d, scan, FS_HASH_LEN);
   mdb_txn_abort(txn);
   fs_store_close(&f->s);
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0); /* format 2 now */
+  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0); /* format 3 now */
 }
 
 /* Puts 64 KiB values under meta until the map is full (or n were put). */

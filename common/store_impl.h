@@ -1,0 +1,35 @@
+/* store_impl.h - what store.c shares with store_upgrade.c. Not a public
+ * header: use store.h. */
+#ifndef FS_STORE_IMPL_H
+#define FS_STORE_IMPL_H
+
+#include "lthash.h"
+#include "store.h"
+
+/* An areasums value: record count (big-endian u64), then the encoded sum. */
+#define FS_STORE_SUMS_LEN (8 + FS_LTHASH_BYTES)
+
+/* The LtHash element of a stored record: key k, value v (record seq(8) ||
+ * canonical state). Returns 0 or FS_ESTORE (a value too short). */
+int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v);
+
+/* Writes area's (alen bytes, no NUL) entry of areasums. Returns 0 or a
+ * storage error (FS_EMAPFULL among them). */
+int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
+                      uint64_t count, const fs_lthash *sum);
+
+/* Format 1 -> 2: moves every change set from "changesets" (under its id)
+ * into the log, and the log seq into devseq; leaves format 2. Resumable: a
+ * crash leaves format 1 and the next start carries on. Returns 0 or a
+ * storage error. */
+int fs_store_upgrade_from_1(fs_store *s);
+
+/* Format 2 -> 3: computes areasums from the records, whole areas at a
+ * time in bounded transactions, and sets format 3 in the last one.
+ * Resumable: meta "sums_next" holds where to go on, and the record seq it
+ * was written at, so records written in between (by the previous build,
+ * run again on the half-converted store) make it start over. Returns 0 or
+ * a storage error. */
+int fs_store_upgrade_from_2(fs_store *s);
+
+#endif
