@@ -85,7 +85,7 @@ void fs_ingest_stop(fs_ingest *ing) {
     close_writer(ing);
 }
 
-int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
+int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
   size_t n = env->push->n_sets;
   if (n > FS_PUSH_MAX_SETS || env->push->n_certs > FS_PUSH_MAX_CERTS)
     return FS_ELIMIT;
@@ -98,40 +98,43 @@ int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
     return FS_ENOMEM;
   }
   b->env = env;
+  fs_arena_init(&b->env_arena, 0);
+  fs_arena_move(&b->env_arena, arena);
   b->n = n;
   *out = b;
   return 0;
 }
 
-void fs_batch_free(fs_batch *b) {
-  if (!b)
-    return;
-  for (size_t i = 0; i < b->n; i++)
-    if (b->items[i].cs)
-      fs__change_set__free_unpacked(b->items[i].cs, NULL);
-  free(b->items);
-  if (b->env)
-    fs__envelope__free_unpacked(b->env, NULL);
-  free(b);
-}
-
 /* ------------------------------------------------------------ verification */
 
-/* One verification job: sets [from, to) of a batch. */
-typedef struct verify_chunk {
+/* One verification job: sets [from, to) of a batch, decoded into arena
+ * (its own: jobs run at once on different threads). */
+struct fs_verify_chunk {
   uv_work_t work;
   fs_batch *b;
   size_t from, to;
-} verify_chunk;
+  fs_arena arena;
+};
+
+void fs_batch_free(fs_batch *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->nchunks; i++)
+    fs_arena_free(&b->chunks[i].arena);
+  free(b->chunks);
+  free(b->items);
+  fs_arena_free(&b->env_arena);
+  free(b);
+}
 
 static void verify_work(uv_work_t *w) {
-  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_verify_chunk *c = container_of(w, fs_verify_chunk, work);
   fs_batch *b = c->b;
   for (size_t i = c->from; i < c->to; i++) {
     const Fs__SignedChangeSet *s = b->env->push->sets[i];
     fs_batch_item *it = &b->items[i];
-    it->verify_rc = fs_changeset_open(s->body.data, s->body.len, s->signature.data,
-                                      s->signature.len, &it->cs, it->id);
+    it->verify_rc = fs_changeset_open_in(s->body.data, s->body.len, s->signature.data,
+                                         s->signature.len, &c->arena, &it->cs, it->id);
     if (it->verify_rc)
       fs_changeset_id(s->body.data, s->body.len, it->id);
     /* Records issue: the edge checks every written value against the
@@ -161,13 +164,22 @@ static void queue_verified(fs_ingest *ing) {
 }
 
 static void verify_done(uv_work_t *w, int status) {
-  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_verify_chunk *c = container_of(w, fs_verify_chunk, work);
   fs_batch *b = c->b;
-  free(c);
   if (status != 0 && b->rc == 0)
     b->rc = status; /* cancelled: nothing of the batch is committed */
   b->chunks_left--;
   queue_verified(b->ing);
+}
+
+/* The end of the chunk that starts at set from: a few sets or one large
+ * one, so that both cores share even a single peer's Push. */
+static size_t chunk_end(const fs_batch *b, size_t from, size_t *bytes) {
+  size_t to = from;
+  *bytes = 0;
+  while (to < b->n && to - from < FS_VERIFY_CHUNK && *bytes < FS_VERIFY_CHUNK_BYTES)
+    *bytes += b->env->push->sets[to++]->body.len;
+  return to;
 }
 
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
@@ -176,25 +188,22 @@ int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
   b->ing = ing;
   b->rc = 0;
   b->chunks_left = 0;
-  /* Chunks of a few sets or one large one: both cores share even a
-   * single peer's Push. Queued first, then counted, so that a failure to
-   * queue leaves only whole jobs to wait for. */
-  size_t from = 0;
+  size_t nchunks = 0, bytes;
+  for (size_t from = 0; from < b->n; nchunks++)
+    from = chunk_end(b, from, &bytes);
+  if (nchunks && !(b->chunks = calloc(nchunks, sizeof *b->chunks)))
+    return FS_ENOMEM;
+  /* Queued first, then counted, so that a failure to queue leaves only
+   * whole jobs to wait for. */
   int rc = 0;
-  while (from < b->n) {
-    size_t to = from, bytes = 0;
-    while (to < b->n && to - from < FS_VERIFY_CHUNK && bytes < FS_VERIFY_CHUNK_BYTES)
-      bytes += b->env->push->sets[to++]->body.len;
-    verify_chunk *c = malloc(sizeof *c);
-    if (!c) {
-      rc = FS_ENOMEM;
+  for (size_t from = 0; from < b->n;) {
+    fs_verify_chunk *c = &b->chunks[b->nchunks];
+    size_t to = chunk_end(b, from, &bytes);
+    *c = (fs_verify_chunk){.b = b, .from = from, .to = to};
+    fs_arena_init(&c->arena, fs_changeset_arena_chunk(bytes));
+    if ((rc = uv_queue_work(ing->loop, &c->work, verify_work, verify_done)))
       break;
-    }
-    *c = (verify_chunk){.b = b, .from = from, .to = to};
-    if ((rc = uv_queue_work(ing->loop, &c->work, verify_work, verify_done))) {
-      free(c);
-      break;
-    }
+    b->nchunks++;
     b->chunks_left++;
     from = to;
   }

@@ -37,9 +37,10 @@
 
 typedef struct fs_ingest fs_ingest;
 typedef struct fs_batch fs_batch;
+typedef struct fs_verify_chunk fs_verify_chunk;
 
 typedef struct fs_batch_item {
-  Fs__ChangeSet *cs;       /* decoded body, owned by the batch; NULL if bad */
+  Fs__ChangeSet *cs;       /* decoded body, in its chunk's arena; NULL if bad */
   uint8_t id[FS_HASH_LEN];
   int verify_rc;           /* 0 or why the set could not be opened */
   Fs__AckStatus status;
@@ -50,10 +51,16 @@ typedef struct fs_batch_item {
   char reason[320];
 } fs_batch_item;
 
+/* Memory: the Push lives in env_arena, every decoded body in the arena of
+ * the verification chunk that opened it (one per chunk: chunks run on
+ * different threads at once). fs_batch_free frees those arenas whole. */
 struct fs_batch {
-  Fs__Envelope *env;       /* the Push, owned; bodies point into it */
+  Fs__Envelope *env;       /* the Push, in env_arena; bodies point into it */
+  fs_arena env_arena;      /* owned */
   size_t n;
   fs_batch_item *items;    /* n items, owned */
+  fs_verify_chunk *chunks; /* nchunks verification jobs, owned (ingest.c) */
+  size_t nchunks;
   /* Who pushed: a device may push only its own sets; a node any device's
    * sets within its area. */
   bool from_device;
@@ -112,10 +119,11 @@ int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
  * ends the writer thread and closes its handle, so the loop can end. */
 void fs_ingest_stop(fs_ingest *ing);
 
-/* Creates a batch from a Push envelope (taking ownership of env). Returns
- * 0, FS_ELIMIT (too many sets) or FS_ENOMEM (then env is still the
- * caller's). */
-int fs_batch_new(fs_batch **b, Fs__Envelope *env);
+/* Creates a batch from a Push envelope decoded in *arena, taking env and
+ * the arena's memory (*arena is left empty). Returns 0, or FS_ELIMIT (too
+ * many sets) or FS_ENOMEM, and then env and *arena are still the caller's. */
+int fs_batch_new(fs_batch **b, Fs__Envelope *env, fs_arena *arena);
+/* Frees the batch, its Push and every decoded body: its arenas, whole. */
 void fs_batch_free(fs_batch *b);
 
 /* Starts verification; b->done runs exactly once on the loop thread.
