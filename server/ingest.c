@@ -10,6 +10,7 @@
 #include "log.h"
 #include "peers.h"
 #include "schema.h" /* records issue: validation at the edge */
+#include "trust_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,28 +42,31 @@ int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
   list_init(&ing->submitted);
   list_init(&ing->todo);
   list_init(&ing->done);
-  int rc = uv_mutex_init(&ing->mu);
+  int rc = fs_trust_cache_new(&ing->trust);
   if (rc)
     return rc;
-  if ((rc = uv_cond_init(&ing->wake))) {
-    uv_mutex_destroy(&ing->mu);
-    return rc;
-  }
-  if ((rc = uv_async_init(loop, &ing->committed_async, on_committed_async))) {
-    uv_cond_destroy(&ing->wake);
-    uv_mutex_destroy(&ing->mu);
-    return rc;
-  }
+  if ((rc = uv_mutex_init(&ing->mu)))
+    goto fail_cache;
+  if ((rc = uv_cond_init(&ing->wake)))
+    goto fail_mutex;
+  if ((rc = uv_async_init(loop, &ing->committed_async, on_committed_async)))
+    goto fail_cond;
   ing->committed_async.data = ing;
   if ((rc = uv_thread_create(&ing->writer, writer_main, ing))) {
     uv_close((uv_handle_t *)&ing->committed_async, NULL);
-    uv_cond_destroy(&ing->wake);
-    uv_mutex_destroy(&ing->mu);
     ing->closed = true;
-    return rc;
+    goto fail_cond;
   }
   ing->loop = loop;
   return 0;
+fail_cond:
+  uv_cond_destroy(&ing->wake);
+fail_mutex:
+  uv_mutex_destroy(&ing->mu);
+fail_cache:
+  fs_trust_cache_free(ing->trust);
+  ing->trust = NULL;
+  return rc;
 }
 
 static void close_writer(fs_ingest *ing) {
@@ -77,6 +81,8 @@ static void close_writer(fs_ingest *ing) {
   uv_close((uv_handle_t *)&ing->committed_async, NULL);
   uv_cond_destroy(&ing->wake);
   uv_mutex_destroy(&ing->mu);
+  fs_trust_cache_free(ing->trust);
+  ing->trust = NULL;
 }
 
 void fs_ingest_stop(fs_ingest *ing) {
@@ -397,8 +403,10 @@ static uint64_t max_clock(const Fs__ChangeSet *cs) {
 
 /* Decides one item inside the commit transaction. Returns 0 when the item
  * got a status, or a storage error that aborts the transaction. */
-static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold_gaps,
-                       fs_batch *b, fs_batch_item *it, const Fs__SignedChangeSet *set) {
+static int commit_item(fs_ingest *ing, MDB_txn *txn, fs_batch *b, fs_batch_item *it,
+                       const Fs__SignedChangeSet *set) {
+  fs_store *s = ing->store;
+  const uint8_t *root = ing->root;
   if (it->verify_rc) {
     char why[sizeof it->reason]; /* records issue: keep the schema's reason */
     snprintf(why, sizeof why, "%s", it->reason[0] ? it->reason : fs_strerror(it->verify_rc));
@@ -418,9 +426,8 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     it->clock_ahead = true;
   /* The device's own enrolment, wherever the set comes from: a set
    * invented or relayed by a node below is checked like one from a laptop. */
-  fs_grant g;
-  int trc = fs_trust_find(s, txn, root, cs->device.data, FS__CERT_KIND__CERT_DEVICE,
-                          cs->area, fs_hlc_ms(cs->hlc), &g);
+  int trc = fs_trust_cache_find(ing->trust, s, txn, root, cs->device.data,
+                                FS__CERT_KIND__CERT_DEVICE, cs->area, fs_hlc_ms(cs->hlc));
   if (trc < 0 && trc != FS_EUNKNOWN_PEER && trc != FS_EEXPIRED &&
       trc != FS_EUNTRUSTED && trc != FS_ESCOPE)
     return trc;
@@ -432,7 +439,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     return 0;
   }
   uint64_t last_seq, from;
-  trc = fs_trust_revoked(s, txn, root, cs->device.data, &last_seq, &from);
+  trc = fs_trust_cache_revoked(ing->trust, s, txn, root, cs->device.data, &last_seq, &from);
   if (trc < 0)
     return trc;
   if (trc == 1 && cs->seq > last_seq) {
@@ -464,7 +471,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     if (rc && rc != FS_ENOTFOUND)
       return rc;
   }
-  if (cs->seq > it->head_seq + 1 && (!b->from_device || hold_gaps)) {
+  if (cs->seq > it->head_seq + 1 && (!b->from_device || ing->hold_device_gaps)) {
     /* Relayed from below ahead of an earlier set: keep it durably so the
      * child can move on, apply it once the chain reaches it. From a laptop
      * at a node with a parent, the gap is what this node lost (restored
@@ -527,6 +534,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
   fs_store *s = ing->store;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
+  fs_trust_cache_reset(ing->trust); /* it knows this transaction only */
   for (fs_batch *b = list; rc == 0 && b; b = b->next) {
     if (b->rc)
       continue;
@@ -534,6 +542,8 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
     if (!b->from_device && push->n_certs) {
       for (size_t i = 0; rc == 0 && i < push->n_certs; i++) {
         int r = fs_cert_store(s, txn, ing->root, push->certs[i].data, push->certs[i].len);
+        if (r == 1)
+          fs_trust_cache_reset(ing->trust); /* may revoke a key or its issuer */
         if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
             r != FS_EINVAL && r != FS_ETOOBIG)
           rc = r; /* an untrusted certificate is skipped, a storage error aborts */
@@ -545,8 +555,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
         rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", push->cert_last);
     }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-      rc = commit_item(s, txn, ing->root, ing->hold_device_gaps, b, &b->items[i],
-                       push->sets[i]);
+      rc = commit_item(ing, txn, b, &b->items[i], push->sets[i]);
     rc = rc ? rc : fs_peers_persist(s, txn, b); /* per-peer counts, durable with the sets */
     uint64_t prev;
     if (rc == 0 && b->set_cursor && b->n > 0 &&

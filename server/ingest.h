@@ -104,6 +104,7 @@ struct fs_ingest {
   uv_cond_t wake;
   uv_async_t committed_async;        /* the writer -> the loop: done holds batches */
   fs_batch_list todo, done;
+  struct fs_trust_cache *trust;      /* the writer's, per transaction (trust_cache.h) */
   uint64_t txns;                     /* write transactions committed */
   bool quit;
   /* The writer asks the loop to grow the map and waits (ingest.c). */
@@ -111,7 +112,7 @@ struct fs_ingest {
   int grow_rc;
 };
 
-/* Starts the writer thread. Returns 0 or a libuv error. */
+/* Starts the writer thread. Returns 0, FS_ENOMEM or a libuv error. */
 int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
                    const uint8_t root[FS_PK_LEN]);
 
