@@ -424,15 +424,29 @@ static int record_raw(fs_store *s, MDB_txn *txn, const char *area, const char *i
   return fs_err_from_mdb(mdb_get(txn, s->records, &k, v));
 }
 
-int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
-                        fs_record *r) {
+/* Where a record stood in recseq when it was read, if it was stored. */
+typedef struct stored_seq {
+  bool stored;
+  uint64_t seq;
+} stored_seq;
+
+/* A stored record is its record_seq (8 bytes) then its encoded state. */
+static int record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                      fs_record *r, uint64_t *seq) {
   MDB_val v;
   int rc = record_raw(s, txn, area, id, &v);
   if (rc)
     return rc;
   if (v.mv_size < 8)
     return FS_EDECODE;
+  *seq = fs_be64_get(v.mv_data);
   return fs_record_decode(r, (uint8_t *)v.mv_data + 8, v.mv_size - 8);
+}
+
+int fs_store_record_get(fs_store *s, MDB_txn *txn, const char *area, const char *id,
+                        fs_record *r) {
+  uint64_t seq;
+  return record_get(s, txn, area, id, r, &seq);
 }
 
 int fs_store_record_exists(fs_store *s, MDB_txn *txn, const char *area, const char *id) {
@@ -491,20 +505,22 @@ static void record_conflict(void *arg, const fs_record *r, const fs_field *winne
 }
 
 /* Writes r under its key with a new record seq, moving its recseq entry. */
-static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
+/* Stores r under a new record_seq; old is what record_load found (the
+ * record as stored, read in this transaction), whose seq leaves recseq. */
+static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, const stored_seq *old) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
-  MDB_val k = {(size_t)kl, kb}, old;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
-  if (rc == 0 && old.mv_size >= 8) {
-    MDB_val ok = {8, old.mv_data};
+  MDB_val k = {(size_t)kl, kb};
+  int rc;
+  if (old->stored) {
+    uint8_t ob[8];
+    fs_be64_put(ob, old->seq);
+    MDB_val ok = {8, ob};
     rc = fs_err_from_mdb(mdb_del(txn, s->recseq, &ok, NULL));
     if (rc && rc != FS_ENOTFOUND)
       return rc;
-  } else if (rc != FS_ENOTFOUND && rc != 0) {
-    return rc;
   }
   uint64_t seq;
   if ((rc = fs_meta_get_u64(s, txn, "record_seq", &seq)) ||
@@ -528,18 +544,23 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r) {
   return rc;
 }
 
-/* Loads the stored record or starts an empty one. */
+/* Loads the stored record, and in *old its seq (so that record_put need
+ * not look it up again), or starts an empty one. */
 static int record_load(fs_store *s, MDB_txn *txn, const char *area, const char *id,
-                       fs_record *r) {
-  int rc = fs_store_record_get(s, txn, area, id, r);
-  if (rc == FS_ENOTFOUND)
+                       fs_record *r, stored_seq *old) {
+  old->stored = false;
+  int rc = record_get(s, txn, area, id, r, &old->seq);
+  if (rc == 0)
+    old->stored = true;
+  else if (rc == FS_ENOTFOUND)
     rc = fs_record_init(r, area, id);
   return rc;
 }
 
 int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   fs_record cur;
-  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  stored_seq old;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur, &old);
   if (rc)
     return rc;
   struct conflict_ctx cc = {s, txn, 0};
@@ -547,7 +568,7 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   if (rc == 0 && cc.rc)
     rc = cc.rc;
   if (rc == 1) {
-    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur);
+    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur, &old);
     if (prc)
       rc = prc;
   }
@@ -563,7 +584,8 @@ static void note_conflict(void *arg, const fs_record *r, const fs_field *winner,
 
 int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   fs_record cur;
-  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  stored_seq old;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur, &old);
   if (rc)
     return rc;
   bool conflict = false;
@@ -577,7 +599,8 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
     fs_record cur;
-    int rc = record_load(s, txn, cs->area, ch->record_id, &cur);
+    stored_seq old;
+    int rc = record_load(s, txn, cs->area, ch->record_id, &cur, &old);
     if (rc)
       return rc;
     struct conflict_ctx cc = {s, txn, 0};
@@ -586,7 +609,7 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
       rc = cc.rc;
     if (rc == 1) {
       changed++;
-      rc = record_put(s, txn, &cur);
+      rc = record_put(s, txn, &cur, &old);
     }
     fs_record_free(&cur);
     if (rc < 0)
