@@ -85,8 +85,8 @@ struct fs_conn {
 
 /* Initialises both handles on loop; the handshake will use netkey (copied)
  * and call on_secure. on_frame may be NULL when the owner sets
- * on_arena_frame before the connection starts. Returns 0 or a libuv error (then nothing is open and
- * on_close will not run). */
+ * on_arena_frame before the connection starts. Returns 0 or a libuv error
+ * (then nothing is open and on_close will not run). */
 int fs_conn_init(uv_loop_t *loop, fs_conn *c, const uint8_t netkey[FS_NETKEY_LEN],
                  fs_conn_frame_cb on_frame, fs_conn_secure_cb on_secure,
                  fs_conn_close_cb on_close);

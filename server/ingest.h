@@ -128,7 +128,8 @@ int fs_batch_new(fs_batch **b, Fs__Envelope *env, fs_arena *arena);
 void fs_batch_free(fs_batch *b);
 
 /* Starts verification; b->done runs exactly once on the loop thread.
- * Returns FS_ESHUTDOWN after fs_ingest_stop. */
+ * Returns FS_ESHUTDOWN after fs_ingest_stop, or FS_ENOMEM or a libuv error
+ * when no verification job could start: then b is still the caller's. */
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b);
 
 /* Builds the Ack for a finished batch and sends it with send(arg, env). */
