@@ -81,8 +81,18 @@ int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HAS
   return 0;
 }
 
+static bool window_holds(uint64_t from, uint64_t until, uint64_t at) {
+  return at >= from && (until == 0 || at <= until);
+}
+
 static bool in_window(const Fs__Cert *c, uint64_t at) {
-  return at >= c->valid_from && (c->valid_until == 0 || at <= c->valid_until);
+  return window_holds(c->valid_from, c->valid_until, at);
+}
+
+/* The same two tests find_visit makes of a certificate whose chain holds. */
+bool fs_grant_covers(const fs_grant *g, const char *area, uint64_t at_ms) {
+  return (!area || fs_area_within(area, g->area)) &&
+         window_holds(g->valid_from, g->valid_until, at_ms);
 }
 
 typedef int (*cert_fn)(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len);

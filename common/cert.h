@@ -63,6 +63,13 @@ int fs_trust_find(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
                   const uint8_t key[FS_PK_LEN], Fs__CertKind kind, const char *area,
                   uint64_t at_ms, fs_grant *g);
 
+/* True when the certificate that fs_trust_find took g from also covers a
+ * lookup of area (NULL: any) at at_ms: lies within its area and window.
+ * Its chain was checked at its issue time, not at the lookup's, so while
+ * the store holds the same certificates fs_trust_find would return 0 for
+ * that lookup too (perhaps with another certificate's grant). */
+bool fs_grant_covers(const fs_grant *g, const char *area, uint64_t at_ms);
+
 /* Names a key for people (dashboards, conflict listings): the most
  * recently issued stored certificate of kind for key, into *g. Its chain
  * was checked when it was stored and is not checked again, nor its window:

@@ -92,11 +92,14 @@ int fs_changeset_check(const Fs__ChangeSet *cs) {
   return 0;
 }
 
-int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
-                      size_t sig_len, Fs__ChangeSet **out, uint8_t id[FS_HASH_LEN]) {
+/* alloc NULL: malloc, and a refused body is freed; otherwise the arena
+ * keeps whatever was decoded until it is freed. */
+static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                    size_t sig_len, ProtobufCAllocator *alloc, Fs__ChangeSet **out,
+                    uint8_t id[FS_HASH_LEN]) {
   if (body_len > FS_BODY_MAX)
     return FS_ETOOBIG;
-  Fs__ChangeSet *cs = fs__change_set__unpack(NULL, body_len, body);
+  Fs__ChangeSet *cs = fs__change_set__unpack(alloc, body_len, body);
   if (!cs)
     return FS_EDECODE;
   int rc = 0;
@@ -106,12 +109,31 @@ int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
   else
     rc = fs_changeset_check(cs);
   if (rc != 0) {
-    fs__change_set__free_unpacked(cs, NULL);
+    if (!alloc)
+      fs__change_set__free_unpacked(cs, NULL);
     return rc;
   }
   fs_changeset_id(body, body_len, id);
   *out = cs;
   return 0;
+}
+
+int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                      size_t sig_len, Fs__ChangeSet **out, uint8_t id[FS_HASH_LEN]) {
+  return open_set(body, body_len, sig, sig_len, NULL, out, id);
+}
+
+int fs_changeset_open_in(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                         size_t sig_len, fs_arena *a, Fs__ChangeSet **out,
+                         uint8_t id[FS_HASH_LEN]) {
+  ProtobufCAllocator alloc = fs_arena_allocator(a);
+  return open_set(body, body_len, sig, sig_len, &alloc, out, id);
+}
+
+size_t fs_changeset_arena_chunk(size_t body_bytes) {
+  /* Measured: bench sets (one record, ~700-byte body) decode to 1.9 times
+   * their bytes, a dozen short fields to 2.3 (test_open_in_arena). */
+  return body_bytes / 2 * 5 + 1024;
 }
 
 bool fs_utf8_valid(const uint8_t *p, size_t len) {

@@ -8,6 +8,7 @@
 #ifndef FS_CHANGESET_H
 #define FS_CHANGESET_H
 
+#include "arena.h"
 #include "fieldsync.pb-c.h"
 #include "keys.h"
 
@@ -43,6 +44,18 @@ int fs_changeset_check(const Fs__ChangeSet *cs);
  * too many changes, oversize strings, a clock of 0 or >= FS_HLC_LIMIT). */
 int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
                       size_t sig_len, Fs__ChangeSet **cs, uint8_t id[FS_HASH_LEN]);
+
+/* fs_changeset_open with the decoded body allocated from arena a: *cs
+ * lives until a is freed and is never passed to
+ * fs__change_set__free_unpacked. Same checks, same returns; after a
+ * failure a may hold the remains until it is freed. */
+int fs_changeset_open_in(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                         size_t sig_len, fs_arena *a, Fs__ChangeSet **cs,
+                         uint8_t id[FS_HASH_LEN]);
+
+/* A chunk size for the arena of sets whose bodies total body_bytes: their
+ * decoded trees usually fit one. */
+size_t fs_changeset_arena_chunk(size_t body_bytes);
 
 /* BLAKE2b-256 of body. */
 void fs_changeset_id(const uint8_t *body, size_t len, uint8_t id[FS_HASH_LEN]);

@@ -108,12 +108,20 @@ static void dispatch(fs_conn *c) {
       break;
     }
     Fs__Envelope *env;
-    if ((rc = fs_envelope_decode(p, plain, &env))) {
+    fs_arena arena;
+    fs_arena_init(&arena, fs_envelope_arena_chunk(plain));
+    if ((rc = c->on_arena_frame ? fs_envelope_decode_in(p, plain, &arena, &env)
+                                : fs_envelope_decode(p, plain, &env))) {
+      fs_arena_free(&arena);
       fs_conn_fail(c, rc, "frame is not a valid Envelope");
       break;
     }
     c->frames_in++;
-    c->on_frame(c, env);
+    if (c->on_arena_frame)
+      c->on_arena_frame(c, env, &arena);
+    else
+      c->on_frame(c, env);
+    fs_arena_free(&arena); /* nothing when unused or taken */
   }
   c->in_dispatch = false;
 }

@@ -47,6 +47,11 @@ typedef struct fs_conn fs_conn;
 
 /* on_frame owns env (free with fs__envelope__free_unpacked). */
 typedef void (*fs_conn_frame_cb)(fs_conn *c, Fs__Envelope *env);
+/* The alternative for owners that keep a frame past the call or free many
+ * (a server's Pushes): env lives in *arena, a fresh arena per frame. The
+ * conn frees *arena when the callback returns, unless the callback took it
+ * with fs_arena_move; env must not be passed to free_unpacked. */
+typedef void (*fs_conn_arena_frame_cb)(fs_conn *c, Fs__Envelope *env, fs_arena *arena);
 /* reason: 0 for an orderly close by the peer or us, else the error. */
 typedef void (*fs_conn_close_cb)(fs_conn *c, int reason);
 typedef void (*fs_conn_connect_cb)(fs_conn *c, int status);
@@ -60,6 +65,7 @@ struct fs_conn {
   uv_shutdown_t shutdown_req;
   fs_frame_reader rd;
   fs_conn_frame_cb on_frame;
+  fs_conn_arena_frame_cb on_arena_frame; /* optional, set after init: replaces on_frame */
   fs_conn_close_cb on_close;
   fs_conn_connect_cb on_connect;
   fs_conn_secure_cb on_secure;
@@ -78,8 +84,9 @@ struct fs_conn {
 };
 
 /* Initialises both handles on loop; the handshake will use netkey (copied)
- * and call on_secure. Returns 0 or a libuv error (then nothing is open and
- * on_close will not run). */
+ * and call on_secure. on_frame may be NULL when the owner sets
+ * on_arena_frame before the connection starts. Returns 0 or a libuv error
+ * (then nothing is open and on_close will not run). */
 int fs_conn_init(uv_loop_t *loop, fs_conn *c, const uint8_t netkey[FS_NETKEY_LEN],
                  fs_conn_frame_cb on_frame, fs_conn_secure_cb on_secure,
                  fs_conn_close_cb on_close);

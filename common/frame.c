@@ -87,14 +87,33 @@ int fs_frame_encode(const Fs__Envelope *env, uint8_t **out, size_t *out_len) {
   return 0;
 }
 
-int fs_envelope_decode(const uint8_t *p, size_t len, Fs__Envelope **env) {
-  Fs__Envelope *e = fs__envelope__unpack(NULL, len, p);
+/* alloc NULL: malloc, and a refused envelope is freed; otherwise the arena
+ * keeps whatever was decoded until it is freed. */
+static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
+                  Fs__Envelope **env) {
+  Fs__Envelope *e = fs__envelope__unpack(alloc, len, p);
   if (!e)
     return FS_EDECODE;
   if (e->msg_case == FS__ENVELOPE__MSG__NOT_SET) {
-    fs__envelope__free_unpacked(e, NULL);
+    if (!alloc)
+      fs__envelope__free_unpacked(e, NULL);
     return FS_EDECODE;
   }
   *env = e;
   return 0;
+}
+
+int fs_envelope_decode(const uint8_t *p, size_t len, Fs__Envelope **env) {
+  return decode(p, len, NULL, env);
+}
+
+int fs_envelope_decode_in(const uint8_t *p, size_t len, fs_arena *a, Fs__Envelope **env) {
+  ProtobufCAllocator alloc = fs_arena_allocator(a);
+  return decode(p, len, &alloc, env);
+}
+
+size_t fs_envelope_arena_chunk(size_t len) {
+  /* Measured: a Push of 256 bench sets decodes to 1.18 times its length,
+   * protobuf-c's scratch space included (test_push_fits_one_chunk). */
+  return len + len / 4 + 1024;
 }

@@ -8,6 +8,7 @@
 #ifndef FS_FRAME_H
 #define FS_FRAME_H
 
+#include "arena.h"
 #include "fieldsync.pb-c.h"
 
 #include <stddef.h>
@@ -42,5 +43,16 @@ int fs_frame_encode(const Fs__Envelope *env, uint8_t **out, size_t *out_len);
  * with fs__envelope__free_unpacked(env, NULL). Returns 0 or FS_EDECODE
  * (unparseable, or no message set). */
 int fs_envelope_decode(const uint8_t *p, size_t len, Fs__Envelope **env);
+
+/* The same, with the envelope and everything under it (byte fields are
+ * copies of p's) allocated from arena a: it lives until a is freed and is
+ * never passed to fs__envelope__free_unpacked. On failure a may hold the
+ * remains until it is freed. Returns 0 or FS_EDECODE (also when a cannot
+ * grow). */
+int fs_envelope_decode_in(const uint8_t *p, size_t len, fs_arena *a, Fs__Envelope **env);
+
+/* A chunk size for the arena of one payload of len bytes: the decoded tree
+ * (copies of its byte fields, the messages around them) usually fits one. */
+size_t fs_envelope_arena_chunk(size_t len);
 
 #endif

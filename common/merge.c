@@ -237,8 +237,12 @@ int fs_record_encode(const fs_record *r, uint8_t **out, size_t *len) {
   st.type_device = key_bytes(&r->type_clock);
   st.del_hlc = r->del_clock.hlc;
   st.del_device = key_bytes(&r->del_clock);
-  Fs__FieldState *fs = calloc(r->nfields ? r->nfields : 1, sizeof *fs);
-  Fs__FieldState **fp = calloc(r->nfields ? r->nfields : 1, sizeof *fp);
+  /* Every applied change encodes its record: most have a few fields, and
+   * need no allocation for the message around them. */
+  Fs__FieldState fs_small[16], *fp_small[16];
+  bool small = r->nfields <= 16;
+  Fs__FieldState *fs = small ? fs_small : calloc(r->nfields, sizeof *fs);
+  Fs__FieldState **fp = small ? fp_small : calloc(r->nfields, sizeof *fp);
   int rc = FS_ENOMEM;
   if (!fs || !fp)
     goto out;
@@ -264,8 +268,10 @@ int fs_record_encode(const fs_record *r, uint8_t **out, size_t *len) {
   *len = n;
   rc = 0;
 out:
-  free(fs);
-  free(fp);
+  if (!small) {
+    free(fs);
+    free(fp);
+  }
   return rc;
 }
 

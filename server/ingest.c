@@ -10,6 +10,7 @@
 #include "log.h"
 #include "peers.h"
 #include "schema.h" /* records issue: validation at the edge */
+#include "trust_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,28 +42,31 @@ int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
   list_init(&ing->submitted);
   list_init(&ing->todo);
   list_init(&ing->done);
-  int rc = uv_mutex_init(&ing->mu);
+  int rc = fs_trust_cache_new(&ing->trust);
   if (rc)
     return rc;
-  if ((rc = uv_cond_init(&ing->wake))) {
-    uv_mutex_destroy(&ing->mu);
-    return rc;
-  }
-  if ((rc = uv_async_init(loop, &ing->committed_async, on_committed_async))) {
-    uv_cond_destroy(&ing->wake);
-    uv_mutex_destroy(&ing->mu);
-    return rc;
-  }
+  if ((rc = uv_mutex_init(&ing->mu)))
+    goto fail_cache;
+  if ((rc = uv_cond_init(&ing->wake)))
+    goto fail_mutex;
+  if ((rc = uv_async_init(loop, &ing->committed_async, on_committed_async)))
+    goto fail_cond;
   ing->committed_async.data = ing;
   if ((rc = uv_thread_create(&ing->writer, writer_main, ing))) {
     uv_close((uv_handle_t *)&ing->committed_async, NULL);
-    uv_cond_destroy(&ing->wake);
-    uv_mutex_destroy(&ing->mu);
     ing->closed = true;
-    return rc;
+    goto fail_cond;
   }
   ing->loop = loop;
   return 0;
+fail_cond:
+  uv_cond_destroy(&ing->wake);
+fail_mutex:
+  uv_mutex_destroy(&ing->mu);
+fail_cache:
+  fs_trust_cache_free(ing->trust);
+  ing->trust = NULL;
+  return rc;
 }
 
 static void close_writer(fs_ingest *ing) {
@@ -77,6 +81,8 @@ static void close_writer(fs_ingest *ing) {
   uv_close((uv_handle_t *)&ing->committed_async, NULL);
   uv_cond_destroy(&ing->wake);
   uv_mutex_destroy(&ing->mu);
+  fs_trust_cache_free(ing->trust);
+  ing->trust = NULL;
 }
 
 void fs_ingest_stop(fs_ingest *ing) {
@@ -85,7 +91,7 @@ void fs_ingest_stop(fs_ingest *ing) {
     close_writer(ing);
 }
 
-int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
+int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
   size_t n = env->push->n_sets;
   if (n > FS_PUSH_MAX_SETS || env->push->n_certs > FS_PUSH_MAX_CERTS)
     return FS_ELIMIT;
@@ -98,40 +104,43 @@ int fs_batch_new(fs_batch **out, Fs__Envelope *env) {
     return FS_ENOMEM;
   }
   b->env = env;
+  fs_arena_init(&b->env_arena, 0);
+  fs_arena_move(&b->env_arena, arena);
   b->n = n;
   *out = b;
   return 0;
 }
 
-void fs_batch_free(fs_batch *b) {
-  if (!b)
-    return;
-  for (size_t i = 0; i < b->n; i++)
-    if (b->items[i].cs)
-      fs__change_set__free_unpacked(b->items[i].cs, NULL);
-  free(b->items);
-  if (b->env)
-    fs__envelope__free_unpacked(b->env, NULL);
-  free(b);
-}
-
 /* ------------------------------------------------------------ verification */
 
-/* One verification job: sets [from, to) of a batch. */
-typedef struct verify_chunk {
+/* One verification job: sets [from, to) of a batch, decoded into arena
+ * (its own: jobs run at once on different threads). */
+struct fs_verify_chunk {
   uv_work_t work;
   fs_batch *b;
   size_t from, to;
-} verify_chunk;
+  fs_arena arena;
+};
+
+void fs_batch_free(fs_batch *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->nchunks; i++)
+    fs_arena_free(&b->chunks[i].arena);
+  free(b->chunks);
+  free(b->items);
+  fs_arena_free(&b->env_arena);
+  free(b);
+}
 
 static void verify_work(uv_work_t *w) {
-  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_verify_chunk *c = container_of(w, fs_verify_chunk, work);
   fs_batch *b = c->b;
   for (size_t i = c->from; i < c->to; i++) {
     const Fs__SignedChangeSet *s = b->env->push->sets[i];
     fs_batch_item *it = &b->items[i];
-    it->verify_rc = fs_changeset_open(s->body.data, s->body.len, s->signature.data,
-                                      s->signature.len, &it->cs, it->id);
+    it->verify_rc = fs_changeset_open_in(s->body.data, s->body.len, s->signature.data,
+                                         s->signature.len, &c->arena, &it->cs, it->id);
     if (it->verify_rc)
       fs_changeset_id(s->body.data, s->body.len, it->id);
     /* Records issue: the edge checks every written value against the
@@ -161,13 +170,22 @@ static void queue_verified(fs_ingest *ing) {
 }
 
 static void verify_done(uv_work_t *w, int status) {
-  verify_chunk *c = container_of(w, verify_chunk, work);
+  fs_verify_chunk *c = container_of(w, fs_verify_chunk, work);
   fs_batch *b = c->b;
-  free(c);
   if (status != 0 && b->rc == 0)
     b->rc = status; /* cancelled: nothing of the batch is committed */
   b->chunks_left--;
   queue_verified(b->ing);
+}
+
+/* The end of the chunk that starts at set from: a few sets or one large
+ * one, so that both cores share even a single peer's Push. */
+static size_t chunk_end(const fs_batch *b, size_t from, size_t *bytes) {
+  size_t to = from;
+  *bytes = 0;
+  while (to < b->n && to - from < FS_VERIFY_CHUNK && *bytes < FS_VERIFY_CHUNK_BYTES)
+    *bytes += b->env->push->sets[to++]->body.len;
+  return to;
 }
 
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
@@ -176,25 +194,22 @@ int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
   b->ing = ing;
   b->rc = 0;
   b->chunks_left = 0;
-  /* Chunks of a few sets or one large one: both cores share even a
-   * single peer's Push. Queued first, then counted, so that a failure to
-   * queue leaves only whole jobs to wait for. */
-  size_t from = 0;
+  size_t nchunks = 0, bytes;
+  for (size_t from = 0; from < b->n; nchunks++)
+    from = chunk_end(b, from, &bytes);
+  if (nchunks && !(b->chunks = calloc(nchunks, sizeof *b->chunks)))
+    return FS_ENOMEM;
+  /* Queued first, then counted, so that a failure to queue leaves only
+   * whole jobs to wait for. */
   int rc = 0;
-  while (from < b->n) {
-    size_t to = from, bytes = 0;
-    while (to < b->n && to - from < FS_VERIFY_CHUNK && bytes < FS_VERIFY_CHUNK_BYTES)
-      bytes += b->env->push->sets[to++]->body.len;
-    verify_chunk *c = malloc(sizeof *c);
-    if (!c) {
-      rc = FS_ENOMEM;
+  for (size_t from = 0; from < b->n;) {
+    fs_verify_chunk *c = &b->chunks[b->nchunks];
+    size_t to = chunk_end(b, from, &bytes);
+    *c = (fs_verify_chunk){.b = b, .from = from, .to = to};
+    fs_arena_init(&c->arena, fs_changeset_arena_chunk(bytes));
+    if ((rc = uv_queue_work(ing->loop, &c->work, verify_work, verify_done)))
       break;
-    }
-    *c = (verify_chunk){.b = b, .from = from, .to = to};
-    if ((rc = uv_queue_work(ing->loop, &c->work, verify_work, verify_done))) {
-      free(c);
-      break;
-    }
+    b->nchunks++;
     b->chunks_left++;
     from = to;
   }
@@ -388,8 +403,10 @@ static uint64_t max_clock(const Fs__ChangeSet *cs) {
 
 /* Decides one item inside the commit transaction. Returns 0 when the item
  * got a status, or a storage error that aborts the transaction. */
-static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold_gaps,
-                       fs_batch *b, fs_batch_item *it, const Fs__SignedChangeSet *set) {
+static int commit_item(fs_ingest *ing, MDB_txn *txn, fs_batch *b, fs_batch_item *it,
+                       const Fs__SignedChangeSet *set) {
+  fs_store *s = ing->store;
+  const uint8_t *root = ing->root;
   if (it->verify_rc) {
     char why[sizeof it->reason]; /* records issue: keep the schema's reason */
     snprintf(why, sizeof why, "%s", it->reason[0] ? it->reason : fs_strerror(it->verify_rc));
@@ -409,9 +426,8 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     it->clock_ahead = true;
   /* The device's own enrolment, wherever the set comes from: a set
    * invented or relayed by a node below is checked like one from a laptop. */
-  fs_grant g;
-  int trc = fs_trust_find(s, txn, root, cs->device.data, FS__CERT_KIND__CERT_DEVICE,
-                          cs->area, fs_hlc_ms(cs->hlc), &g);
+  int trc = fs_trust_cache_find(ing->trust, s, txn, root, cs->device.data,
+                                FS__CERT_KIND__CERT_DEVICE, cs->area, fs_hlc_ms(cs->hlc));
   if (trc < 0 && trc != FS_EUNKNOWN_PEER && trc != FS_EEXPIRED &&
       trc != FS_EUNTRUSTED && trc != FS_ESCOPE)
     return trc;
@@ -423,7 +439,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     return 0;
   }
   uint64_t last_seq, from;
-  trc = fs_trust_revoked(s, txn, root, cs->device.data, &last_seq, &from);
+  trc = fs_trust_cache_revoked(ing->trust, s, txn, root, cs->device.data, &last_seq, &from);
   if (trc < 0)
     return trc;
   if (trc == 1 && cs->seq > last_seq) {
@@ -455,7 +471,7 @@ static int commit_item(fs_store *s, MDB_txn *txn, const uint8_t *root, bool hold
     if (rc && rc != FS_ENOTFOUND)
       return rc;
   }
-  if (cs->seq > it->head_seq + 1 && (!b->from_device || hold_gaps)) {
+  if (cs->seq > it->head_seq + 1 && (!b->from_device || ing->hold_device_gaps)) {
     /* Relayed from below ahead of an earlier set: keep it durably so the
      * child can move on, apply it once the chain reaches it. From a laptop
      * at a node with a parent, the gap is what this node lost (restored
@@ -518,6 +534,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
   fs_store *s = ing->store;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
+  fs_trust_cache_reset(ing->trust); /* it knows this transaction only */
   for (fs_batch *b = list; rc == 0 && b; b = b->next) {
     if (b->rc)
       continue;
@@ -525,6 +542,8 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
     if (!b->from_device && push->n_certs) {
       for (size_t i = 0; rc == 0 && i < push->n_certs; i++) {
         int r = fs_cert_store(s, txn, ing->root, push->certs[i].data, push->certs[i].len);
+        if (r == 1)
+          fs_trust_cache_reset(ing->trust); /* may revoke a key or its issuer */
         if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
             r != FS_EINVAL && r != FS_ETOOBIG)
           rc = r; /* an untrusted certificate is skipped, a storage error aborts */
@@ -536,8 +555,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
         rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", push->cert_last);
     }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-      rc = commit_item(s, txn, ing->root, ing->hold_device_gaps, b, &b->items[i],
-                       push->sets[i]);
+      rc = commit_item(ing, txn, b, &b->items[i], push->sets[i]);
     rc = rc ? rc : fs_peers_persist(s, txn, b); /* per-peer counts, durable with the sets */
     uint64_t prev;
     if (rc == 0 && b->set_cursor && b->n > 0 &&

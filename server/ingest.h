@@ -37,9 +37,10 @@
 
 typedef struct fs_ingest fs_ingest;
 typedef struct fs_batch fs_batch;
+typedef struct fs_verify_chunk fs_verify_chunk;
 
 typedef struct fs_batch_item {
-  Fs__ChangeSet *cs;       /* decoded body, owned by the batch; NULL if bad */
+  Fs__ChangeSet *cs;       /* decoded body, in its chunk's arena; NULL if bad */
   uint8_t id[FS_HASH_LEN];
   int verify_rc;           /* 0 or why the set could not be opened */
   Fs__AckStatus status;
@@ -50,10 +51,16 @@ typedef struct fs_batch_item {
   char reason[320];
 } fs_batch_item;
 
+/* Memory: the Push lives in env_arena, every decoded body in the arena of
+ * the verification chunk that opened it (one per chunk: chunks run on
+ * different threads at once). fs_batch_free frees those arenas whole. */
 struct fs_batch {
-  Fs__Envelope *env;       /* the Push, owned; bodies point into it */
+  Fs__Envelope *env;       /* the Push, in env_arena; bodies point into it */
+  fs_arena env_arena;      /* owned */
   size_t n;
   fs_batch_item *items;    /* n items, owned */
+  fs_verify_chunk *chunks; /* nchunks verification jobs, owned (ingest.c) */
+  size_t nchunks;
   /* Who pushed: a device may push only its own sets; a node any device's
    * sets within its area. */
   bool from_device;
@@ -97,6 +104,7 @@ struct fs_ingest {
   uv_cond_t wake;
   uv_async_t committed_async;        /* the writer -> the loop: done holds batches */
   fs_batch_list todo, done;
+  struct fs_trust_cache *trust;      /* the writer's, per transaction (trust_cache.h) */
   uint64_t txns;                     /* write transactions committed */
   bool quit;
   /* The writer asks the loop to grow the map and waits (ingest.c). */
@@ -104,7 +112,7 @@ struct fs_ingest {
   int grow_rc;
 };
 
-/* Starts the writer thread. Returns 0 or a libuv error. */
+/* Starts the writer thread. Returns 0, FS_ENOMEM or a libuv error. */
 int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
                    const uint8_t root[FS_PK_LEN]);
 
@@ -112,14 +120,16 @@ int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
  * ends the writer thread and closes its handle, so the loop can end. */
 void fs_ingest_stop(fs_ingest *ing);
 
-/* Creates a batch from a Push envelope (taking ownership of env). Returns
- * 0, FS_ELIMIT (too many sets) or FS_ENOMEM (then env is still the
- * caller's). */
-int fs_batch_new(fs_batch **b, Fs__Envelope *env);
+/* Creates a batch from a Push envelope decoded in *arena, taking env and
+ * the arena's memory (*arena is left empty). Returns 0, or FS_ELIMIT (too
+ * many sets) or FS_ENOMEM, and then env and *arena are still the caller's. */
+int fs_batch_new(fs_batch **b, Fs__Envelope *env, fs_arena *arena);
+/* Frees the batch, its Push and every decoded body: its arenas, whole. */
 void fs_batch_free(fs_batch *b);
 
 /* Starts verification; b->done runs exactly once on the loop thread.
- * Returns FS_ESHUTDOWN after fs_ingest_stop. */
+ * Returns FS_ESHUTDOWN after fs_ingest_stop, or FS_ENOMEM or a libuv error
+ * when no verification job could start: then b is still the caller's. */
 int fs_ingest_submit(fs_ingest *ing, fs_batch *b);
 
 /* Builds the Ack for a finished batch and sends it with send(arg, env). */

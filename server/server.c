@@ -250,11 +250,10 @@ static void on_batch_done(fs_batch *b) {
   session_maybe_free(s);
 }
 
-static void on_push(fs_session *s, Fs__Envelope *env) {
+static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
   fs_batch *b;
-  int rc = fs_batch_new(&b, env);
+  int rc = fs_batch_new(&b, env, arena);
   if (rc) {
-    fs__envelope__free_unpacked(env, NULL);
     fs_conn_fail(&s->conn, rc, "a push may hold at most %d change sets",
                  FS_PUSH_MAX_SETS);
     return;
@@ -458,15 +457,15 @@ static bool revoked_now(fs_session *s) {
   return true;
 }
 
-static void on_frame(fs_conn *c, Fs__Envelope *env) {
+/* env lives in arena, which the conn frees after this returns unless a
+ * batch took it. */
+static void on_frame(fs_conn *c, Fs__Envelope *env, fs_arena *arena) {
   fs_session *s = container_of(c, fs_session, conn);
   rate_limit(s);
   if (s->peer)
     s->peer->last_contact_ms = fs_hlc_now_ms();
-  if (s->st == S_READY && env->msg_case == FS__ENVELOPE__MSG_PULL && revoked_now(s)) {
-    fs__envelope__free_unpacked(env, NULL);
+  if (s->st == S_READY && env->msg_case == FS__ENVELOPE__MSG_PULL && revoked_now(s))
     return;
-  }
   Fs__Envelope__MsgCase mc = env->msg_case;
   if (mc == FS__ENVELOPE__MSG_ERROR) {
     fs_log(FS_LOG_WARN, "session.peer_error", "peer=%s code=%u msg=\"%.200s\"", c->peer,
@@ -475,8 +474,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   } else if (s->st == S_HELLO && mc == FS__ENVELOPE__MSG_HELLO) {
     on_hello(s, env->hello);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PUSH) {
-    on_push(s, env);
-    return; /* the batch owns env now */
+    on_push(s, env, arena);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PULL) {
     on_pull(s, env->pull);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_STATUS && s->is_node) {
@@ -493,7 +491,6 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     fs_conn_fail(c, FS_EPROTOCOL, "message %d is not expected %s", (int)mc,
                  s->st != S_READY ? "before Hello" : "here");
   }
-  fs__envelope__free_unpacked(env, NULL);
 }
 
 /* Near the file-descriptor limit new connections are refused (closed at
@@ -525,11 +522,12 @@ static void on_connection(uv_stream_t *listener, int status) {
   fs_session *s = calloc(1, sizeof *s);
   if (!s)
     return;
-  if (fs_conn_init(srv->loop, &s->conn, srv->netkey, on_frame, on_secure,
+  if (fs_conn_init(srv->loop, &s->conn, srv->netkey, NULL, on_secure,
                    on_session_closed) != 0) {
     free(s);
     return;
   }
+  s->conn.on_arena_frame = on_frame; /* a Push is kept in its arena */
   s->srv = srv;
   s->next = srv->sessions;
   if (srv->sessions)

@@ -552,7 +552,7 @@ static void on_fetched_done(fs_batch *b) {
 
 /* The parent's answer: ingest it like a push from a node below (so every
  * check applies), which also applies the sets held behind the gap. */
-static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
+static void on_fetched(fs_uplink *u, Fs__Envelope *env, fs_arena *arena) {
   u->fetching = false;
   size_t n = env->fetched->n_sets;
   if (u->nwants > 0) {
@@ -566,9 +566,8 @@ static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
   u->stats.fetched += n;
   env->msg_case = FS__ENVELOPE__MSG_PUSH; /* same message, same union slot */
   fs_batch *b;
-  int rc = fs_batch_new(&b, env);
+  int rc = fs_batch_new(&b, env, arena);
   if (rc) {
-    fs__envelope__free_unpacked(env, NULL);
     link_error(u, rc, "cannot take the fetched change sets: %s", fs_strerror(rc));
     return;
   }
@@ -585,7 +584,9 @@ static void on_fetched(fs_uplink *u, Fs__Envelope *env) {
   fetch_next(u);
 }
 
-static void on_frame(fs_conn *c, Fs__Envelope *env) {
+/* env lives in arena, which the conn frees after this returns unless a
+ * batch took it. */
+static void on_frame(fs_conn *c, Fs__Envelope *env, fs_arena *arena) {
   uplink_conn *uc = container_of(c, uplink_conn, conn);
   fs_uplink *u = uc->u;
   u->stats.last_contact_ms = fs_hlc_now_ms(); /* monitoring */
@@ -599,14 +600,12 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_ACK) {
     on_ack(u, env->ack);
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_FETCHED && u->fetching) {
-    on_fetched(u, env);
-    return; /* the batch owns env */
+    on_fetched(u, env, arena);
   } else if (u->st == U_READY && mc == FS__ENVELOPE__MSG_RECORDS && u->pulling) {
     on_records(u, env->records);
   } else {
     link_error(u, FS_EPROTOCOL, "unexpected message %d from the parent", (int)mc);
   }
-  fs__envelope__free_unpacked(env, NULL);
 }
 
 static void on_conn_closed(fs_conn *c, int reason) {
@@ -652,13 +651,14 @@ static void connect_now(fs_uplink *u) {
     return;
   }
   uc->u = u;
-  int rc = fs_conn_init(u->srv->loop, &uc->conn, u->srv->netkey, on_frame, on_secure,
+  int rc = fs_conn_init(u->srv->loop, &uc->conn, u->srv->netkey, NULL, on_secure,
                         on_conn_closed);
   if (rc) {
     free(uc);
     schedule_retry(u);
     return;
   }
+  uc->conn.on_arena_frame = on_frame; /* fetched sets are kept in their arena */
   u->conn = &uc->conn;
   u->st = U_CONNECTING;
   /* Keepalive pulls get an answer every FS_UPLINK_KEEPALIVE_MS, so a link

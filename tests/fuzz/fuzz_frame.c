@@ -21,6 +21,10 @@
  *   re-encodes to the same bytes; signed bodies and record states inside
  *   survive byte for byte. (Skipped for an envelope holding a field
  *   numbered 0, which libprotobuf-c cannot re-encode: fuzz_pb_has_tag0.)
+ * - fs_envelope_decode_in (into an arena of small chunks) decodes exactly
+ *   what fs_envelope_decode does: the same code, the same bytes when
+ *   re-encoded; fs_changeset_open_in opens a pushed set exactly as
+ *   fs_changeset_open does.
  * - What a node does next with each message holds its contract too:
  *   fs_hello_check on a Hello, from both ends of a fixed test handshake
  *   (only the genuine proof passes, and only on the other side),
@@ -123,6 +127,15 @@ static void check_push(const Fs__Push *push) {
     FUZZ_CHECK(rc == 0 || rc == FS_ETOOBIG || rc == FS_EBADSIG || rc == FS_EDECODE ||
                    rc == FS_ELIMIT || rc == FS_EINVAL,
                "fs_changeset_open returned %d", rc);
+    fs_arena a;
+    fs_arena_init(&a, 128);
+    Fs__ChangeSet *cs2 = NULL;
+    uint8_t id2[FS_HASH_LEN];
+    int rc2 = fs_changeset_open_in(s->body.data, s->body.len, s->signature.data,
+                                   s->signature.len, &a, &cs2, id2);
+    FUZZ_CHECK(rc2 == rc && (rc != 0 || memcmp(id, id2, FS_HASH_LEN) == 0),
+               "fs_changeset_open_in returned %d, fs_changeset_open %d", rc2, rc);
+    fs_arena_free(&a);
     if (rc == 0) {
       uint8_t want[FS_HASH_LEN];
       crypto_generichash(want, sizeof want, s->body.data, s->body.len, NULL, 0);
@@ -206,10 +219,33 @@ static void check_reencode(const Fs__Envelope *env) {
   free(buf2);
 }
 
+/* The envelope decoded into an arena packs to the same bytes as env. */
+static void check_arena_decode(const uint8_t *p, size_t len, const Fs__Envelope *env,
+                               int rc) {
+  fs_arena a;
+  fs_arena_init(&a, 256); /* small: the tree spreads over many chunks */
+  Fs__Envelope *e = NULL;
+  int rc2 = fs_envelope_decode_in(p, len, &a, &e);
+  FUZZ_CHECK(rc2 == rc, "fs_envelope_decode_in returned %d, fs_envelope_decode %d", rc2, rc);
+  if (rc == 0 && !fuzz_pb_has_tag0(&env->base)) {
+    size_t n = fs__envelope__get_packed_size(env);
+    FUZZ_CHECK(fs__envelope__get_packed_size(e) == n, "arena envelope packs to another size");
+    uint8_t *x = malloc(n ? n : 1), *y = malloc(n ? n : 1);
+    FUZZ_CHECK(x && y, "out of memory");
+    fs__envelope__pack(env, x);
+    fs__envelope__pack(e, y);
+    FUZZ_CHECK(memcmp(x, y, n) == 0, "arena envelope packs to other bytes");
+    free(x);
+    free(y);
+  }
+  fs_arena_free(&a);
+}
+
 static void check_payload(const uint8_t *p, size_t len) {
   Fs__Envelope *env = NULL;
   int rc = fs_envelope_decode(p, len, &env);
   FUZZ_CHECK(rc == 0 || rc == FS_EDECODE, "fs_envelope_decode returned %d", rc);
+  check_arena_decode(p, len, env, rc);
   if (rc != 0)
     return;
   FUZZ_CHECK(env != NULL && env->msg_case != FS__ENVELOPE__MSG__NOT_SET,

@@ -39,17 +39,27 @@ static Fs__ChangeSet *valid_cs(void) {
   return cs;
 }
 
-/* Seals cs with the test key and returns what fs_changeset_open says. */
+/* Seals cs with the test key and returns what fs_changeset_open says;
+ * fs_changeset_open_in must say the same. */
 static int seal_open(const Fs__ChangeSet *cs) {
   tu_sealed s;
   tu_seal(cs, kp.sk, &s);
   Fs__ChangeSet *out = NULL;
-  uint8_t id[FS_HASH_LEN];
+  uint8_t id[FS_HASH_LEN], id2[FS_HASH_LEN];
   int rc = fs_changeset_open(s.body, s.len, s.sig, FS_SIG_LEN, &out, id);
   if (rc == 0)
     fs__change_set__free_unpacked(out, NULL);
   else
     assert_null(out);
+  fs_arena a;
+  fs_arena_init(&a, 256); /* small: bodies spread over several chunks */
+  out = NULL;
+  assert_int_equal(fs_changeset_open_in(s.body, s.len, s.sig, FS_SIG_LEN, &a, &out, id2), rc);
+  if (rc == 0)
+    assert_memory_equal(id, id2, FS_HASH_LEN);
+  else
+    assert_null(out);
+  fs_arena_free(&a);
   tu_sealed_free(&s);
   return rc;
 }
@@ -416,6 +426,48 @@ static void test_area_within(void **state) {
   assert_true(fs_area_within("HN.BD", ""));
 }
 
+/* Opened into an arena, a body reads the same as opened with malloc, and
+ * fs_changeset_arena_chunk holds a verification chunk of typical sets (one
+ * record of about 600 bytes in a dozen fields) in one chunk. */
+static void test_open_in_arena(void **state) {
+  (void)state;
+  enum { N = 32 };
+  tu_sealed s[N];
+  size_t bytes = 0;
+  for (size_t i = 0; i < N; i++) {
+    Fs__ChangeSet *cs = tu_cs_new(kp.pk, i + 1, NULL, 5000, "KT.KPL.DAKNEN");
+    Fs__Change *ch = tu_cs_change(cs, "0193a1b2c3d4e5f60718293a4b5c6d7e", "patrol", false);
+    for (int f = 0; f < 12; f++) {
+      char name[16];
+      snprintf(name, sizeof name, "field_%d", f);
+      tu_change_write_str(ch, name, "Thôn 3, xã Đăk Nên: tuần tra ban đêm cùng", 4000 + f, 0);
+    }
+    tu_seal(cs, kp.sk, &s[i]);
+    bytes += s[i].len;
+    tu_cs_free(cs);
+  }
+  fs_arena a;
+  fs_arena_init(&a, fs_changeset_arena_chunk(bytes));
+  for (size_t i = 0; i < N; i++) {
+    Fs__ChangeSet *in, *ref = tu_open(&s[i]);
+    uint8_t id[FS_HASH_LEN];
+    assert_int_equal(fs_changeset_open_in(s[i].body, s[i].len, s[i].sig, FS_SIG_LEN, &a, &in, id), 0);
+    assert_memory_equal(id, s[i].id, FS_HASH_LEN);
+    size_t n = fs__change_set__get_packed_size(in);
+    assert_int_equal(n, s[i].len);
+    uint8_t *re = malloc(n);
+    assert_non_null(re);
+    fs__change_set__pack(in, re);
+    assert_memory_equal(re, s[i].body, n);
+    assert_string_equal(in->changes[0]->writes[11]->name, ref->changes[0]->writes[11]->name);
+    free(re);
+    fs__change_set__free_unpacked(ref, NULL);
+    tu_sealed_free(&s[i]);
+  }
+  assert_int_equal(a.nchunks, 1);
+  fs_arena_free(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -439,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_garbage_body),
       cmocka_unit_test(test_area_valid),
       cmocka_unit_test(test_area_within),
+      cmocka_unit_test(test_open_in_arena),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

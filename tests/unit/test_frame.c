@@ -1,8 +1,9 @@
 /* test_frame.c - framing of Envelopes: round trips, byte-at-a-time and
  * split feeds, several frames per feed, the size limit enforced on the
- * header alone, and payloads that must not decode. */
+ * header alone, payloads that must not decode, and decoding into an arena. */
 #include "error.h"
 #include "frame.h"
+#include "testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -321,6 +322,49 @@ static void test_no_message_set(void **state) {
   assert_null(e);
 }
 
+/* Decoding into an arena: the same envelopes, refused payloads refused the
+ * same way (their remains go with the arena: ASan's leak check). */
+static void test_decode_in_arena(void **state) {
+  (void)state;
+  stream s;
+  stream_make(&s);
+  fs_arena a;
+  fs_arena_init(&a, 0);
+  size_t start = 0;
+  for (int i = 0; i < 3; i++) {
+    Fs__Envelope *e = NULL;
+    assert_int_equal(fs_envelope_decode_in(s.bytes + start + FS_FRAME_HDR,
+                                           s.ends[i] - start - FS_FRAME_HDR, &a, &e), 0);
+    checks[i](e);
+    start = s.ends[i];
+  }
+  const uint8_t truncated[] = {0x22, 0x05, 0x01}, unknown[] = {0x78, 0x01};
+  Fs__Envelope *e = NULL;
+  assert_int_equal(fs_envelope_decode_in(truncated, sizeof truncated, &a, &e), FS_EDECODE);
+  assert_int_equal(fs_envelope_decode_in(unknown, sizeof unknown, &a, &e), FS_EDECODE);
+  assert_int_equal(fs_envelope_decode_in(unknown, 0, &a, &e), FS_EDECODE);
+  assert_null(e);
+  fs_arena_free(&a);
+  free(s.bytes);
+}
+
+/* fs_envelope_arena_chunk is enough for a full Push of typical sets (700
+ * bytes of body each) in one chunk: a batch's Push costs one malloc. */
+static void test_push_fits_one_chunk(void **state) {
+  (void)state;
+  uint8_t *f;
+  size_t n;
+  tu_push_frame(256, 700, &f, &n);
+  fs_arena a;
+  fs_arena_init(&a, fs_envelope_arena_chunk(n - FS_FRAME_HDR));
+  Fs__Envelope *e;
+  assert_int_equal(fs_envelope_decode_in(f + FS_FRAME_HDR, n - FS_FRAME_HDR, &a, &e), 0);
+  assert_int_equal(e->push->n_sets, 256);
+  assert_int_equal(a.nchunks, 1);
+  fs_arena_free(&a);
+  free(f);
+}
+
 /* A read of zero bytes (an EAGAIN on the socket) must be harmless, also as
  * the first thing a reader sees. */
 static void test_empty_feed(void **state) {
@@ -346,6 +390,8 @@ int main(void) {
       cmocka_unit_test(test_garbage_payload),
       cmocka_unit_test(test_no_message_set),
       cmocka_unit_test(test_empty_feed),
+      cmocka_unit_test(test_decode_in_arena),
+      cmocka_unit_test(test_push_fits_one_chunk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "cert.h"
 #include "changeset.h"
 #include "error.h"
+#include "frame.h"
 #include "gen.h"
 #include "ingest.h"
 #include "local.h"
@@ -445,20 +446,23 @@ static void push(fs_store *s, const tu_sealed *sets, size_t n, bool from_device,
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_PUSH;
   env.push = &p;
-  /* The batch owns an unpacked envelope, as a session's would be. */
+  /* The batch owns an envelope decoded in an arena, as a session's would be. */
   size_t len = fs__envelope__get_packed_size(&env);
   uint8_t *buf = malloc(len);
   assert_non_null(buf);
   fs__envelope__pack(&env, buf);
-  Fs__Envelope *owned = fs__envelope__unpack(NULL, len, buf);
+  fs_arena arena;
+  fs_arena_init(&arena, fs_envelope_arena_chunk(len));
+  Fs__Envelope *owned;
+  assert_int_equal(fs_envelope_decode_in(buf, len, &arena, &owned), 0);
   free(buf);
-  assert_non_null(owned);
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   fs_ingest ing;
   assert_int_equal(fs_ingest_init(&ing, &loop, s, test_root.pk), 0);
   fs_batch *b;
-  assert_int_equal(fs_batch_new(&b, owned), 0);
+  assert_int_equal(fs_batch_new(&b, owned, &arena), 0);
+  assert_null(arena.chunks); /* taken by the batch */
   b->from_device = from_device;
   memcpy(b->peer_key, peer, FS_PK_LEN);
   snprintf(b->scope, sizeof b->scope, "%s", scope);

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include "error.h"
+#include "frame.h"
 
 #include <ftw.h>
 #include <setjmp.h>
@@ -164,4 +165,30 @@ Fs__ChangeSet *tu_open(const tu_sealed *s) {
     fail_msg("fs_changeset_open: %s (%s)", fs_errname(rc), fs_strerror(rc));
   assert_memory_equal(id, s->id, FS_HASH_LEN);
   return cs;
+}
+
+void tu_push_frame(size_t n, size_t body_len, uint8_t **out, size_t *len) {
+  uint8_t *body = malloc(body_len ? body_len : 1), sig[FS_SIG_LEN];
+  Fs__SignedChangeSet *s = calloc(n ? n : 1, sizeof *s), **sp = calloc(n ? n : 1, sizeof *sp);
+  assert_true(body && s && sp);
+  for (size_t i = 0; i < body_len; i++)
+    body[i] = (uint8_t)(i * 31);
+  memset(sig, 0x5a, sizeof sig);
+  for (size_t i = 0; i < n; i++) {
+    fs__signed_change_set__init(&s[i]);
+    s[i].body = (ProtobufCBinaryData){body_len - (body_len ? i % 16 % body_len : 0), body};
+    s[i].signature = (ProtobufCBinaryData){sizeof sig, sig};
+    sp[i] = &s[i];
+  }
+  Fs__Push push = FS__PUSH__INIT;
+  push.n_sets = n;
+  push.sets = sp;
+  push.log_last = 12345;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PUSH;
+  env.push = &push;
+  assert_int_equal(fs_frame_encode(&env, out, len), 0);
+  free(sp);
+  free(s);
+  free(body);
 }

@@ -75,4 +75,9 @@ void tu_device_seal(tu_device *d, Fs__ChangeSet *cs, tu_sealed *out);
  * frees the result with fs__change_set__free_unpacked. */
 Fs__ChangeSet *tu_open(const tu_sealed *s);
 
+/* Encodes a Push of n sets as one frame (malloc'ed into *out, header
+ * included): set i has a body of body_len - i % 16 patterned bytes and a
+ * 64-byte signature, none of them valid, for tests of the decoders. */
+void tu_push_frame(size_t n, size_t body_len, uint8_t **out, size_t *len);
+
 #endif
