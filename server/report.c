@@ -58,7 +58,11 @@ static size_t add_measure(fs_report *r, int section, bool quantity, const char *
   }
   measure *m = &r->m[r->nm];
   memset(m, 0, sizeof *m);
-  snprintf(m->key, sizeof m->key, "%s.%s", fs_report_sections[section].key, key);
+  int kl = snprintf(m->key, sizeof m->key, "%s.%s", fs_report_sections[section].key, key);
+  if (kl < 0 || (size_t)kl >= sizeof m->key) { /* schema names are bounded: a broken invariant */
+    r->err = FS_ELIMIT;
+    return 0;
+  }
   m->label[0] = strdup(vi);
   m->label[1] = strdup(en);
   m->section = section;
