@@ -619,6 +619,28 @@ static void commit_growing(fs_ingest *ing, fs_batch *list) {
 
 /* The writer thread: takes queued batches up to FS_COMMIT_MAX_SETS (at
  * least one batch) per transaction until told to quit. */
+const double fs_commit_bounds_ms[FS_COMMIT_BUCKETS] = {0.5, 1,   2,   5,    10,   20,
+                                                       50,  100, 250, 1000, 2500, 10000};
+
+static void commit_hist_add(fs_commit_hist *h, uint64_t ns) {
+  double ms = (double)ns / 1e6;
+  for (size_t i = 0; i < FS_COMMIT_BUCKETS; i++)
+    if (ms <= fs_commit_bounds_ms[i])
+      h->le[i]++;
+  h->count++;
+  h->sum_s += ms / 1e3;
+}
+
+void fs_ingest_commit_hist(fs_ingest *ing, fs_commit_hist *out) {
+  if (ing->closed || !ing->loop) { /* the mutex is gone or was never made */
+    *out = ing->commit_time;
+    return;
+  }
+  uv_mutex_lock(&ing->mu);
+  *out = ing->commit_time;
+  uv_mutex_unlock(&ing->mu);
+}
+
 static void writer_main(void *arg) {
   fs_ingest *ing = arg;
   uv_mutex_lock(&ing->mu);
@@ -638,8 +660,11 @@ static void writer_main(void *arg) {
       ing->todo.tail = &ing->todo.head;
     last->next = NULL;
     uv_mutex_unlock(&ing->mu);
+    uint64_t t0 = uv_hrtime();
     commit_growing(ing, first);
+    uint64_t took = uv_hrtime() - t0;
     uv_mutex_lock(&ing->mu);
+    commit_hist_add(&ing->commit_time, took);
     for (fs_batch *b = first, *next; b; b = next) {
       next = b->next;
       list_push(&ing->done, b);

@@ -81,6 +81,18 @@ struct fs_batch {
 
 typedef void (*fs_ingest_committed_fn)(void *arg, uint64_t log_seq);
 
+/* How long write transactions took, from begin to durable commit (map
+ * growth and a retried commit included): the disk's share of every
+ * acknowledgement, exported as a Prometheus histogram. Bucket i counts
+ * the transactions that took at most fs_commit_bounds_ms[i]. */
+#define FS_COMMIT_BUCKETS 12
+extern const double fs_commit_bounds_ms[FS_COMMIT_BUCKETS];
+typedef struct fs_commit_hist {
+  uint64_t le[FS_COMMIT_BUCKETS]; /* cumulative, as Prometheus has them */
+  uint64_t count;
+  double sum_s;
+} fs_commit_hist;
+
 /* A queue of batches linked by next. */
 typedef struct fs_batch_list {
   fs_batch *head, **tail;
@@ -106,6 +118,7 @@ struct fs_ingest {
   fs_batch_list todo, done;
   struct fs_trust_cache *trust;      /* the writer's, per transaction (trust_cache.h) */
   uint64_t txns;                     /* write transactions committed */
+  fs_commit_hist commit_time;        /* their durations */
   bool quit;
   /* The writer asks the loop to grow the map and waits (ingest.c). */
   enum { FS_GROW_NONE, FS_GROW_IF_NEEDED, FS_GROW_FORCE } grow;
@@ -115,6 +128,9 @@ struct fs_ingest {
 /* Starts the writer thread. Returns 0, FS_ENOMEM or a libuv error. */
 int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,
                    const uint8_t root[FS_PK_LEN]);
+
+/* Copies the commit durations so far (any thread but the writer's). */
+void fs_ingest_commit_hist(fs_ingest *ing, fs_commit_hist *out);
 
 /* Stops taking new batches; once those in flight are done (acknowledged),
  * ends the writer thread and closes its handle, so the loop can end. */

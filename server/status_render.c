@@ -356,6 +356,22 @@ int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
     family(b, own[i].name, own[i].type, own[i].help);
     sample_node(b, own[i].name, id, own[i].v);
   }
+  /* How long this node's write transactions take: where its disk stands. */
+  fs_commit_hist ch;
+  fs_ingest_commit_hist(&srv->ingest, &ch);
+  family(b, "fieldsync_commit_seconds", "histogram",
+         "write transactions from begin to durable commit (fdatasync included)");
+  for (size_t i = 0; i < FS_COMMIT_BUCKETS; i++) {
+    fs_strbuf_puts(b, "fieldsync_commit_seconds_bucket{");
+    label(b, "node", id);
+    fs_strbuf_printf(b, ",le=\"%g\"} %llu\n", fs_commit_bounds_ms[i] / 1e3,
+                     (unsigned long long)ch.le[i]);
+  }
+  fs_strbuf_puts(b, "fieldsync_commit_seconds_bucket{");
+  label(b, "node", id);
+  fs_strbuf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)ch.count);
+  sample_node(b, "fieldsync_commit_seconds_sum", id, ch.sum_s);
+  sample_node(b, "fieldsync_commit_seconds_count", id, (double)ch.count);
   /* Every node this node knows of, itself included, by its node id. */
   family(b, "fieldsync_node_state", "gauge",
          "1 for the state of each node of the subtree (in_sync, lagging, stale, refusing, "

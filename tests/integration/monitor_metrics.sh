@@ -71,5 +71,23 @@ done
 assert_contains "$M" 'fieldsync_node_lag_changesets{node="commune"} 0' "the commune's lag at the province"
 assert_contains "$M" 'fieldsync_records{node="province"} 1' "records at the province"
 
+step "the commit histogram counts the node's write transactions"
+for n in commune province; do
+  M=$(cat "$T/$n.metrics")
+  commits=$(awk -v n="$n" '$1 == "fieldsync_commits_total{node=\"" n "\"}" {print $2}' <<<"$M")
+  count=$(awk -v n="$n" '$1 == "fieldsync_commit_seconds_count{node=\"" n "\"}" {print $2}' <<<"$M")
+  inf=$(awk -v n="$n" '$1 == "fieldsync_commit_seconds_bucket{node=\"" n "\",le=\"+Inf\"}" {print $2}' <<<"$M")
+  sum=$(awk -v n="$n" '$1 == "fieldsync_commit_seconds_sum{node=\"" n "\"}" {print $2}' <<<"$M")
+  [[ -n $commits && $commits -ge 1 ]] || fail "$n: fieldsync_commits_total is '$commits', the set was stored"
+  # The loop copies the total after the writer counted the duration: never behind it.
+  [[ $count -ge $commits && $count -le $((commits + 1)) ]] || fail "$n: $count durations for $commits commits"
+  [[ $inf == "$count" ]] || fail "$n: the +Inf bucket holds $inf of $count"
+  awk -v s="$sum" 'BEGIN { exit !(s > 0 && s < 60) }' || fail "$n: $sum s in commits"
+  # Buckets are cumulative: they never go down.
+  grep "^fieldsync_commit_seconds_bucket{node=\"$n\"" <<<"$M" | awk '{ if ($2 < prev) exit 1; prev = $2 }' ||
+    fail "$n: commit buckets are not cumulative"
+  note "$n: $count commits, $sum s"
+done
+
 for n in commune district province; do stop_server "$n"; done
 pass
