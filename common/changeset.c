@@ -93,7 +93,8 @@ int fs_changeset_check(const Fs__ChangeSet *cs) {
 }
 
 /* alloc NULL: malloc, and a refused body is freed; otherwise the arena
- * keeps whatever was decoded until it is freed. */
+ * keeps whatever was decoded until it is freed. sig NULL: the signature
+ * was checked before the body was stored (fs_changeset_open_stored). */
 static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
                     size_t sig_len, ProtobufCAllocator *alloc, Fs__ChangeSet **out,
                     uint8_t id[FS_HASH_LEN]) {
@@ -103,8 +104,9 @@ static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
   if (!cs)
     return FS_EDECODE;
   int rc = 0;
-  if (cs->device.len != FS_PK_LEN || sig_len != FS_SIG_LEN ||
-      crypto_sign_verify_detached(sig, body, body_len, cs->device.data) != 0)
+  if (cs->device.len != FS_PK_LEN ||
+      (sig && (sig_len != FS_SIG_LEN ||
+               crypto_sign_verify_detached(sig, body, body_len, cs->device.data) != 0)))
     rc = FS_EBADSIG;
   else
     rc = fs_changeset_check(cs);
@@ -121,6 +123,11 @@ static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
 int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
                       size_t sig_len, Fs__ChangeSet **out, uint8_t id[FS_HASH_LEN]) {
   return open_set(body, body_len, sig, sig_len, NULL, out, id);
+}
+
+int fs_changeset_open_stored(const uint8_t *body, size_t body_len, Fs__ChangeSet **out,
+                             uint8_t id[FS_HASH_LEN]) {
+  return open_set(body, body_len, NULL, 0, NULL, out, id);
 }
 
 int fs_changeset_open_in(const uint8_t *body, size_t body_len, const uint8_t *sig,

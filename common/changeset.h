@@ -45,6 +45,13 @@ int fs_changeset_check(const Fs__ChangeSet *cs);
 int fs_changeset_open(const uint8_t *body, size_t body_len, const uint8_t *sig,
                       size_t sig_len, Fs__ChangeSet **cs, uint8_t id[FS_HASH_LEN]);
 
+/* fs_changeset_open for a body this node stored only after opening it
+ * (a set held ahead of a gap): the same decoding and bounds, but the
+ * signature is not checked again, as cert.c does not check a stored
+ * certificate's again. Never for bytes that arrive from outside. */
+int fs_changeset_open_stored(const uint8_t *body, size_t body_len, Fs__ChangeSet **cs,
+                             uint8_t id[FS_HASH_LEN]);
+
 /* fs_changeset_open with the decoded body allocated from arena a: *cs
  * lives until a is freed and is never passed to
  * fs__change_set__free_unpacked. Same checks, same returns; after a
