@@ -146,6 +146,16 @@ size_t fs_changeset_arena_chunk(size_t body_bytes) {
 bool fs_utf8_valid(const uint8_t *p, size_t len) {
   size_t i = 0;
   while (i < len) {
+    /* Most text is ASCII: eight bytes at a time while no high bit is set. */
+    while (len - i >= 8) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (w & UINT64_C(0x8080808080808080))
+        break;
+      i += 8;
+    }
+    if (i == len)
+      break;
     uint8_t c = p[i];
     size_t n;
     uint32_t cp;

@@ -507,14 +507,21 @@ static void enum_list(char *out, size_t cap, const fs_field_def *f) {
     o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? ", " : "", f->values[i].name);
 }
 
+/* The value as a message shows it; only refusals pay for it. Sealed values
+ * never appear in a message: messages get logged. */
+static const char *show(const fs_field_def *f, const uint8_t *v, size_t len, char *out,
+                        size_t cap) {
+  if (f->flags & SEALED)
+    snprintf(out, cap, "(sealed)");
+  else
+    echo(out, cap, v, len);
+  return out;
+}
+
 int fs_schema_check_value(const fs_field_def *f, const char *name, const uint8_t *v,
                           size_t len, char *why, size_t cap) {
   char shown[64], list[256];
-  /* Sealed values never appear in a message: messages get logged. */
-  if (f->flags & SEALED)
-    snprintf(shown, sizeof shown, "(sealed)");
-  else
-    echo(shown, sizeof shown, v, len);
+#define SHOWN show(f, v, len, shown, sizeof shown)
   if (len == 0) {
     if ((f->flags & REQ) && !(f->flags & LINE)) {
       snprintf(why, cap, "field %s is required and cannot be empty", name);
@@ -553,38 +560,38 @@ int fs_schema_check_value(const fs_field_def *f, const char *name, const uint8_t
     if (fs_schema_enum_index(f, v, len) >= 0)
       return 0;
     enum_list(list, sizeof list, f);
-    snprintf(why, cap, "field %s: '%s' is not one of: %s", name, shown, list);
+    snprintf(why, cap, "field %s: '%s' is not one of: %s", name, SHOWN, list);
     return FS_EINVAL;
   case FS_FT_DATE:
     if (fs_schema_date_parse(v, len, &d0) == 0)
       return 0;
     snprintf(why, cap, "field %s: '%s' is not a date YYYY-MM-DD (like 2026-11-20)", name,
-             shown);
+             SHOWN);
     return FS_EINVAL;
   case FS_FT_DATETIME:
     if (fs_schema_datetime_parse(v, len, &d0, &x) == 0)
       return 0;
     snprintf(why, cap,
              "field %s: '%s' is not a date and time YYYY-MM-DDTHH:MM (like 2026-11-20T21:15)",
-             name, shown);
+             name, SHOWN);
     return FS_EINVAL;
   case FS_FT_PERIOD:
     if (fs_schema_period_parse(v, len, &d0, &d1) == 0 && len != 10)
       return 0;
     snprintf(why, cap, "field %s: '%s' is not a period: YYYY, YYYY-H1..H2, YYYY-Q1..Q4 "
-             "or YYYY-MM (like 2026-H1)", name, shown);
+             "or YYYY-MM (like 2026-H1)", name, SHOWN);
     return FS_EINVAL;
   case FS_FT_INT:
     if (fs_schema_int_parse(v, len, &x) == 0 && x >= f->min && x <= f->max)
       return 0;
     snprintf(why, cap, "field %s: '%s' must be a whole number from %lld to %lld", name,
-             shown, (long long)f->min, (long long)f->max);
+             SHOWN, (long long)f->min, (long long)f->max);
     return FS_EINVAL;
   case FS_FT_QUANTITY:
     if (fs_schema_quantity_parse(v, len, &x) == 0 && x > 0 && x <= f->max)
       return 0;
     snprintf(why, cap, "field %s: '%s' must be a positive number up to %lld with at most "
-             "3 decimals after a dot (like 26.5)", name, shown, (long long)(f->max / 1000));
+             "3 decimals after a dot (like 26.5)", name, SHOWN, (long long)(f->max / 1000));
     return FS_EINVAL;
   case FS_FT_REF:
     if (len <= FS_MAX_ID) {
@@ -596,16 +603,17 @@ int fs_schema_check_value(const fs_field_def *f, const char *name, const uint8_t
         return 0;
     }
     snprintf(why, cap, "field %s: '%s' is not the id of a %s record (1-64 of a-z, 0-9, _)",
-             name, shown, f->ref_type ? f->ref_type : "");
+             name, SHOWN, f->ref_type ? f->ref_type : "");
     return FS_EINVAL;
   case FS_FT_BOOL:
     if ((len == 4 && memcmp(v, "true", 4) == 0) || (len == 5 && memcmp(v, "false", 5) == 0))
       return 0;
-    snprintf(why, cap, "field %s: '%s' must be true or false", name, shown);
+    snprintf(why, cap, "field %s: '%s' must be true or false", name, SHOWN);
     return FS_EINVAL;
   }
   snprintf(why, cap, "field %s: unknown field type", name);
   return FS_EINVAL;
+#undef SHOWN
 }
 
 /* The value of name after the edit: the last write, else cur's visible
@@ -683,9 +691,12 @@ static int check_lines(const fs_type_def *t, const fs_schema_write *w, size_t n,
   return 0;
 }
 
-int fs_schema_check(const fs_type_def *t, const fs_schema_write *w, size_t n,
-                    const fs_record *cur, bool create, char *why, size_t cap) {
-  char msg[FS_SCHEMA_WHY], list[192];
+/* fs_schema_check; values false skips the per-value checks, for a set
+ * whose values fs_schema_check_changeset already passed. */
+static int check_edit(const fs_type_def *t, const fs_schema_write *w, size_t n,
+                      const fs_record *cur, bool create, bool values, char *why,
+                      size_t cap) {
+  char msg[FS_SCHEMA_WHY - 32], list[192]; /* room left for the type name */
   bool touched[FS_SCHEMA_MAX_LINES + 1] = {false};
   bool order_touched = create;
   int rc = 0;
@@ -702,7 +713,8 @@ int fs_schema_check(const fs_type_def *t, const fs_schema_write *w, size_t n,
       touched[line] = true;
     if (t->first && (strcmp(f->name, t->first) == 0 || strcmp(f->name, t->then) == 0))
       order_touched = true;
-    rc = fs_schema_check_value(f, w[i].name, w[i].value, w[i].len, msg, sizeof msg);
+    if (values)
+      rc = fs_schema_check_value(f, w[i].name, w[i].value, w[i].len, msg, sizeof msg);
   }
   for (size_t i = 0; create && rc == 0 && i < t->nfields; i++) {
     const fs_field_def *f = &t->fields[i];
@@ -733,6 +745,11 @@ int fs_schema_check(const fs_type_def *t, const fs_schema_write *w, size_t n,
   if (rc)
     snprintf(why, cap, "%s: %s", t->name, msg);
   return rc;
+}
+
+int fs_schema_check(const fs_type_def *t, const fs_schema_write *w, size_t n,
+                    const fs_record *cur, bool create, char *why, size_t cap) {
+  return check_edit(t, w, n, cur, create, true, why, cap);
 }
 
 static int refuse_type(const Fs__Change *ch, char *why, size_t cap) {
@@ -788,7 +805,8 @@ int fs_schema_check_stored(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs,
       return refuse_type(ch, why, cap);
     if (ch->deleted && ch->n_writes == 0)
       continue; /* a delete creates nothing and needs nothing */
-    fs_schema_write *w = calloc(ch->n_writes ? ch->n_writes : 1, sizeof *w);
+    fs_schema_write small[32]; /* a record's writes fit, but for a big surrender */
+    fs_schema_write *w = ch->n_writes <= 32 ? small : calloc(ch->n_writes, sizeof *w);
     if (!w)
       return FS_ENOMEM;
     for (size_t j = 0; j < ch->n_writes; j++)
@@ -800,20 +818,22 @@ int fs_schema_check_stored(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs,
      * this set? Only existence is read from the store, never its fields or
      * type: those may hold concurrent edits this laptop never saw, and a
      * refused set blocks the laptop's outbox for good. */
-    int rc = fs_schema_check(t, w, ch->n_writes, NULL, true, msg, sizeof msg);
+    int rc = check_edit(t, w, ch->n_writes, NULL, true, false, msg, sizeof msg);
     if (rc == FS_EINVAL) {
       bool exists = false;
       for (size_t k = 0; !exists && k < i; k++)
         exists = strcmp(cs->changes[k]->record_id, ch->record_id) == 0;
       int erc = exists ? 1 : fs_store_record_exists(s, txn, cs->area, ch->record_id);
       if (erc < 0) {
-        free(w);
+        if (w != small)
+          free(w);
         return erc;
       }
       if (erc == 1)
-        rc = fs_schema_check(t, w, ch->n_writes, NULL, false, msg, sizeof msg);
+        rc = check_edit(t, w, ch->n_writes, NULL, false, false, msg, sizeof msg);
     }
-    free(w);
+    if (w != small)
+      free(w);
     if (rc) {
       snprintf(why, cap, "record %.40s, %s", ch->record_id, msg);
       return rc;

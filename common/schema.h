@@ -150,11 +150,14 @@ int fs_schema_check(const fs_type_def *t, const fs_schema_write *w, size_t n,
  * Returns 0 or FS_EINVAL with why ("record ID (TYPE): ..."). */
 int fs_schema_check_changeset(const Fs__ChangeSet *cs, char *why, size_t cap);
 
-/* The edge's second check, inside the commit transaction: a change to a
+/* The edge's second check, inside the commit transaction, of a set that
+ * passed fs_schema_check_changeset (its values are not checked again, so
+ * the writer thread does not repeat the pool's work): a change to a
  * record that does not exist yet (in the store, or made by an earlier change
  * of cs) creates it and must carry its required fields and an item line. A
- * change to an existing record gets only the checks of its own values
- * (fs_schema_check with cur NULL): the stored fields and type may hold
+ * change to an existing record gets only the checks of its own writes
+ * (fs_schema_check with cur NULL: the order rule when it writes both
+ * fields): the stored fields and type may hold
  * concurrent edits the laptop never saw, and refusing a set for them would
  * block that laptop's outbox for good (the laptop checked the edit against
  * the record it had). Returns 0, FS_EINVAL with why, or a storage error. */

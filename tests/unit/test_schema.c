@@ -162,6 +162,26 @@ static void test_each_enum_wrong_value(void **state) {
   assert_int_equal(checked, 15); /* every enumeration of every type */
 }
 
+/* fs_utf8_valid skips ASCII eight bytes at a time: a bad byte or a
+ * truncated sequence is found at every offset and alignment of a run. */
+static void test_utf8_after_ascii_runs(void **state) {
+  (void)state;
+  uint8_t buf[40];
+  for (size_t at = 0; at < 32; at++) {
+    memset(buf, 'a', sizeof buf);
+    assert_true(fs_utf8_valid(buf, sizeof buf));
+    memcpy(buf + at, "\xc4\x90", 2); /* Đ */
+    assert_true(fs_utf8_valid(buf, sizeof buf));
+    buf[at + 1] = 'a'; /* a lead byte without its continuation */
+    assert_false(fs_utf8_valid(buf, sizeof buf));
+    buf[at] = 0xff;
+    assert_false(fs_utf8_valid(buf, sizeof buf));
+    buf[at] = 0xc4;
+    assert_false(fs_utf8_valid(buf, at + 1)); /* cut at the end */
+    assert_true(fs_utf8_valid(buf, at));
+  }
+}
+
 static void test_each_text_utf8_and_length(void **state) {
   (void)state;
   static const uint8_t bad[][4] = {{0xff}, {0xc3, 0x28}, {0xed, 0xa0, 0x80}, {0xe1, 0xba}};
@@ -609,10 +629,11 @@ static void test_stored_check(void **state) {
   static const char *const descr[] = {"description=Súng kíp", NULL};
   Fs__ChangeSet *s3 = cs_from("surrender", "s1", descr, false);
   assert_int_equal(stored_check(&s, s3, why), 0);
-  /* Each value is still checked on an existing record. */
+  /* Each value of an edit of an existing record is checked, on the pool
+   * before the store is read (the stored check does not repeat it). */
   static const char *const bad[] = {"quantity_2=1,5", NULL};
   Fs__ChangeSet *s4 = cs_from("surrender", "s1", bad, false);
-  assert_int_equal(stored_check(&s, s4, why), FS_EINVAL);
+  assert_int_equal(fs_schema_check_changeset(s4, why, sizeof why), FS_EINVAL);
   assert_non_null(strstr(why, "quantity_2"));
   tu_cs_free(p);
   tu_cs_free(p2);
@@ -650,6 +671,7 @@ int main(void) {
       cmocka_unit_test(test_every_type_has_a_valid_example),
       cmocka_unit_test(test_each_required_field_missing),
       cmocka_unit_test(test_each_enum_wrong_value),
+      cmocka_unit_test(test_utf8_after_ascii_runs),
       cmocka_unit_test(test_each_text_utf8_and_length),
       cmocka_unit_test(test_unknown_field),
       cmocka_unit_test(test_value_formats),
