@@ -59,6 +59,27 @@ void fs_arena_free(fs_arena *a) {
   fs_arena_init(a, a->chunk_size);
 }
 
+void fs_arena_reset(fs_arena *a) {
+  fs_arena_chunk *keep = NULL;
+  for (fs_arena_chunk *c = a->chunks, *next; c; c = next) {
+    next = c->next;
+    if (!keep && a->end == (unsigned char *)c->data + a->chunk_size)
+      keep = c; /* the chunk being filled: standard size */
+    else
+      free(c);
+  }
+  unsigned char *start = keep ? (unsigned char *)keep->data : NULL;
+  fs_arena_init(a, a->chunk_size);
+  if (keep) {
+    keep->next = NULL;
+    a->chunks = keep;
+    a->cur = start;
+    a->end = start + a->chunk_size;
+    a->nchunks = 1;
+    a->held = a->chunk_size;
+  }
+}
+
 void fs_arena_move(fs_arena *dst, fs_arena *src) {
   fs_arena_free(dst);
   *dst = *src;

@@ -53,6 +53,11 @@ void *fs_arena_alloc(fs_arena *a, size_t n);
  * nothing. */
 void fs_arena_free(fs_arena *a);
 
+/* Frees every chunk but the one being filled and makes all of it free
+ * again: a loop decoding one short-lived tree after another reuses one
+ * chunk instead of allocating. Memory handed out before is invalid. */
+void fs_arena_reset(fs_arena *a);
+
 /* Frees what dst holds, then dst takes src's memory and chunk size; src is
  * left empty (freeing it does nothing). */
 void fs_arena_move(fs_arena *dst, fs_arena *src);

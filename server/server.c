@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include "admin.h"
+#include "arena.h"
 #include "cert.h"
 #include "conn.h"
 #include "error.h"
@@ -283,6 +284,7 @@ struct pull_out {
   ProtobufCBinaryData *states;
   size_t n, cap;
   const uint8_t *skip_own; /* a laptop's key: leave out what it wrote alone */
+  fs_arena *scratch;       /* with skip_own: each state is decoded in it */
 };
 
 static bool register_by(const ProtobufCBinaryData *dev, uint64_t hlc, const uint8_t *key) {
@@ -292,21 +294,23 @@ static bool register_by(const ProtobufCBinaryData *dev, uint64_t hlc, const uint
 /* True when every register of the state holds a write of key: the laptop
  * that made them holds them already (its store applied each edit), so
  * sending them back would only cost it a merge that changes nothing. */
-static bool state_all_own(const uint8_t *p, size_t len, const uint8_t *key) {
-  Fs__RecordState *st = fs__record_state__unpack(NULL, len, p);
-  if (!st)
-    return false; /* sent as it is; the laptop reports what it cannot decode */
-  bool own = register_by(&st->type_device, st->type_hlc, key) &&
+static bool state_all_own(const uint8_t *p, size_t len, const uint8_t *key,
+                          fs_arena *scratch) {
+  /* A laptop's pull after its patrol meets thousands of its own records:
+   * decoded in one reused chunk, not a malloc per field. */
+  ProtobufCAllocator alloc = fs_arena_allocator(scratch);
+  Fs__RecordState *st = fs__record_state__unpack(&alloc, len, p);
+  bool own = st && register_by(&st->type_device, st->type_hlc, key) &&
              register_by(&st->del_device, st->del_hlc, key);
   for (size_t i = 0; own && i < st->n_fields; i++)
     own = register_by(&st->fields[i]->device, st->fields[i]->hlc, key);
-  fs__record_state__free_unpacked(st, NULL);
-  return own;
+  fs_arena_reset(scratch);
+  return own; /* undecodable: sent as it is; the laptop reports it */
 }
 
 static int take_state(void *arg, const uint8_t *p, size_t len) {
   struct pull_out *o = arg;
-  if (o->skip_own && state_all_own(p, len, o->skip_own))
+  if (o->skip_own && state_all_own(p, len, o->skip_own, o->scratch))
     return 1;
   if (o->n == o->cap)
     return FS_ELIMIT;
@@ -319,8 +323,10 @@ static int take_state(void *arg, const uint8_t *p, size_t len) {
 static void on_pull(fs_session *s, const Fs__Pull *p) {
   fs_server *srv = s->srv;
   size_t max = p->max && p->max < FS_PULL_MAX_RECORDS ? p->max : FS_PULL_MAX_RECORDS;
+  fs_arena scratch;
+  fs_arena_init(&scratch, 0);
   struct pull_out o = {calloc(max, sizeof *o.states), 0, max,
-                       s->is_node ? NULL : s->peer_key};
+                       s->is_node ? NULL : s->peer_key, &scratch};
   MDB_txn *txn = NULL;
   uint64_t next = p->cursor;
   bool more = false;
@@ -330,7 +336,7 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
                                 FS_PULL_MAX_BYTES, FS_PULL_MAX_SCAN, take_state, &o,
                                 &next, &more);
   /* Certificates flow down to child nodes (revocations above all). */
-  struct pull_out co = {NULL, 0, 0, NULL};
+  struct pull_out co = {NULL, 0, 0, NULL, NULL};
   uint64_t cert_next = p->cert_cursor;
   bool cert_more = false;
   if (rc == 0 && s->is_node) {
@@ -342,30 +348,23 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
                    : FS_ENOMEM;
   }
   if (rc == 0) {
-    ProtobufCBinaryData **ptrs = calloc(o.n ? o.n : 1, sizeof *ptrs);
-    if (!ptrs) {
-      rc = FS_ENOMEM;
-    } else {
-      for (size_t i = 0; i < o.n; i++)
-        ptrs[i] = &o.states[i];
-      Fs__Records r = FS__RECORDS__INIT;
-      r.n_states = o.n;
-      r.states = o.states;
-      r.cursor = next;
-      r.more = more || cert_more;
-      r.n_certs = co.n;
-      r.certs = co.states;
-      r.cert_cursor = cert_next;
-      Fs__Envelope env = FS__ENVELOPE__INIT;
-      env.msg_case = FS__ENVELOPE__MSG_RECORDS;
-      env.records = &r;
-      if (send_env(s, &env) == 0 && s->peer) /* copies the bytes out of the map */
-        s->peer->records_out += o.n;
-      free(ptrs);
-    }
+    Fs__Records r = FS__RECORDS__INIT;
+    r.n_states = o.n;
+    r.states = o.states;
+    r.cursor = next;
+    r.more = more || cert_more;
+    r.n_certs = co.n;
+    r.certs = co.states;
+    r.cert_cursor = cert_next;
+    Fs__Envelope env = FS__ENVELOPE__INIT;
+    env.msg_case = FS__ENVELOPE__MSG_RECORDS;
+    env.records = &r;
+    if (send_env(s, &env) == 0 && s->peer) /* copies the bytes out of the map */
+      s->peer->records_out += o.n;
   }
   if (txn)
     mdb_txn_abort(txn);
+  fs_arena_free(&scratch);
   free(o.states);
   free(co.states);
   if (rc)

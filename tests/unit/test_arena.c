@@ -1,6 +1,6 @@
 /* test_arena.c - the arena allocator: alignment, allocations larger than a
  * chunk, many chunks, zero and impossible sizes, freeing an empty arena,
- * moving an arena, and protobuf-c trees decoded through its adapter (run
+ * moving and resetting an arena, and protobuf-c trees decoded through its adapter (run
  * under ASan too: overlapping or leaked chunks show there). */
 #include "arena.h"
 #include "error.h"
@@ -147,6 +147,41 @@ static void test_move(void **state) {
   fs_arena_free(&dst);
 }
 
+/* A reset keeps the chunk being filled (standard size) and frees the
+ * rest, large ones included; the next allocation starts that chunk over.
+ * An arena holding only a large chunk, or nothing, is left empty. */
+static void test_reset(void **state) {
+  (void)state;
+  fs_arena a;
+  fs_arena_init(&a, 256);
+  unsigned char *first = fs_arena_alloc(&a, 16);
+  for (int i = 0; i < 3; i++) /* the third starts a second standard chunk */
+    assert_non_null(fs_arena_alloc(&a, 112));
+  assert_non_null(fs_arena_alloc(&a, 4000)); /* a large one, linked first */
+  unsigned char *filling = fs_arena_alloc(&a, 32);
+  assert_int_equal(a.nchunks, 3);
+  fs_arena_reset(&a);
+  assert_int_equal(a.nchunks, 1);
+  assert_int_equal(a.held, 256);
+  unsigned char *again = fs_arena_alloc(&a, 16);
+  assert_ptr_equal(again, filling - 112); /* the start of the filling chunk */
+  assert_ptr_not_equal(again, first);
+  memset(fs_arena_alloc(&a, 224), 1, 224); /* fills it up, ASan checks */
+  assert_int_equal(a.nchunks, 1);
+  fs_arena_free(&a);
+
+  fs_arena_init(&a, 256);
+  fs_arena_reset(&a);
+  assert_null(a.chunks);
+  assert_non_null(fs_arena_alloc(&a, 4000));
+  fs_arena_reset(&a);
+  assert_int_equal(a.nchunks, 0);
+  assert_int_equal(a.held, 0);
+  assert_non_null(fs_arena_alloc(&a, 8));
+  assert_int_equal(a.nchunks, 1);
+  fs_arena_free(&a);
+}
+
 /* A tree decoded through the adapter equals the malloc'ed one (it packs to
  * the same bytes), even when chunks are tiny and most nodes get their own;
  * a payload that fails halfway leaves only what the arena frees. */
@@ -185,6 +220,7 @@ int main(void) {
       cmocka_unit_test(test_free_empty),
       cmocka_unit_test(test_zero_and_impossible_sizes),
       cmocka_unit_test(test_move),
+      cmocka_unit_test(test_reset),
       cmocka_unit_test(test_protobuf_adapter),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
