@@ -1,6 +1,7 @@
 /* local.c - laptop identity, offline edits and the outbox. */
 #include "local.h"
 
+#include "arena.h"
 #include "cert.h"
 #include "changeset.h"
 #include "error.h"
@@ -226,7 +227,8 @@ static int keep_pending(fs_device *d, MDB_txn *txn, const Fs__ChangeSet *cs) {
 /* Signs the changes of one area as the next set of the chain and puts it
  * in the outbox. */
 static int seal_group(fs_device *d, MDB_txn *txn, const char *area, Fs__Change **changes,
-                      size_t n, uint64_t *seq, uint8_t head[FS_HASH_LEN]) {
+                      size_t n, uint64_t *seq, uint8_t head[FS_HASH_LEN],
+                      fs_seal_result *out) {
   Fs__ChangeSet cs = FS__CHANGE_SET__INIT;
   cs.device.data = d->key.pk;
   cs.device.len = FS_PK_LEN;
@@ -256,10 +258,14 @@ static int seal_group(fs_device *d, MDB_txn *txn, const char *area, Fs__Change *
     fs__signed_change_set__pack(&sset, v.mv_data);
     *seq = cs.seq;
     memcpy(head, id, FS_HASH_LEN);
+    out->sets++;
+    out->bytes += v.mv_size;
   }
   free(body);
   return rc;
 }
+
+#define FS_SEAL_ARENA_CHUNK (256u << 10)
 
 /* One round of pending edits, decoded, with the order they are sealed in:
  * by area (a set holds one area), in edit order within an area. */
@@ -274,6 +280,7 @@ typedef struct seal_round {
   seal_key order[FS_SEAL_ROUND];
   Fs__Change *changes[FS_MAX_CHANGES];
   size_t n;
+  fs_arena arena; /* owns the decoded edits: one reset, not a free per field */
 } seal_round;
 
 static int by_area_then_edit(const void *x, const void *y) {
@@ -283,24 +290,23 @@ static int by_area_then_edit(const void *x, const void *y) {
 }
 
 static void round_clear(seal_round *r) {
-  for (size_t i = 0; i < r->n; i++)
-    fs__change_set__free_unpacked(r->edits[i], NULL);
+  fs_arena_reset(&r->arena);
   r->n = 0;
 }
 
-/* Reads up to FS_SEAL_ROUND pending edits from the first, deleting them. */
-static int round_read(fs_device *d, MDB_txn *txn, seal_round *r) {
+/* Reads up to max (at most FS_SEAL_ROUND) pending edits from the first,
+ * deleting them. */
+static int round_read(fs_device *d, MDB_txn *txn, seal_round *r, size_t max) {
   MDB_cursor *cur;
   int rc = fs_err_from_mdb(mdb_cursor_open(txn, d->store.pending, &cur));
   if (rc)
     return rc;
   MDB_val k, v;
+  ProtobufCAllocator alloc = fs_arena_allocator(&r->arena);
   rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST));
-  while (rc == 0 && r->n < FS_SEAL_ROUND) {
-    Fs__ChangeSet *e = fs__change_set__unpack(NULL, v.mv_size, v.mv_data);
+  while (rc == 0 && r->n < max) {
+    Fs__ChangeSet *e = fs__change_set__unpack(&alloc, v.mv_size, v.mv_data);
     if (!e || e->n_changes != 1) {
-      if (e)
-        fs__change_set__free_unpacked(e, NULL);
       rc = FS_ESTORE;
       break;
     }
@@ -318,7 +324,7 @@ static int round_read(fs_device *d, MDB_txn *txn, seal_round *r) {
 /* Seals a round into sets of one area, at most FS_MAX_CHANGES changes and
  * FS_SEAL_BODY_MAX bytes each. */
 static int round_seal(fs_device *d, MDB_txn *txn, seal_round *r, uint64_t *seq,
-                      uint8_t head[FS_HASH_LEN], uint64_t *sets) {
+                      uint8_t head[FS_HASH_LEN], fs_seal_result *out) {
   qsort(r->order, r->n, sizeof r->order[0], by_area_then_edit);
   size_t n = 0, bytes = 0;
   const char *area = NULL;
@@ -327,10 +333,9 @@ static int round_seal(fs_device *d, MDB_txn *txn, seal_round *r, uint64_t *seq,
     size_t size = i < r->n ? r->sizes[r->order[i].edit] : 0;
     if (n > 0 && (!e || n == FS_MAX_CHANGES || strcmp(area, e->area) != 0 ||
                   bytes + size > FS_SEAL_BODY_MAX)) {
-      int rc = seal_group(d, txn, area, r->changes, n, seq, head);
+      int rc = seal_group(d, txn, area, r->changes, n, seq, head, out);
       if (rc)
         return rc;
-      ++*sets;
       n = bytes = 0;
     }
     if (!e)
@@ -342,11 +347,13 @@ static int round_seal(fs_device *d, MDB_txn *txn, seal_round *r, uint64_t *seq,
   return 0;
 }
 
-int fs_device_seal(fs_device *d, uint64_t *sets_out) {
-  *sets_out = 0;
+int fs_device_seal(fs_device *d, size_t max_edits, fs_seal_result *out) {
+  *out = (fs_seal_result){0};
+  size_t left = max_edits ? max_edits : SIZE_MAX;
   seal_round *r = calloc(1, sizeof *r);
   if (!r)
     return FS_ENOMEM;
+  fs_arena_init(&r->arena, FS_SEAL_ARENA_CHUNK);
   MDB_txn *txn;
   uint64_t seq;
   uint8_t head[FS_HASH_LEN] = {0};
@@ -365,22 +372,27 @@ int fs_device_seal(fs_device *d, uint64_t *sets_out) {
     goto out;
   /* Rounds bound the memory; each round's sets extend the chain. */
   for (;;) {
-    if ((rc = round_read(d, txn, r)) || (rc = round_seal(d, txn, r, &seq, head, sets_out)) ||
-        r->n < FS_SEAL_ROUND)
+    size_t max = left < FS_SEAL_ROUND ? left : FS_SEAL_ROUND;
+    if ((rc = round_read(d, txn, r, max)) || (rc = round_seal(d, txn, r, &seq, head, out)))
       break;
+    left -= r->n;
+    if (r->n < max || left == 0) {
+      out->more = r->n == max; /* perhaps: the next call may find none */
+      break;
+    }
     round_clear(r);
   }
-  if (rc == 0 && *sets_out > 0 &&
+  if (rc == 0 && out->sets > 0 &&
       (rc = fs_meta_put(&d->store, txn, "head", head, FS_HASH_LEN)) == 0)
     rc = fs_meta_put_u64(&d->store, txn, "seq", seq);
 out:
-  round_clear(r);
+  fs_arena_free(&r->arena);
   free(r);
-  if (rc == 0 && *sets_out > 0)
+  if (rc == 0 && out->sets > 0)
     return fs_store_commit(txn);
   mdb_txn_abort(txn);
   if (rc)
-    *sets_out = 0;
+    *out = (fs_seal_result){0};
   return rc;
 }
 

@@ -75,13 +75,21 @@ int fs_device_area(fs_device *d, char *out);
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,
                    const fs_write *writes, size_t nwrites, bool deleted);
 
-/* Seals every pending change into signed change sets in the outbox, in one
- * transaction: grouped by area (a set holds one area), in edit order
- * within an area, at most FS_MAX_CHANGES changes and FS_SEAL_BODY_MAX bytes
- * a set. A record lies in one area, so its edits keep their order; edits
- * of different records commute (each carries its own clocks). *sets_out
- * counts the sets made. */
-int fs_device_seal(fs_device *d, uint64_t *sets_out);
+/* What one fs_device_seal made. */
+typedef struct fs_seal_result {
+  uint64_t sets;  /* signed change sets put in the outbox */
+  uint64_t bytes; /* their size there */
+  bool more;      /* it stopped at max_edits: edits may still be pending */
+} fs_seal_result;
+
+/* Seals the oldest max_edits pending changes (0: all of them) into signed
+ * change sets in the outbox, in one transaction: grouped by area (a set
+ * holds one area), in edit order within an area, at most FS_MAX_CHANGES
+ * changes and FS_SEAL_BODY_MAX bytes a set. A record lies in one area, so
+ * its edits keep their order; edits of different records commute (each
+ * carries its own clocks). Calls one after another extend one chain, so a
+ * sync can push the first sets while it seals the next. */
+int fs_device_seal(fs_device *d, size_t max_edits, fs_seal_result *out);
 
 /* One edit of fs_device_edit_all: fs_device_edit's arguments. */
 typedef struct fs_edit {

@@ -484,12 +484,12 @@ static int cmd_seal(const opts *o) {
   int rc = open_device(&d, o);
   if (rc)
     return rc;
-  uint64_t sets = 0;
-  rc = fs_device_seal(&d, &sets);
+  fs_seal_result sealed;
+  rc = fs_device_seal(&d, 0, &sealed);
   fs_device_close(&d);
   if (rc)
     return failed(rc, "cannot seal the pending edits");
-  printf("sealed %llu change set(s)\n", (unsigned long long)sets);
+  printf("sealed %llu change set(s)\n", (unsigned long long)sealed.sets);
   return 0;
 }
 

@@ -35,6 +35,10 @@ typedef struct sync_ctx {
   size_t flight_bytes[FS_SYNC_PIPELINE];
   size_t nflight, flight_head;
   uint64_t sent_seq;      /* the last seq sent in a Push */
+  /* Sealing the rest of the pending edits, one step an idle turn of the
+   * loop, while the server verifies and commits the sets already pushed. */
+  uv_idle_t sealer;
+  bool sealing, welcomed;
   /* Progress on a terminal: what the outbox held at the start, what is
    * done, since when. */
   uint64_t t0_ns, out_sets, out_bytes, acked_bytes;
@@ -145,12 +149,29 @@ static void push_next(sync_ctx *x) {
   int sent = 1;
   while (sent == 1 && x->nflight < FS_SYNC_PIPELINE)
     sent = push_one(x);
-  if (sent < 0 || x->nflight > 0)
-    return;
+  if (sent < 0 || x->nflight > 0 || x->sealing)
+    return; /* the next Ack, or the next sealed step, comes back here */
   if (x->cursor >= x->server_seq && x->res->pushed == 0)
     finish(x); /* nothing new either way */
   else
     send_pull(x);
+}
+
+/* Seals the next step of pending edits and sends what it made. */
+static void on_seal_step(uv_idle_t *h) {
+  sync_ctx *x = container_of(h, sync_ctx, sealer);
+  fs_seal_result r = {0};
+  int rc = x->rc ? x->rc : fs_device_seal(x->d, FS_SYNC_SEAL_STEP, &r);
+  x->out_sets += r.sets;
+  x->out_bytes += r.bytes;
+  if (rc || !r.more) {
+    uv_idle_stop(h);
+    x->sealing = false;
+  }
+  if (rc && x->rc == 0)
+    fail(x, rc, "cannot seal the pending edits: %s", fs_strerror(rc));
+  else if (rc == 0 && x->welcomed && x->st != ST_PULLING && x->st != ST_DONE)
+    push_next(x);
 }
 
 /* One progress line on stderr (a terminal): sets and bytes pushed and
@@ -343,7 +364,11 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
       fail(x, FS_EPROTOCOL, "the server granted an invalid area");
     } else {
       snprintf(x->granted, sizeof x->granted, "%s", w->area);
+      x->welcomed = true;
       push_next(x);
+      /* Not before: each step would hold up a step of the handshake. */
+      if (x->sealing && x->rc == 0)
+        uv_idle_start(&x->sealer, on_seal_step);
     }
   } else if (x->st == ST_PUSHING && mc == FS__ENVELOPE__MSG_ACK) {
     on_ack(x, env->ack);
@@ -399,8 +424,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   MDB_txn *txn;
   uint64_t cursor = 0;
   MDB_stat ob = {0};
-  uint64_t sealed;
-  int rc = fs_device_seal(d, &sealed);
+  fs_seal_result sealed;
+  int rc = fs_device_seal(d, FS_SYNC_SEAL_STEP, &sealed);
   if (rc) {
     snprintf(res->error, sizeof res->error, "cannot seal the pending edits: %s",
              fs_strerror(rc));
@@ -424,6 +449,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
                 .cursor = cursor, .res = res, .t0_ns = uv_hrtime(),
                 .out_sets = ob.ms_entries,
                 .out_bytes = (uint64_t)(ob.ms_leaf_pages + ob.ms_overflow_pages) * ob.ms_psize};
+  uv_idle_init(&loop, &x.sealer);
+  x.sealing = sealed.more; /* the sealer starts at the Welcome */
   if ((rc = fs_conn_init(&loop, &x.conn, d->netkey, on_frame, on_secure, on_closed)) == 0) {
     if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
                               on_connect)))
@@ -434,6 +461,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
     snprintf(res->error, sizeof res->error, "cannot create a socket: %s",
              fs_strerror(rc));
   }
+  uv_close((uv_handle_t *)&x.sealer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT); /* runs the close */
   uv_loop_close(&loop);
   if (progress && (res->pushed || res->pulled))
     fputc('\n', stderr);

@@ -1,6 +1,8 @@
 /* sync.h - one sync of a laptop with its commune server.
  *
- *   seal the pending edits into change sets (local, one transaction)
+ *   seal the oldest pending edits into change sets (local, one transaction
+ *     a step of FS_SYNC_SEAL_STEP edits; the next steps run while the
+ *     first sets are pushed, so the server works while the laptop signs)
  *   connect -> Challenge -> Hello(device) -> Welcome
  *   push the outbox in bounded batches, two Pushes in flight; an
  *     entry leaves the outbox only when the server acknowledged it, which
@@ -23,6 +25,7 @@
 #define FS_SYNC_BATCH_BYTES (3u << 20) /* a Push stays below FS_FRAME_MAX */
 #define FS_SYNC_PIPELINE 2 /* Pushes in flight; the server reads up to 4 */
 #define FS_SYNC_IDLE_MS 30000
+#define FS_SYNC_SEAL_STEP 1024 /* pending edits sealed a step */
 
 typedef struct fs_sync_result {
   uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */

@@ -3,7 +3,8 @@
 # and duplicate nothing.
 #
 # A laptop holds EDITS change sets in its outbox (made with fs_testpeer
-# edits, through the client library). Each round starts a sync and then
+# edits, through the client library), or EDITS pending edits that the sync
+# seals in steps while it pushes. Each round starts a sync and then
 # kill -9s the server (after a short random delay, or as soon as its first
 # commit of the round is visible), restarts it on the same port and syncs
 # again until it succeeds (bounded). Then rounds kill -9 the CLIENT during
@@ -145,6 +146,40 @@ for base in 0.05 0.15 0.30; do
   server_alive commune || fail "the server died when a client was killed"
   sync_until_ok lap commune 10
   check_round "client kill at ${delay}s"
+done
+
+# A patrol's edits left pending: the sync seals them in steps and pushes
+# the first sets while it seals the next (client/sync.h). A kill of either
+# side in the middle leaves every edit pending or sealed exactly once.
+# Sets are not one per edit here: the laptop's seq says how many it made.
+PEND=${FS_INTEG_PENDING:-20000}
+for who in server client; do
+  step "$who killed during a sync that seals $PEND pending edits in steps"
+  seq0=$(kv "$(laptop_status lap)" seq)
+  must "$FS_TESTPEER" edits --dir "$T/lap" --count "$PEND" --records "$PEND" --mode pending
+  assert_eq "$PEND" "$(kv "$(laptop_status lap)" pending)" "pending edits before the round"
+  BEFORE=$(kv "$(server_status commune)" change_sets)
+  start_sync_bg
+  for ((i = 0; i < 600; i++)); do # up to ~60 s: the first sets are in
+    now=$(kv "$(server_status commune)" change_sets)
+    ((now > BEFORE)) && break
+    kill -0 "$SYNC_PID" 2>/dev/null || break
+    sleep 0.01
+  done
+  if [[ $who == server ]]; then kill9_server commune; else kill -9 "$CLIENT_PID" 2>/dev/null; fi
+  report_interrupted "$who kill during stepped sealing"
+  note "pending $(kv "$(laptop_status lap)" pending) of $PEND after the kill"
+  [[ $who == server ]] && start_server commune
+  sync_until_ok lap commune 10
+  st=$(laptop_status lap)
+  assert_eq 0 "$(kv "$st" pending)" "$who kill, stepped sealing: pending edits after the sync"
+  sets=$(($(kv "$st" seq) - seq0))
+  ((sets >= PEND / 1024 && sets <= PEND / 100)) ||
+    fail "$PEND pending edits made $sets change sets (want batches of edits)"
+  TOTAL=$((TOTAL + sets))
+  check_round "$who kill, stepped sealing"
+  n=$("$FIELDSYNCD" records --data "$T/commune.data" --area $AREA | grep -c ' bulk')
+  assert_eq "$PEND" "$n" "$who kill, stepped sealing: patrol records at the commune"
 done
 
 # Two laptops at once: both sessions' batches share group commits.

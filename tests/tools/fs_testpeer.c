@@ -23,10 +23,11 @@
  *                                         push the laptop's outbox as it is,
  *                                         with one body byte flipped, or a set
  *                                         the node signed itself
- *   fs_testpeer edits --dir D --count N [--records R]
+ *   fs_testpeer edits --dir D --count N [--records R] [--mode pending]
  *                                         N local edits via fs_device_edit,
- *                                         one change set each
- *                                         (patrols bulkNNNNN, notes change)
+ *                                         one change set each, or left
+ *                                         pending (patrols bulkNNNNN, notes
+ *                                         change)
  *   fs_testpeer SCENARIO --dir D --server HOST:PORT
  *     hello     handshake only
  *     forge     seq 1 with one body byte flipped after signing, then the
@@ -101,7 +102,7 @@ static const char usage_text[] =
     "usage: fs_testpeer freeport\n"
     "       fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key KEY --node-cert CERT\n"
     "                   --network-key FILE --mode verbatim|altered|invented\n"
-    "       fs_testpeer edits --dir DIR --count N [--records R]\n"
+    "       fs_testpeer edits --dir DIR --count N [--records R] [--mode pending]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
     "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread "
@@ -1073,10 +1074,11 @@ static int cmd_freeport(void) {
 
 /* N edits through the client library, as fieldsync edit would make them,
  * each sealed at once into its own change set (`fieldsync seal` after
- * every edit): the tests want many sets in the outbox, not one. No fsync
+ * every edit): the tests want many sets in the outbox, not one; with
+ * pending, left pending (a patrol's edits, sealed by the sync). No fsync
  * each: MDB_NOSYNC while editing, one sync at the end (a crash of this
  * helper is not what the tests examine). */
-static int cmd_edits(const char *dir, long count, long records) {
+static int cmd_edits(const char *dir, long count, long records, bool pending) {
   fs_device d;
   int rc = fs_device_open(&d, dir);
   if (rc)
@@ -1097,9 +1099,9 @@ static int cmd_edits(const char *dir, long count, long records) {
                      {"end", (const uint8_t *)end, sizeof end - 1},
                      {"route", (const uint8_t *)route, sizeof route - 1},
                      {"notes", (const uint8_t *)val, strlen(val)}};
-    uint64_t sets;
+    fs_seal_result sealed;
     if ((rc = fs_device_edit(&d, area, id, "patrol", w, 4, false)) ||
-        (rc = fs_device_seal(&d, &sets)))
+        (!pending && (rc = fs_device_seal(&d, 0, &sealed))))
       die("edit %ld failed: %s", i, fs_strerror(rc));
   }
   if ((rc = mdb_env_sync(d.store.env, 1)))
@@ -1166,11 +1168,11 @@ int main(int argc, char **argv) {
     return cmd_relay(node_key, node_cert, netkey, server, dir, mode);
   }
   if (strcmp(cmd, "edits") == 0) {
-    if (!dir || count < 0 || records < 1) {
+    if (!dir || count < 0 || records < 1 || (mode && strcmp(mode, "pending") != 0)) {
       fputs(usage_text, stderr);
       return EXIT_USAGE;
     }
-    return cmd_edits(dir, count, records);
+    return cmd_edits(dir, count, records, mode != NULL);
   }
   static const struct {
     const char *name;

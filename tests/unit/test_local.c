@@ -57,30 +57,17 @@ static uint64_t count(fs_device *d, MDB_dbi dbi) {
   return n;
 }
 
-static void test_seal_groups_by_area_in_edit_order(void **state) {
-  fixture *f = *state;
-  const unsigned n = 2500; /* 834 + 833 + 833 per village, each under 1,024 */
-  for (unsigned i = 0; i < n; i++)
-    patrol(&f->d, i, "created");
-  patrol(&f->d, 4, "second visit"); /* village T1, after its creation */
-  assert_int_equal(count(&f->d, f->d.store.pending), n + 1);
-  assert_int_equal(count(&f->d, f->d.store.outbox), 0);
-
-  uint64_t sets = 0;
-  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
-  assert_int_equal(sets, 3); /* one per village: 834, 834 (with the edit), 833 */
-  assert_int_equal(count(&f->d, f->d.store.pending), 0);
-  assert_int_equal(count(&f->d, f->d.store.outbox), 3);
-
-  /* The outbox is a chain of valid signed sets, one area each, edit order
-   * within the area, every edit exactly once. */
+/* Walks the outbox: a chain of valid signed sets, one area each, edit order
+ * within the area (clocks only grow, across sets too). Returns the changes
+ * it holds. */
+static uint64_t outbox_chain_changes(fixture *f) {
   MDB_txn *txn;
   MDB_cursor *cur;
   MDB_val k, v;
   assert_int_equal(fs_store_begin(&f->d.store, false, &txn), 0);
   assert_int_equal(mdb_cursor_open(txn, f->d.store.outbox, &cur), 0);
   uint8_t prev[FS_HASH_LEN] = {0};
-  uint64_t seq = 0, changes = 0;
+  uint64_t seq = 0, changes = 0, last_hlc[3] = {0};
   int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
   while (rc == 0) {
     Fs__SignedChangeSet *ss = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
@@ -94,34 +81,76 @@ static void test_seal_groups_by_area_in_edit_order(void **state) {
     assert_memory_equal(cs->prev.data, prev, FS_HASH_LEN);
     memcpy(prev, id, FS_HASH_LEN);
     assert_true(cs->n_changes <= FS_MAX_CHANGES);
-    uint64_t last_hlc = 0;
     for (size_t i = 0; i < cs->n_changes; i++) {
       const Fs__Change *ch = cs->changes[i];
       unsigned num = (unsigned)strtoul(ch->record_id + 1, NULL, 10);
       char want[64];
       snprintf(want, sizeof want, SCOPE ".T%u", num % 3);
       assert_string_equal(cs->area, want);
-      assert_true(ch->hlc > last_hlc); /* edit order: clocks only grow */
+      assert_true(ch->hlc > last_hlc[num % 3]); /* edit order: clocks only grow */
       assert_true(ch->hlc <= cs->hlc);
-      last_hlc = ch->hlc;
+      last_hlc[num % 3] = ch->hlc;
       changes++;
     }
     fs__change_set__free_unpacked(cs, NULL);
     fs__signed_change_set__free_unpacked(ss, NULL);
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   }
+  assert_int_equal(rc, MDB_NOTFOUND);
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
-  assert_int_equal(changes, n + 1);
+  return changes;
+}
+
+static void test_seal_groups_by_area_in_edit_order(void **state) {
+  fixture *f = *state;
+  const unsigned n = 2500; /* 834 + 833 + 833 per village, each under 1,024 */
+  for (unsigned i = 0; i < n; i++)
+    patrol(&f->d, i, "created");
+  patrol(&f->d, 4, "second visit"); /* village T1, after its creation */
+  assert_int_equal(count(&f->d, f->d.store.pending), n + 1);
+  assert_int_equal(count(&f->d, f->d.store.outbox), 0);
+
+  fs_seal_result sealed;
+  assert_int_equal(fs_device_seal(&f->d, 0, &sealed), 0);
+  assert_int_equal(sealed.sets, 3); /* one per village: 834, 834 (with the edit), 833 */
+  assert_false(sealed.more);
+  assert_true(sealed.bytes > 2501 * 100);
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+  assert_int_equal(count(&f->d, f->d.store.outbox), 3);
+  assert_int_equal(outbox_chain_changes(f), n + 1); /* every edit exactly once */
 
   /* Nothing pending: sealing again makes nothing; the next edit extends
    * the chain. */
-  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
-  assert_int_equal(sets, 0);
+  assert_int_equal(fs_device_seal(&f->d, 0, &sealed), 0);
+  assert_int_equal(sealed.sets, 0);
   patrol(&f->d, 7, "third visit");
-  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
-  assert_int_equal(sets, 1);
+  assert_int_equal(fs_device_seal(&f->d, 0, &sealed), 0);
+  assert_int_equal(sealed.sets, 1);
   assert_int_equal(count(&f->d, f->d.store.outbox), 4);
+  assert_int_equal(outbox_chain_changes(f), n + 2);
+}
+
+/* A sync seals in steps (the oldest edits first) to push while it seals:
+ * the steps make one chain holding every edit once, in edit order. */
+static void test_seal_in_steps(void **state) {
+  fixture *f = *state;
+  const unsigned n = 2000;
+  for (unsigned i = 0; i < n; i++)
+    patrol(&f->d, i, "created");
+  patrol(&f->d, 4, "second visit");
+  fs_seal_result sealed;
+  uint64_t sets = 0, steps = 0;
+  do {
+    assert_int_equal(fs_device_seal(&f->d, 700, &sealed), 0);
+    sets += sealed.sets;
+    assert_int_equal(count(&f->d, f->d.store.outbox), sets);
+    assert_true(++steps <= 4);
+  } while (sealed.more);
+  assert_int_equal(steps, 3); /* 700, 700, 601 */
+  assert_int_equal(sets, 9);  /* three villages a step */
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+  assert_int_equal(outbox_chain_changes(f), n + 1);
 }
 
 static void test_seal_bounds_each_set(void **state) {
@@ -129,9 +158,9 @@ static void test_seal_bounds_each_set(void **state) {
   /* 3,000 edits in one village: at most 1,024 changes a set. */
   for (unsigned i = 0; i < 3000; i++)
     patrol(&f->d, i * 3, "created");
-  uint64_t sets = 0;
-  assert_int_equal(fs_device_seal(&f->d, &sets), 0);
-  assert_int_equal(sets, 3); /* 1,024 + 1,024 + 952 */
+  fs_seal_result sealed;
+  assert_int_equal(fs_device_seal(&f->d, 0, &sealed), 0);
+  assert_int_equal(sealed.sets, 3); /* 1,024 + 1,024 + 952 */
   assert_int_equal(count(&f->d, f->d.store.pending), 0);
 }
 
@@ -188,6 +217,7 @@ int main(void) {
     return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_seal_groups_by_area_in_edit_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seal_in_steps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seal_bounds_each_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_edit_leaves_nothing_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ids_sort_by_time_and_are_found_by_their_end, setup,
