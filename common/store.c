@@ -404,28 +404,36 @@ int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
 /* What record writes of one area change in its sums: the records added,
  * and the new states' elements minus the old ones'. A change set's records
  * all lie in its area, so a set of a thousand edits rewrites the area's
- * 2 KiB entry once, not a thousand times. */
+ * 2 KiB entry once, not a thousand times; likewise the record seq counter
+ * is read at the first write and stored once. */
 typedef struct sums_delta {
   uint64_t added;
   bool any;
+  bool seq_read;     /* seq holds meta record_seq plus the writes so far */
+  uint64_t seq;
   fs_lthash lanes;
 } sums_delta;
 
 static void delta_init(sums_delta *d) {
   d->added = 0;
   d->any = false;
+  d->seq_read = false;
+  d->seq = 0;
   fs_lthash_init(&d->lanes);
 }
 
-/* Adds d to area's entry of areasums. */
+/* Stores the record seq and adds d to area's entry of areasums. */
 static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_delta *d) {
   if (!d->any)
     return 0;
+  int rc = d->seq_read ? fs_meta_put_u64(s, txn, "record_seq", d->seq) : 0;
+  if (rc)
+    return rc;
   size_t alen = strlen(area);
   MDB_val k = {alen, (void *)area}, v;
   fs_lthash sum;
   uint64_t count = 0;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->areasums, &k, &v));
+  rc = fs_err_from_mdb(mdb_get(txn, s->areasums, &k, &v));
   if (rc == FS_ENOTFOUND) {
     fs_lthash_init(&sum);
   } else if (rc) {
@@ -441,8 +449,11 @@ static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_de
 }
 
 /* Writes r under its key with a new record seq, moving its recseq entry;
- * adds to d what the write changes in the sums of r's area. */
-static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta *d) {
+ * adds to d what the write changes in the sums of r's area. fresh: the
+ * record is not stored (record_load just found none), so there is no old
+ * state to look up and replace. */
+static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, bool fresh,
+                      sums_delta *d) {
   uint8_t kb[REC_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
@@ -450,7 +461,7 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta 
   MDB_val k = {(size_t)kl, kb}, old;
   fs_lthash elem;
   bool replaced = false;
-  int rc = fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
+  int rc = fresh ? FS_ENOTFOUND : fs_err_from_mdb(mdb_get(txn, s->records, &k, &old));
   if (rc == 0) {
     /* Hashed now: the writes below may move what old points to. */
     if ((rc = fs_store_record_elem(&elem, &k, &old)))
@@ -463,10 +474,10 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta 
   } else if (rc != FS_ENOTFOUND) {
     return rc;
   }
-  uint64_t seq;
-  if ((rc = fs_meta_get_u64(s, txn, "record_seq", &seq)) ||
-      (rc = fs_meta_put_u64(s, txn, "record_seq", ++seq)))
+  if (!d->seq_read && (rc = fs_meta_get_u64(s, txn, "record_seq", &d->seq)))
     return rc;
+  d->seq_read = true;
+  uint64_t seq = ++d->seq; /* stored by sums_apply */
   uint8_t *state;
   size_t len;
   if ((rc = fs_record_encode(r, &state, &len)))
@@ -496,16 +507,18 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, sums_delta 
 
 /* Loads the stored record or starts an empty one. */
 static int record_load(fs_store *s, MDB_txn *txn, const char *area, const char *id,
-                       fs_record *r) {
+                       fs_record *r, bool *fresh) {
   int rc = fs_store_record_get(s, txn, area, id, r);
-  if (rc == FS_ENOTFOUND)
+  *fresh = rc == FS_ENOTFOUND;
+  if (*fresh)
     rc = fs_record_init(r, area, id);
   return rc;
 }
 
 int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   fs_record cur;
-  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  bool fresh;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur, &fresh);
   if (rc)
     return rc;
   struct conflict_ctx cc = {s, txn, 0};
@@ -515,7 +528,7 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   if (rc == 1) {
     sums_delta d;
     delta_init(&d);
-    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur, &d);
+    int prc = cc.rc ? cc.rc : record_put(s, txn, &cur, fresh, &d);
     if (prc == 0)
       prc = sums_apply(s, txn, cur.area, &d);
     if (prc)
@@ -533,7 +546,8 @@ static void note_conflict(void *arg, const fs_record *r, const fs_field *winner,
 
 int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta) {
   fs_record cur;
-  int rc = record_load(s, txn, delta->area, delta->id, &cur);
+  bool fresh;
+  int rc = record_load(s, txn, delta->area, delta->id, &cur, &fresh);
   if (rc)
     return rc;
   bool conflict = false;
@@ -549,7 +563,8 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
     fs_record cur;
-    int rc = record_load(s, txn, cs->area, ch->record_id, &cur);
+    bool fresh;
+    int rc = record_load(s, txn, cs->area, ch->record_id, &cur, &fresh);
     if (rc)
       return rc;
     struct conflict_ctx cc = {s, txn, 0};
@@ -558,7 +573,7 @@ int fs_store_apply_changeset(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs)
       rc = cc.rc;
     if (rc == 1) {
       changed++;
-      rc = record_put(s, txn, &cur, &d);
+      rc = record_put(s, txn, &cur, fresh, &d);
     }
     fs_record_free(&cur);
     if (rc < 0)
