@@ -56,7 +56,8 @@ start_sync_bg() {
 }
 
 # How the interrupted sync ended, for the record.
-report_interrupted() { # HOW
+report_interrupted() { # HOW [OF: what the round left to push, default EDITS]
+  local of=${2:-$EDITS}
   wait_pid "$SYNC_PID" 60
   if [[ $WAITED -eq 0 ]]; then
     note "$1: the sync had finished before the kill: $(cat "$T/sync-lap.out")"
@@ -65,10 +66,10 @@ report_interrupted() { # HOW
   INTERRUPTED=$((INTERRUPTED + 1))
   local left
   left=$(laptop_outbox lap)
-  if ((left > 0 && left < EDITS)); then
+  if ((left > 0 && left < of)); then
     PARTIAL=$((PARTIAL + 1))
   fi
-  note "$1: sync ended with status $WAITED, outbox $left of $EDITS"
+  note "$1: sync ended with status $WAITED, $left of $of still to push"
 }
 
 check_round() { # WHAT
@@ -167,7 +168,7 @@ for who in server client; do
     sleep 0.01
   done
   if [[ $who == server ]]; then kill9_server commune; else kill -9 "$CLIENT_PID" 2>/dev/null; fi
-  report_interrupted "$who kill during stepped sealing"
+  report_interrupted "$who kill during stepped sealing" "$PEND"
   note "pending $(kv "$(laptop_status lap)" pending) of $PEND after the kill"
   [[ $who == server ]] && start_server commune
   sync_until_ok lap commune 10
