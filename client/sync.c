@@ -38,7 +38,7 @@ typedef struct sync_ctx {
   /* Sealing the rest of the pending edits, one step an idle turn of the
    * loop, while the server verifies and commits the sets already pushed. */
   uv_idle_t sealer;
-  bool sealing, welcomed;
+  bool sealing;
   /* Progress on a terminal: what the outbox held at the start, what is
    * done, since when. */
   uint64_t t0_ns, out_sets, out_bytes, acked_bytes;
@@ -170,8 +170,8 @@ static void on_seal_step(uv_idle_t *h) {
   }
   if (rc && x->rc == 0)
     fail(x, rc, "cannot seal the pending edits: %s", fs_strerror(rc));
-  else if (rc == 0 && x->welcomed && x->st != ST_PULLING && x->st != ST_DONE)
-    push_next(x);
+  else if (rc == 0)
+    push_next(x); /* started at the Welcome; pushing until sealing ends */
 }
 
 /* One progress line on stderr (a terminal): sets and bytes pushed and
@@ -364,7 +364,6 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
       fail(x, FS_EPROTOCOL, "the server granted an invalid area");
     } else {
       snprintf(x->granted, sizeof x->granted, "%s", w->area);
-      x->welcomed = true;
       push_next(x);
       /* Not before: each step would hold up a step of the handshake. */
       if (x->sealing && x->rc == 0)

@@ -806,7 +806,8 @@ int fs_schema_check_stored(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs,
     if (ch->deleted && ch->n_writes == 0)
       continue; /* a delete creates nothing and needs nothing */
     fs_schema_write small[32]; /* a record's writes fit, but for a big surrender */
-    fs_schema_write *w = ch->n_writes <= 32 ? small : calloc(ch->n_writes, sizeof *w);
+    fs_schema_write *w = ch->n_writes <= sizeof small / sizeof small[0]
+                             ? small : calloc(ch->n_writes, sizeof *w);
     if (!w)
       return FS_ENOMEM;
     for (size_t j = 0; j < ch->n_writes; j++)

@@ -409,15 +409,13 @@ int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,
 typedef struct sums_delta {
   uint64_t added;
   bool any;
-  bool seq_read;     /* seq holds meta record_seq plus the writes so far */
-  uint64_t seq;
+  uint64_t seq;      /* 0 until the first write reads meta record_seq */
   fs_lthash lanes;
 } sums_delta;
 
 static void delta_init(sums_delta *d) {
   d->added = 0;
   d->any = false;
-  d->seq_read = false;
   d->seq = 0;
   fs_lthash_init(&d->lanes);
 }
@@ -426,7 +424,7 @@ static void delta_init(sums_delta *d) {
 static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_delta *d) {
   if (!d->any)
     return 0;
-  int rc = d->seq_read ? fs_meta_put_u64(s, txn, "record_seq", d->seq) : 0;
+  int rc = fs_meta_put_u64(s, txn, "record_seq", d->seq); /* any: seq was read */
   if (rc)
     return rc;
   size_t alen = strlen(area);
@@ -474,10 +472,9 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, bool fresh,
   } else if (rc != FS_ENOTFOUND) {
     return rc;
   }
-  if (!d->seq_read && (rc = fs_meta_get_u64(s, txn, "record_seq", &d->seq)))
+  if (d->seq == 0 && (rc = fs_meta_get_u64(s, txn, "record_seq", &d->seq)))
     return rc;
-  d->seq_read = true;
-  uint64_t seq = ++d->seq; /* stored by sums_apply */
+  uint64_t seq = ++d->seq; /* never 0 again; stored by sums_apply */
   uint8_t *state;
   size_t len;
   if ((rc = fs_record_encode(r, &state, &len)))
