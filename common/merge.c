@@ -217,6 +217,25 @@ uint64_t fs_record_max_hlc(const fs_record *r) {
   return m;
 }
 
+/* Registers never written (hlc 0) say nothing about who wrote the record. */
+static bool writer_agrees(const fs_clock *c, const uint8_t **who) {
+  if (c->hlc == 0)
+    return true;
+  if (!*who)
+    *who = c->device;
+  return memcmp(*who, c->device, FS_PK_LEN) == 0;
+}
+
+bool fs_record_sole_writer(const fs_record *r, uint8_t out[FS_PK_LEN]) {
+  const uint8_t *who = NULL;
+  bool sole = writer_agrees(&r->type_clock, &who) && writer_agrees(&r->del_clock, &who);
+  for (size_t i = 0; sole && i < r->nfields; i++)
+    sole = writer_agrees(&r->fields[i].clock, &who);
+  if (sole && who)
+    memcpy(out, who, FS_PK_LEN);
+  return sole && who;
+}
+
 /* A device key is encoded only with a non-zero clock, so that "never set"
  * has exactly one encoding. */
 static ProtobufCBinaryData key_bytes(const fs_clock *c) {

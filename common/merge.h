@@ -87,6 +87,11 @@ const fs_field *fs_record_field(const fs_record *r, const char *name);
 /* Greatest hlc among all registers (what an editor has "seen"). */
 uint64_t fs_record_max_hlc(const fs_record *r);
 
+/* The device that made every write the record holds: its key in out and
+ * true, or false when two devices wrote to it (or nothing was written).
+ * A laptop that is the sole writer of a record holds all of it already. */
+bool fs_record_sole_writer(const fs_record *r, uint8_t out[FS_PK_LEN]);
+
 /* Canonical bytes of a state (RecordState), malloc'ed, caller frees.
  * Returns 0 or FS_ENOMEM. */
 int fs_record_encode(const fs_record *r, uint8_t **out, size_t *len);

@@ -121,6 +121,8 @@ static int open_store(fs_store *s, const char *dir, size_t mapsize, bool upgrade
     rc = fs_store_upgrade_from_1(s);
   if (rc == 0 && (format == 1 || format == 2))
     rc = fs_store_upgrade_from_2(s);
+  if (rc == 0 && format >= 1 && format <= 3)
+    rc = fs_store_upgrade_from_3(s);
   if (rc)
     goto fail;
   return 0;
@@ -446,6 +448,15 @@ static int sums_apply(fs_store *s, MDB_txn *txn, const char *area, const sums_de
   return fs_store_sums_put(s, txn, area, alen, count + d->added, &sum);
 }
 
+size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
+                             const fs_record *r) {
+  memcpy(out, key, klen);
+  if (!fs_record_sole_writer(r, out + klen + 1))
+    return klen;
+  out[klen] = 0;
+  return klen + 1 + FS_PK_LEN;
+}
+
 /* Writes r under its key with a new record seq, moving its recseq entry;
  * adds to d what the write changes in the sums of r's area. fresh: the
  * record is not stored (record_load just found none), so there is no old
@@ -484,10 +495,10 @@ static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, bool fresh,
   if (rc == 0) {
     fs_be64_put(v.mv_data, seq);
     memcpy((uint8_t *)v.mv_data + 8, state, len);
-    uint8_t sk[8];
+    uint8_t sk[8], rv[FS_STORE_RECSEQ_MAX];
     fs_be64_put(sk, seq);
-    MDB_val skv = {8, sk};
-    rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &k, 0));
+    MDB_val skv = {8, sk}, rvv = {fs_store_recseq_value(rv, kb, (size_t)kl, r), rv};
+    rc = fs_err_from_mdb(mdb_put(txn, s->recseq, &skv, &rvv, 0));
   }
   if (rc == 0) {
     if (replaced)
@@ -710,17 +721,40 @@ int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
   return scan_end(&sc);
 }
 
+/* A recseq value: area 0 id, then 0 and the sole writer's key when one
+ * device made every write (an id holds no 0 byte, so the tag is plain). */
+static int recseq_parse(const MDB_val *v, char area[FS_MAX_AREA_KEY + 1], MDB_val *key,
+                        const uint8_t **writer) {
+  const uint8_t *p = v->mv_data;
+  size_t alen = strnlen(v->mv_data, v->mv_size);
+  if (alen == v->mv_size || alen > FS_MAX_AREA_KEY)
+    return FS_ESTORE;
+  memcpy(area, p, alen);
+  area[alen] = '\0';
+  const uint8_t *end = memchr(p + alen + 1, 0, v->mv_size - alen - 1);
+  *writer = NULL;
+  key->mv_data = v->mv_data;
+  key->mv_size = v->mv_size;
+  if (end) {
+    if ((size_t)(p + v->mv_size - end) != 1 + FS_PK_LEN)
+      return FS_ESTORE;
+    key->mv_size = (size_t)(end - p);
+    *writer = end + 1;
+  }
+  return 0;
+}
+
 int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
-                           const char *scope, size_t max_records, size_t max_bytes,
-                           size_t max_scan, fs_state_take_fn take, void *arg,
-                           uint64_t *next, bool *more) {
+                           const char *scope, const uint8_t *skip_writer,
+                           size_t max_records, size_t max_bytes, size_t max_scan,
+                           fs_state_take_fn take, void *arg, uint64_t *next, bool *more) {
   MDB_cursor *cur;
   int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->recseq, &cur));
   if (rc)
     return rc;
   uint8_t kb[8];
   fs_be64_put(kb, cursor + 1);
-  MDB_val k = {8, kb}, rk;
+  MDB_val k = {8, kb}, rv;
   size_t taken = 0, bytes = 0, scanned = 0;
   *next = cursor;
   *more = false;
@@ -728,44 +762,35 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
     mdb_cursor_close(cur);
     return 0;
   }
-  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_SET_RANGE));
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rv, MDB_SET_RANGE));
   while (rc == 0) {
     if (taken >= max_records || bytes >= max_bytes || scanned >= max_scan) {
       *more = true;
       break;
     }
     scanned++;
-    if (k.mv_size != 8) {
+    char area[FS_MAX_AREA_KEY + 1];
+    MDB_val rk, v;
+    const uint8_t *writer;
+    if (k.mv_size != 8 || recseq_parse(&rv, area, &rk, &writer)) {
       rc = FS_ESTORE;
       break;
     }
-    /* The record key starts with its area and a 0 byte. */
-    const char *area = rk.mv_data;
-    size_t alen = strnlen(area, rk.mv_size);
-    char abuf[FS_MAX_AREA_KEY + 1];
-    if (alen == rk.mv_size || alen > FS_MAX_AREA_KEY) {
-      rc = FS_ESTORE;
-      break;
-    }
-    memcpy(abuf, area, alen);
-    abuf[alen] = '\0';
-    if (fs_area_within(abuf, scope)) {
-      MDB_val v;
+    bool skip = skip_writer && writer && memcmp(writer, skip_writer, FS_PK_LEN) == 0;
+    if (!skip && fs_area_within(area, scope)) {
       if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &v))))
         break;
       if (v.mv_size < 8) {
         rc = FS_ESTORE;
         break;
       }
-      if ((rc = take(arg, (uint8_t *)v.mv_data + 8, v.mv_size - 8)) < 0)
+      if ((rc = take(arg, (uint8_t *)v.mv_data + 8, v.mv_size - 8)))
         break;
-      if (rc == 0) {
-        taken++;
-        bytes += v.mv_size;
-      }
+      taken++;
+      bytes += v.mv_size;
     }
     *next = fs_be64_get(k.mv_data);
-    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rk, MDB_NEXT));
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &rv, MDB_NEXT));
   }
   mdb_cursor_close(cur);
   return rc == FS_ENOTFOUND ? 0 : rc;

@@ -9,7 +9,8 @@
  *   devseq      key(32) || seq(8) -> id(32) || local seq(8): a device's
  *               chain, to find a set by device and seq (duplicates, fetches)
  *   records     area 0 id -> record seq(8) || canonical RecordState
- *   recseq      record seq(8) -> area 0 id: what changed, for pulls
+ *   recseq      record seq(8) -> area 0 id [0 key(32)]: what changed, for
+ *               pulls, and its sole writer when one device made every write
  *   conflicts   hash(32) -> Conflict
  *   quarantine  id(32) -> SignedChangeSet (forks kept as evidence)
  *   held        key(32) || seq(8) -> SignedChangeSet: relayed ahead of a gap
@@ -48,8 +49,10 @@
  * pages all over the file.
  * 3: areasums, so that a digest costs one entry per area instead of a
  * read of every record (the digest's value changed with it).
- * fs_store_open_upgrade converts a format 1 or 2 store. */
-#define FS_STORE_FORMAT 3
+ * 4: each recseq entry names its record's sole writer, so that a laptop's
+ * pull passes over what it wrote alone without reading those records.
+ * fs_store_open_upgrade converts a format 1, 2 or 3 store. */
+#define FS_STORE_FORMAT 4
 #define FS_STORE_MAPSIZE_DEFAULT ((size_t)1 << 33) /* 8 GiB, sparse */
 #define FS_STORE_MAPSIZE_MAX ((size_t)1 << 40)     /* growth stops at 1 TiB */
 
@@ -184,17 +187,20 @@ typedef int (*fs_record_visit_fn)(void *arg, const fs_record *r);
 int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
                           fs_record_visit_fn visit, void *arg);
 
-/* Records changed after cursor whose area is within scope, in change order.
- * Calls take(arg, state, len) with each canonical state (pointing into the
- * map) until max_records were taken, max_bytes reached or max_scan entries
- * looked at. take returns 0 (taken), 1 (passed over: the cursor moves past
- * it, it counts only as scanned) or an error that stops the scan. *next is
- * the cursor to resume from; *more is true when entries remain after it. */
+/* Records changed after cursor whose area is within scope, in change order,
+ * but for those that skip_writer (a device key, or NULL) alone wrote: the
+ * laptop that made them holds them already, so sending them back would
+ * only cost it a merge that changes nothing. Calls take(arg, state, len)
+ * with each canonical state (pointing into the map) until max_records were
+ * taken, max_bytes reached or max_scan entries looked at (skipped ones
+ * count as looked at); take returns 0 or an error that stops the scan.
+ * *next is the cursor to resume from; *more is true when entries remain
+ * after it. */
 typedef int (*fs_state_take_fn)(void *arg, const uint8_t *state, size_t len);
 int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
-                           const char *scope, size_t max_records, size_t max_bytes,
-                           size_t max_scan, fs_state_take_fn take, void *arg,
-                           uint64_t *next, bool *more);
+                           const char *scope, const uint8_t *skip_writer,
+                           size_t max_records, size_t max_bytes, size_t max_scan,
+                           fs_state_take_fn take, void *arg, uint64_t *next, bool *more);
 
 /* Number of entries in a database. */
 int fs_store_count(fs_store *s, MDB_txn *txn, MDB_dbi dbi, uint64_t *n);

@@ -3,6 +3,7 @@
 #ifndef FS_STORE_IMPL_H
 #define FS_STORE_IMPL_H
 
+#include "changeset.h"
 #include "lthash.h"
 #include "store.h"
 
@@ -12,6 +13,13 @@
 /* The LtHash element of a stored record: key k, value v (record seq(8) ||
  * canonical state). Returns 0 or FS_ESTORE (a value too short). */
 int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v);
+
+/* A recseq value: the record key (area 0 id), then, when one device made
+ * every write of r, a 0 byte and its key (an id holds no 0 byte). Writes
+ * at most FS_STORE_RECSEQ_MAX bytes to out; returns the length. */
+#define FS_STORE_RECSEQ_MAX (FS_MAX_AREA + 1 + FS_MAX_ID + 1 + FS_PK_LEN)
+size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
+                             const fs_record *r);
 
 /* Writes area's (alen bytes, no NUL) entry of areasums. Returns 0 or a
  * storage error (FS_EMAPFULL among them). */
@@ -31,5 +39,11 @@ int fs_store_upgrade_from_1(fs_store *s);
  * run again on the half-converted store) make it start over. Returns 0 or
  * a storage error. */
 int fs_store_upgrade_from_2(fs_store *s);
+
+/* Format 3 -> 4: tags each recseq entry with its record's sole writer
+ * (fs_store_recseq_value), in bounded transactions, and sets format 4 in
+ * the last one. Resumable: entries already tagged or shared stay as they
+ * are, and a tagged one decodes the same. Returns 0 or a storage error. */
+int fs_store_upgrade_from_3(fs_store *s);
 
 #endif

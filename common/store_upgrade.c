@@ -239,3 +239,82 @@ int fs_store_upgrade_from_2(fs_store *s) {
            (unsigned long long)((uv_hrtime() - t0) / 1000000));
   return rc;
 }
+
+#define TAGS_BATCH 4096 /* recseq entries looked at per transaction */
+
+/* Format 3 -> 4 walks recseq from next, counting the entries it tagged;
+ * from and tagged_from are where the transaction in progress started. */
+struct from_3 {
+  uint64_t next, tagged, from, tagged_from;
+};
+
+static int step_from_3(fs_store *s, MDB_txn *txn, void *arg, bool again, bool *done) {
+  struct from_3 *st = arg;
+  if (again) { /* the map grew after an aborted batch: redo it */
+    st->next = st->from;
+    st->tagged = st->tagged_from;
+  }
+  st->from = st->next;
+  st->tagged_from = st->tagged;
+  MDB_cursor *cur;
+  int rc = fs_err_from_mdb(mdb_cursor_open(txn, s->recseq, &cur));
+  if (rc)
+    return rc;
+  uint8_t kb[8];
+  fs_be64_put(kb, st->next);
+  MDB_val k = {8, kb}, v;
+  rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+  for (size_t n = 0; rc == 0 && n < TAGS_BATCH; n++) {
+    if (k.mv_size != 8 || v.mv_size > FS_STORE_RECSEQ_MAX) {
+      rc = FS_ESTORE;
+      break;
+    }
+    uint8_t key[FS_STORE_RECSEQ_MAX], sk[8];
+    size_t klen = v.mv_size;
+    memcpy(key, v.mv_data, klen);
+    memcpy(sk, k.mv_data, 8);
+    const uint8_t *area_end = memchr(key, 0, klen);
+    if (!area_end) {
+      rc = FS_ESTORE;
+      break;
+    }
+    st->next = fs_be64_get(sk) + 1;
+    if (!memchr(area_end + 1, 0, klen - (size_t)(area_end + 1 - key))) { /* untagged */
+      MDB_val rk = {klen, key}, rv;
+      fs_record r;
+      if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &rv))))
+        break;
+      if (rv.mv_size < 8 || fs_record_decode(&r, (uint8_t *)rv.mv_data + 8, rv.mv_size - 8)) {
+        rc = FS_ESTORE;
+        break;
+      }
+      uint8_t tagged[FS_STORE_RECSEQ_MAX];
+      MDB_val tv = {fs_store_recseq_value(tagged, key, klen, &r), tagged};
+      fs_record_free(&r);
+      if (tv.mv_size != klen) {
+        MDB_val skv = {8, sk};
+        if ((rc = fs_err_from_mdb(mdb_cursor_put(cur, &skv, &tv, MDB_CURRENT))))
+          break;
+        st->tagged++;
+      }
+    }
+    rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
+  }
+  mdb_cursor_close(cur);
+  if (rc == FS_ENOTFOUND) {
+    *done = true;
+    rc = fs_meta_put_u64(s, txn, "format", 4);
+  }
+  return rc;
+}
+
+int fs_store_upgrade_from_3(fs_store *s) {
+  uint64_t t0 = uv_hrtime();
+  struct from_3 st = {1, 0, 1, 0};
+  int rc = upgrade_run(s, step_from_3, &st);
+  if (rc == 0)
+    fs_log(FS_LOG_INFO, "store.upgraded", "from=3 to=4 tagged=%llu ms=%llu",
+           (unsigned long long)st.tagged,
+           (unsigned long long)((uv_hrtime() - t0) / 1000000));
+  return rc;
+}

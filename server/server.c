@@ -283,35 +283,10 @@ static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
 struct pull_out {
   ProtobufCBinaryData *states;
   size_t n, cap;
-  const uint8_t *skip_own; /* a laptop's key: leave out what it wrote alone */
-  fs_arena *scratch;       /* with skip_own: each state is decoded in it */
 };
-
-static bool register_by(const ProtobufCBinaryData *dev, uint64_t hlc, const uint8_t *key) {
-  return hlc == 0 || (dev->len == FS_PK_LEN && memcmp(dev->data, key, FS_PK_LEN) == 0);
-}
-
-/* True when every register of the state holds a write of key: the laptop
- * that made them holds them already (its store applied each edit), so
- * sending them back would only cost it a merge that changes nothing. */
-static bool state_all_own(const uint8_t *p, size_t len, const uint8_t *key,
-                          fs_arena *scratch) {
-  /* A laptop's pull after its patrol meets thousands of its own records:
-   * decoded in one reused chunk, not a malloc per field. */
-  ProtobufCAllocator alloc = fs_arena_allocator(scratch);
-  Fs__RecordState *st = fs__record_state__unpack(&alloc, len, p);
-  bool own = st && register_by(&st->type_device, st->type_hlc, key) &&
-             register_by(&st->del_device, st->del_hlc, key);
-  for (size_t i = 0; own && i < st->n_fields; i++)
-    own = register_by(&st->fields[i]->device, st->fields[i]->hlc, key);
-  fs_arena_reset(scratch);
-  return own; /* undecodable: sent as it is; the laptop reports it */
-}
 
 static int take_state(void *arg, const uint8_t *p, size_t len) {
   struct pull_out *o = arg;
-  if (o->skip_own && state_all_own(p, len, o->skip_own, o->scratch))
-    return 1;
   if (o->n == o->cap)
     return FS_ELIMIT;
   o->states[o->n].data = (uint8_t *)p;
@@ -323,20 +298,17 @@ static int take_state(void *arg, const uint8_t *p, size_t len) {
 static void on_pull(fs_session *s, const Fs__Pull *p) {
   fs_server *srv = s->srv;
   size_t max = p->max && p->max < FS_PULL_MAX_RECORDS ? p->max : FS_PULL_MAX_RECORDS;
-  fs_arena scratch;
-  fs_arena_init(&scratch, 0);
-  struct pull_out o = {calloc(max, sizeof *o.states), 0, max,
-                       s->is_node ? NULL : s->peer_key, &scratch};
+  struct pull_out o = {calloc(max, sizeof *o.states), 0, max};
   MDB_txn *txn = NULL;
   uint64_t next = p->cursor;
   bool more = false;
   int rc = o.states ? fs_store_begin(&srv->store, false, &txn) : FS_ENOMEM;
   if (rc == 0)
-    rc = fs_store_changes_since(&srv->store, txn, p->cursor, s->area, max,
-                                FS_PULL_MAX_BYTES, FS_PULL_MAX_SCAN, take_state, &o,
-                                &next, &more);
+    rc = fs_store_changes_since(&srv->store, txn, p->cursor, s->area,
+                                s->is_node ? NULL : s->peer_key, max, FS_PULL_MAX_BYTES,
+                                FS_PULL_MAX_SCAN, take_state, &o, &next, &more);
   /* Certificates flow down to child nodes (revocations above all). */
-  struct pull_out co = {NULL, 0, 0, NULL, NULL};
+  struct pull_out co = {NULL, 0, 0};
   uint64_t cert_next = p->cert_cursor;
   bool cert_more = false;
   if (rc == 0 && s->is_node) {
@@ -364,7 +336,6 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
   }
   if (txn)
     mdb_txn_abort(txn);
-  fs_arena_free(&scratch);
   free(o.states);
   free(co.states);
   if (rc)

@@ -27,7 +27,7 @@
 #                   to-format1, the layout of two builds ago). fieldsyncd
 #                   status refuses it and says how to convert it; fieldsyncd
 #                   run converts it all the way (store.upgraded 1 -> 2, every
-#                   set, then 2 -> 3, every record), forwards the converted
+#                   set, then 2 -> 3, every record, then 3 -> 4), forwards the converted
 #                   log to the district once it is back, and takes the
 #                   laptop's next sets: commune and district each hold every
 #                   acknowledged set once, and their digests are the laptop's.
@@ -38,6 +38,14 @@
 #                   record), the laptop's converts at its next command, and
 #                   both digests are what they were before; digest --check
 #                   (every record read) agrees.
+#   format3_upgrade a node's and its laptop's stores rewritten in format 3
+#                   (fs_storetool to-format3: change entries without their
+#                   sole writer): fieldsyncd digest refuses the node's;
+#                   fieldsyncd run converts it (store.upgraded 3 -> 4, each
+#                   of the laptop's 100 records tagged as its alone), the
+#                   laptop's converts at its next command, digests are what
+#                   they were, and the laptop's next sync pushes its new sets
+#                   and pulls none of its own records back.
 . "$(dirname "$0")/lib.sh"
 
 [[ -n "${FS_STORETOOL:-}" && -x "$FS_STORETOOL" ]] ||
@@ -179,12 +187,12 @@ format_version() {
   must "$FS_STORETOOL" set-format --data "$T/ver.data" --format 99
   expect_exit 2 "$FIELDSYNCD" run --config "$T/ver.ini" --listen "127.0.0.1:$(free_port)"
   assert_contains "$ERR" "event=server.store" "the refusal's log line"
-  assert_contains "$ERR" "err=E_VERSION format=99 supported=3" "the refusal's log line"
-  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 3" \
+  assert_contains "$ERR" "err=E_VERSION format=99 supported=4" "the refusal's log line"
+  assert_contains "$ERR" "written in on-disk format 99; this fieldsyncd reads format 4" \
     "the refusal's sentence"
   note "run: $(grep event=server.store <<<"$ERR")"
   expect_exit 2 "$FIELDSYNCD" status --data "$T/ver.data"
-  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 3" "status"
+  assert_contains "$ERR" "on-disk format 99; this fieldsyncd reads format 4" "status"
 }
 
 format_upgrade() {
@@ -203,13 +211,15 @@ format_upgrade() {
   acked=$(($(kv "$st" seq) - $(kv "$st" outbox)))
   must "$FS_STORETOOL" to-format1 --data "$T/upcomm.data"
   expect_exit 2 "$FIELDSYNCD" status --data "$T/upcomm.data"
-  assert_contains "$ERR" "on-disk format 1, older than this fieldsyncd's 3: restart the node" \
+  assert_contains "$ERR" "on-disk format 1, older than this fieldsyncd's 4: restart the node" \
     "status on a format 1 store"
   start_server updist
   start_server upcomm
   assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=1 to=2 sets=$acked" \
     "the commune's log"
   assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=2 to=3 records=100 areas=1" \
+    "the commune's log"
+  assert_contains "$(cat "$T/upcomm.log")" "event=store.upgraded node=upcomm from=3 to=4 tagged=100" \
     "the commune's log"
   note "$(grep event=store.upgraded "$T/upcomm.log")"
   must "$FS_TESTPEER" edits --dir "$T/u1" --count 50 --records 100
@@ -225,32 +235,49 @@ format_upgrade() {
   stop_server updist
 }
 
-format2_upgrade() {
+# old_format_upgrade N NODE LAPTOP LOG: a node's and its laptop's stores,
+# holding 300 sets on 100 records, rewritten in format N; every command but
+# the node's writer refuses it; fieldsyncd run converts it and logs LOG;
+# both digests are what they were (the laptop's converts at its next command).
+old_format_upgrade() {
   local key before
-  key=$(laptop_init f2 $A)
-  write_server_config f2node $A "device = $key $A"
-  start_server f2node
-  must "$FS_TESTPEER" edits --dir "$T/f2" --count 300 --records 100
-  sync_ok f2 f2node
-  stop_server f2node
-  before=$(server_digest f2node $A)
-  assert_eq "$before" "$(laptop_digest f2 $A)" "the laptop's digest, format 3"
-  must "$FS_STORETOOL" to-format2 --data "$T/f2node.data"
-  must "$FS_STORETOOL" to-format2 --data "$T/f2/store"
-  expect_exit 2 "$FIELDSYNCD" digest --data "$T/f2node.data" --area $A
-  assert_contains "$ERR" "on-disk format 2, older than this fieldsyncd's 3: restart the node" \
-    "digest on a format 2 store"
-  start_server f2node
-  assert_contains "$(cat "$T/f2node.log")" "event=store.upgraded node=f2node from=2 to=3 records=100 areas=1" \
-    "the node's log"
-  note "$(grep event=store.upgraded "$T/f2node.log")"
-  assert_eq "$before" "$(server_digest f2node $A)" "the node's digest after the conversion"
-  assert_eq "$before" "$(laptop_digest f2 $A)" "the laptop's digest after its conversion"
+  key=$(laptop_init "$3" $A)
+  write_server_config "$2" $A "device = $key $A"
+  start_server "$2"
+  must "$FS_TESTPEER" edits --dir "$T/$3" --count 300 --records 100
+  sync_ok "$3" "$2"
+  stop_server "$2"
+  before=$(server_digest "$2" $A)
+  assert_eq "$before" "$(laptop_digest "$3" $A)" "the laptop's digest, format 4"
+  must "$FS_STORETOOL" to-format"$1" --data "$T/$2.data"
+  must "$FS_STORETOOL" to-format"$1" --data "$T/$3/store"
+  expect_exit 2 "$FIELDSYNCD" digest --data "$T/$2.data" --area $A
+  assert_contains "$ERR" "on-disk format $1, older than this fieldsyncd's 4: restart the node" \
+    "digest on a format $1 store"
+  start_server "$2"
+  assert_contains "$(cat "$T/$2.log")" "event=store.upgraded node=$2 $4" "the node's log"
+  note "$(grep event=store.upgraded "$T/$2.log")"
+  assert_eq "$before" "$(server_digest "$2" $A)" "the node's digest after the conversion"
+  assert_eq "$before" "$(laptop_digest "$3" $A)" "the laptop's digest after its conversion"
+}
+
+format2_upgrade() {
+  old_format_upgrade 2 f2node f2 "from=2 to=3 records=100 areas=1"
   must "$FIELDSYNCD" digest --check --data "$T/f2node.data" --area $A
   must "$FIELDSYNCD" digest --check --data "$T/f2node.data"
   stop_server f2node
 }
 
+format3_upgrade() {
+  old_format_upgrade 3 f3node f3 "from=3 to=4 tagged=100"
+  must "$FS_TESTPEER" edits --dir "$T/f3" --count 50 --records 100
+  sync_ok f3 f3node
+  assert_eq "pushed 50 stored 50 pulled 0" "$(sync_counts)" "the sync after the conversion"
+  consistent f3node f3
+  stop_server f3node
+}
+
 district_holds() { [[ $(kv "$(server_status updist)" change_sets) == "$1" ]]; }
 
-run_checks map_grows map_max_refuses disk_full format_version format_upgrade format2_upgrade
+run_checks map_grows map_max_refuses disk_full format_version format_upgrade format2_upgrade \
+  format3_upgrade

@@ -15,19 +15,22 @@
  *   fs_storetool set-format --data DIR --format N
  *       writes N as the store's on-disk format version (meta "format"), as a
  *       store written by another build would carry it.
+ *   fs_storetool to-format3 --data DIR
+ *       rewrites a store in the layout of format 3 (store.h), as the
+ *       previous build left its stores: recseq entries without their sole
+ *       writer. For the upgrade tests (old_formats.h).
  *   fs_storetool to-format2 --data DIR
- *       rewrites a store in the layout of format 2 (store.h), as the
- *       previous build left its stores: no areasums. For the upgrade test.
+ *       the same in the layout of format 2: also no areasums.
  *   fs_storetool to-format1 --data DIR
- *       the same in the layout of format 1, as the build before left them:
- *       also each set under its id in "changesets", the log and devseq
- *       holding ids.
+ *       the same in the layout of format 1: also each set under its id in
+ *       "changesets", the log and devseq holding ids.
  *
  * Exit status: 0 ok, 1 usage, 2 failure (with a sentence on stderr).
  */
 #include "changeset.h"
 #include "error.h"
 #include "hex.h"
+#include "old_formats.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -40,6 +43,7 @@
 
 static const char usage_text[] = "usage: fs_storetool sets --data DIR\n"
                                  "       fs_storetool set-format --data DIR --format N\n"
+                                 "       fs_storetool to-format3 --data DIR\n"
                                  "       fs_storetool to-format2 --data DIR\n"
                                  "       fs_storetool to-format1 --data DIR\n";
 
@@ -102,18 +106,13 @@ static int cmd_sets(fs_store *s) {
   return rc;
 }
 
-/* Format 2 as the previous build wrote it: no area sums; in txn. */
-static int as_format2(fs_store *s, MDB_txn *txn) {
-  int rc = fs_err_from_mdb(mdb_drop(txn, s->areasums, 0));
-  return rc ? rc : fs_meta_put_u64(s, txn, "format", 2);
-}
-
-static int cmd_to_format2(fs_store *s) {
+/* Rewrites the store with old (old_formats.h) in one transaction. */
+static int cmd_to_old(fs_store *s, int (*old)(fs_store *, MDB_txn *)) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
   if (rc)
     return rc;
-  if ((rc = as_format2(s, txn))) {
+  if ((rc = old(s, txn))) {
     mdb_txn_abort(txn);
     return rc;
   }
@@ -129,7 +128,7 @@ static int cmd_to_format1(fs_store *s) {
   int rc = fs_store_begin(s, true, &txn);
   if (rc)
     return rc;
-  if ((rc = as_format2(s, txn)) ||
+  if ((rc = fs_old_format2(s, txn)) ||
       (rc = fs_err_from_mdb(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old))) ||
       (rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur)))) {
     mdb_txn_abort(txn);
@@ -194,7 +193,9 @@ int main(int argc, char **argv) {
   bool set_format = argc >= 2 && strcmp(argv[1], "set-format") == 0 && format;
   bool to_format1 = argc >= 2 && strcmp(argv[1], "to-format1") == 0;
   bool to_format2 = argc >= 2 && strcmp(argv[1], "to-format2") == 0;
-  if (!data || argc % 2 != 0 || (!sets && !set_format && !to_format1 && !to_format2)) {
+  bool to_format3 = argc >= 2 && strcmp(argv[1], "to-format3") == 0;
+  if (!data || argc % 2 != 0 ||
+      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3)) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
@@ -214,7 +215,8 @@ int main(int argc, char **argv) {
   }
   rc = sets         ? cmd_sets(&s)
        : to_format1 ? cmd_to_format1(&s)
-       : to_format2 ? cmd_to_format2(&s)
+       : to_format2 ? cmd_to_old(&s, fs_old_format2)
+       : to_format3 ? cmd_to_old(&s, fs_old_format3)
                     : cmd_set_format(&s, strtoull(format, NULL, 10));
   fs_store_close(&s);
   if (rc) {

@@ -443,6 +443,40 @@ static void test_same_clock_writes_converge(void **state) {
              (unsigned long long)rb, (unsigned long long)sb);
 }
 
+/* The sole writer is the device behind every register the record holds:
+ * what a pull may leave out for that device. */
+static void test_sole_writer(void **state) {
+  (void)state;
+  uint8_t who[FS_PK_LEN], one[FS_PK_LEN], two[FS_PK_LEN];
+  memset(one, 1, sizeof one);
+  memset(two, 2, sizeof two);
+  fs_record r;
+  fresh(&r);
+  assert_false(fs_record_sole_writer(&r, who)); /* nothing written */
+  assert_int_equal(apply1(&r, 1, 10, false, "a", "x", 0, NULL, NULL), 1);
+  assert_int_equal(apply1(&r, 1, 11, false, "b", "y", 0, NULL, NULL), 1);
+  assert_true(fs_record_sole_writer(&r, who));
+  assert_memory_equal(who, one, FS_PK_LEN);
+  assert_int_equal(apply1(&r, 2, 12, false, "c", "z", 0, NULL, NULL), 1);
+  assert_false(fs_record_sole_writer(&r, who)); /* b and a stay device 1's */
+  fs_record_free(&r);
+
+  /* Writes that lost to newer ones no longer count. */
+  fresh(&r);
+  assert_int_equal(apply1(&r, 1, 10, false, "a", "x", 0, NULL, NULL), 1);
+  assert_int_equal(apply1(&r, 2, 20, false, "a", "w", 10, NULL, NULL), 1);
+  assert_true(fs_record_sole_writer(&r, who));
+  assert_memory_equal(who, two, FS_PK_LEN);
+  fs_record_free(&r);
+
+  /* A delete is a write too. */
+  fresh(&r);
+  assert_int_equal(apply1(&r, 1, 10, false, "a", "x", 0, NULL, NULL), 1);
+  assert_int_equal(apply1(&r, 2, 20, true, NULL, NULL, 0, NULL, NULL), 1);
+  assert_false(fs_record_sole_writer(&r, who));
+  fs_record_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_last_writer_wins),
@@ -455,6 +489,7 @@ int main(void) {
       cmocka_unit_test(test_decode_is_strict),
       cmocka_unit_test(test_conflict_callback),
       cmocka_unit_test(test_same_clock_writes_converge),
+      cmocka_unit_test(test_sole_writer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
