@@ -23,7 +23,10 @@
 
 #define FS_SYNC_BATCH_SETS 256
 #define FS_SYNC_BATCH_BYTES (3u << 20) /* a Push stays below FS_FRAME_MAX */
-#define FS_SYNC_PIPELINE 2 /* Pushes in flight; the server reads up to 4 */
+/* Pushes in flight: as many as the server reads (FS_SESSION_PUSHES), so
+ * each sealed step goes out at once and the last Push is one step, not the
+ * several a shallower pipe piles up while waiting for an Ack. */
+#define FS_SYNC_PIPELINE 4
 #define FS_SYNC_IDLE_MS 30000
 #define FS_SYNC_SEAL_STEP 1024 /* pending edits sealed a step */
 
