@@ -861,8 +861,16 @@ static int cmd_tree(int argc, char **argv) {
   uv_timer_start(&G.deadline, on_deadline, (uint64_t)(timeout * 1000), 0);
   for (size_t i = 0; i < n; i++)
     start_connect(&G.lap[i]);
-  while (G.ready < n && !finished && uv_run(&G.loop, UV_RUN_ONCE))
+  /* Every laptop is welcomed before the phases start; one that closed
+   * first (its reason is on stderr) would leave them waiting to the time
+   * limit with nothing measured, so the run ends here instead. */
+  while (G.ready < n && G.closed == 0 && !finished && uv_run(&G.loop, UV_RUN_ONCE))
     ;
+  if (G.ready < n) {
+    fprintf(stderr, "fsb_load: only %zu of %zu laptops were welcomed; no tree figures\n",
+            G.ready, n);
+    return 3;
+  }
   pthread_create(&W.th, NULL, watch_main, NULL);
   W.running = true;
   usleep(20000);
