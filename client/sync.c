@@ -91,9 +91,9 @@ static void send_pull(sync_ctx *x) {
  * nothing is left to send, or an error (the sync failed). */
 static int push_one(sync_ctx *x) {
   fs_store *s = &x->d->store;
-  MDB_txn *txn;
+  MDB_txn *txn = NULL;
   MDB_cursor *cur = NULL;
-  Fs__SignedChangeSet *sets[FS_SYNC_BATCH_SETS];
+  ProtobufCBinaryData sets[FS_SYNC_BATCH_SETS];
   size_t n = 0, bytes = 0;
   uint64_t last = x->sent_seq;
   uint8_t from[8];
@@ -105,11 +105,13 @@ static int push_one(sync_ctx *x) {
   int mrc = rc ? rc : fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
   while (mrc == 0 && n < FS_SYNC_BATCH_SETS &&
          (n == 0 || bytes + v.mv_size <= FS_SYNC_BATCH_BYTES)) {
-    sets[n] = k.mv_size == 8 ? fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data) : NULL;
-    if (!sets[n]) {
+    if (k.mv_size != 8 || v.mv_size == 0) {
       mrc = FS_ESTORE;
       break;
     }
+    /* The stored encoding goes out as it is (EnvelopePacked), from the map:
+     * the Push is packed below, before the transaction ends. */
+    sets[n] = (ProtobufCBinaryData){v.mv_size, v.mv_data};
     bytes += v.mv_size;
     last = fs_be64_get(k.mv_data);
     n++;
@@ -117,29 +119,27 @@ static int push_one(sync_ctx *x) {
   }
   if (cur)
     mdb_cursor_close(cur);
-  if (txn)
-    mdb_txn_abort(txn);
   int sent = 0;
   if (mrc != 0 && mrc != FS_ENOTFOUND) {
     fail(x, mrc, "cannot read the outbox: %s", fs_strerror(mrc));
     sent = mrc;
   } else if (n > 0) {
-    Fs__Push push = FS__PUSH__INIT;
+    Fs__PushPacked push = FS__PUSH_PACKED__INIT;
     push.n_sets = n;
     push.sets = sets;
-    Fs__Envelope env = FS__ENVELOPE__INIT;
-    env.msg_case = FS__ENVELOPE__MSG_PUSH;
+    Fs__EnvelopePacked env = FS__ENVELOPE_PACKED__INIT;
     env.push = &push;
     x->st = ST_PUSHING;
     x->flight[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = n;
     x->flight_bytes[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = bytes;
     x->nflight++;
     x->sent_seq = last;
-    send_or_fail(x, &env);
+    if ((rc = fs_conn_send_packed(&x->conn, &env)))
+      fail(x, rc, "cannot send to the server: %s", fs_strerror(rc));
     sent = x->rc ? x->rc : 1;
   }
-  for (size_t i = 0; i < n; i++)
-    fs__signed_change_set__free_unpacked(sets[i], NULL);
+  if (txn)
+    mdb_txn_abort(txn);
   return sent;
 }
 

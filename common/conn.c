@@ -304,14 +304,15 @@ static int write_raw(fs_conn *c, const uint8_t *p, size_t len) {
   return queue_write(c, w);
 }
 
-int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
+/* Packs m (an Envelope, or a message of the same wire form) into a frame. */
+static int send_message(fs_conn *c, const ProtobufCMessage *m) {
   if (c->closing || c->draining)
     return UV_ECANCELED;
   if (c->write_broken)
     return 0; /* dropped, like everything queued: on_close reports the error */
   if (!c->hs.done)
     return FS_EPROTOCOL;
-  size_t n = fs__envelope__get_packed_size(env);
+  size_t n = protobuf_c_message_get_packed_size(m);
   if (n > FS_FRAME_MAX)
     return FS_ETOOBIG;
   if (c->queued + n > c->queue_max)
@@ -325,12 +326,20 @@ int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
   w->data[1] = (uint8_t)(clen >> 16);
   w->data[2] = (uint8_t)(clen >> 8);
   w->data[3] = (uint8_t)clen;
-  fs__envelope__pack(env, w->data + FS_FRAME_HDR);
+  protobuf_c_message_pack(m, w->data + FS_FRAME_HDR);
   fs_cipher_seal(&c->hs.tx, w->data + FS_FRAME_HDR, n, w->data, FS_FRAME_HDR);
   int rc = queue_write(c, w);
   if (rc == 0)
     c->frames_out++;
   return rc;
+}
+
+int fs_conn_send(fs_conn *c, const Fs__Envelope *env) {
+  return send_message(c, &env->base);
+}
+
+int fs_conn_send_packed(fs_conn *c, const Fs__EnvelopePacked *env) {
+  return send_message(c, &env->base);
 }
 
 /* Our output is all sent and our FIN is out: close when the peer's end

@@ -106,6 +106,10 @@ int fs_conn_connect(fs_conn *c, const struct sockaddr *addr, uint64_t idle_ms,
  * UV_ECANCELED when the conn is closing. */
 int fs_conn_send(fs_conn *c, const Fs__Envelope *env);
 
+/* fs_conn_send of a Push whose sets are their stored encodings
+ * (EnvelopePacked in fieldsync.proto): the frame holds the same bytes. */
+int fs_conn_send_packed(fs_conn *c, const Fs__EnvelopePacked *env);
+
 /* Sends an Error frame (code: a negative project code; the text is the
  * sentence), then closes once it is written; before the channel is secure
  * it just closes (a stranger is told nothing). */

@@ -91,6 +91,13 @@ static int send_env(fs_uplink *u, const Fs__Envelope *env) {
   return rc;
 }
 
+static int send_packed(fs_uplink *u, const Fs__EnvelopePacked *env) {
+  int rc = fs_conn_send_packed(u->conn, env);
+  if (rc)
+    link_error(u, rc, "cannot send to the parent: %s", fs_strerror(rc));
+  return rc;
+}
+
 static void send_pull(fs_uplink *u) {
   if (u->pulling || u->st != U_READY)
     return;
@@ -110,15 +117,12 @@ struct cert_out {
   size_t n;
 };
 
+/* Points into the map: the Push is packed before the transaction ends. */
 static int take_cert(void *arg, const uint8_t *p, size_t len) {
   struct cert_out *o = arg;
   if (o->n == FS_UPLINK_BATCH_CERTS)
     return FS_ELIMIT;
-  uint8_t *copy = malloc(len);
-  if (!copy)
-    return FS_ENOMEM;
-  memcpy(copy, p, len);
-  o->items[o->n].data = copy;
+  o->items[o->n].data = (uint8_t *)p;
   o->items[o->n].len = len;
   o->n++;
   return 0;
@@ -129,7 +133,7 @@ static int take_cert(void *arg, const uint8_t *p, size_t len) {
  * or an error (the link is closed). */
 static int push_one(fs_uplink *u) {
   fs_store *s = &u->srv->store;
-  Fs__SignedChangeSet *sets[FS_UPLINK_BATCH_SETS];
+  ProtobufCBinaryData sets[FS_UPLINK_BATCH_SETS];
   size_t n = 0, bytes = 0;
   uint64_t last = u->send_cursor;
   MDB_txn *txn;
@@ -148,11 +152,12 @@ static int push_one(fs_uplink *u) {
   if (rc == 0)
     rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
   while (rc == 0 && n < FS_UPLINK_BATCH_SETS && bytes < FS_UPLINK_BATCH_BYTES) {
-    if (k.mv_size != 8 ||
-        !(sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data))) {
+    if (k.mv_size != 8 || v.mv_size == 0) {
       rc = FS_ESTORE;
       break;
     }
+    /* As stored, from the map (EnvelopePacked): packed before txn ends. */
+    sets[n] = (ProtobufCBinaryData){v.mv_size, v.mv_data};
     bytes += v.mv_size;
     last = fs_be64_get(k.mv_data);
     n++;
@@ -160,32 +165,21 @@ static int push_one(fs_uplink *u) {
   }
   if (cur)
     mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
   /* Certificates we hold that the parent may not: enrolments made here,
-   * revocations installed here. */
+   * revocations installed here, read in the same snapshot as the log. */
   struct cert_out co;
   co.n = 0;
   uint64_t cert_last = u->send_cert_cursor;
   bool cert_more = false;
-  if (rc == 0 || rc == FS_ENOTFOUND) {
-    MDB_txn *ct;
-    int crc = fs_store_begin(s, false, &ct);
-    if (crc == 0) {
-      crc = fs_cert_log_since(s, ct, u->send_cert_cursor, FS_UPLINK_BATCH_CERTS,
-                              FS_UPLINK_BATCH_BYTES, take_cert, &co, &cert_last, &cert_more);
-      mdb_txn_abort(ct);
-    }
-    if (crc)
-      rc = crc;
-  }
+  if (rc == 0 || rc == FS_ENOTFOUND)
+    rc = fs_cert_log_since(s, txn, u->send_cert_cursor, FS_UPLINK_BATCH_CERTS,
+                           FS_UPLINK_BATCH_BYTES, take_cert, &co, &cert_last, &cert_more);
   /* A set goes up only with, or after, its device's certificate: the parent
    * refuses a set it cannot trace to an enrolment, for good. The cert log
-   * was read after the log, so when this Push takes all of it, it holds the
-   * certificate of every set read; when more certificates are waiting, they
-   * go first, alone. */
+   * is read in the log's snapshot, so when this Push takes all of it, it
+   * holds the certificate of every set read; when more certificates are
+   * waiting, they go first, alone. */
   if (cert_more && co.n > 0) {
-    for (size_t i = 0; i < n; i++)
-      fs__signed_change_set__free_unpacked(sets[i], NULL);
     n = 0;
     last = u->send_cursor;
   }
@@ -194,17 +188,16 @@ static int push_one(fs_uplink *u) {
     link_error(u, rc, "cannot read the log: %s", fs_strerror(rc));
     sent = rc;
   } else if (n > 0 || co.n > 0) {
-    Fs__Push push = FS__PUSH__INIT;
+    Fs__PushPacked push = FS__PUSH_PACKED__INIT;
     push.n_sets = n;
     push.sets = sets;
     push.log_last = n ? last : 0;
     push.n_certs = co.n;
     push.certs = co.items;
     push.cert_last = co.n ? cert_last : 0;
-    Fs__Envelope env = FS__ENVELOPE__INIT;
-    env.msg_case = FS__ENVELOPE__MSG_PUSH;
+    Fs__EnvelopePacked env = FS__ENVELOPE_PACKED__INIT;
     env.push = &push;
-    if ((sent = send_env(u, &env)) == 0) {
+    if ((sent = send_packed(u, &env)) == 0) {
       struct in_flight *f = &u->flight[(u->flight_head + u->nflight) % FS_UPLINK_PIPELINE];
       f->last = last;
       f->cert_last = co.n ? cert_last : u->send_cert_cursor;
@@ -215,10 +208,7 @@ static int push_one(fs_uplink *u) {
       sent = 1;
     }
   }
-  for (size_t i = 0; i < n; i++)
-    fs__signed_change_set__free_unpacked(sets[i], NULL);
-  for (size_t i = 0; i < co.n; i++)
-    free(co.items[i].data);
+  mdb_txn_abort(txn);
   return sent;
 }
 

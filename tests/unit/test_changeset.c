@@ -506,6 +506,79 @@ static void test_open_in_arena(void **state) {
   fs_arena_free(&a);
 }
 
+/* A Push sent from stored encodings (EnvelopePacked: each set as bytes)
+ * is byte for byte the Envelope { push } of the same sets, and decodes as
+ * one: what the laptop's outbox and a node's log send without repacking. */
+static void test_packed_push_is_a_push(void **state) {
+  (void)state;
+  enum { N = 3 };
+  tu_sealed sealed[N];
+  Fs__SignedChangeSet w[N], *wp[N];
+  ProtobufCBinaryData stored[N];
+  for (int i = 0; i < N; i++) {
+    Fs__ChangeSet *cs = tu_cs_new(kp.pk, (uint64_t)i + 1, NULL, 1000 + (uint64_t)i, "KT.KPL");
+    Fs__Change *ch = tu_cs_change(cs, "r1", "incident", false);
+    tu_change_write_str(ch, "title", i == 1 ? "" : "Mất xe máy", 1000 + (uint64_t)i, 0);
+    tu_seal(cs, kp.sk, &sealed[i]);
+    tu_cs_free(cs);
+    fs__signed_change_set__init(&w[i]);
+    w[i].body = (ProtobufCBinaryData){sealed[i].len, sealed[i].body};
+    w[i].signature = (ProtobufCBinaryData){FS_SIG_LEN, sealed[i].sig};
+    wp[i] = &w[i];
+    stored[i].len = fs__signed_change_set__get_packed_size(&w[i]);
+    stored[i].data = malloc(stored[i].len);
+    assert_non_null(stored[i].data);
+    fs__signed_change_set__pack(&w[i], stored[i].data);
+  }
+  uint8_t cert[] = {1, 2, 3};
+  ProtobufCBinaryData certs[1] = {{sizeof cert, cert}};
+  Fs__Push push = FS__PUSH__INIT;
+  push.n_sets = N;
+  push.sets = wp;
+  push.log_last = 77;
+  push.n_certs = 1;
+  push.certs = certs;
+  push.cert_last = 5;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PUSH;
+  env.push = &push;
+  Fs__PushPacked pp = FS__PUSH_PACKED__INIT;
+  pp.n_sets = N;
+  pp.sets = stored;
+  pp.log_last = 77;
+  pp.n_certs = 1;
+  pp.certs = certs;
+  pp.cert_last = 5;
+  Fs__EnvelopePacked penv = FS__ENVELOPE_PACKED__INIT;
+  penv.push = &pp;
+  size_t a = fs__envelope__get_packed_size(&env), b = fs__envelope_packed__get_packed_size(&penv);
+  assert_int_equal(a, b);
+  uint8_t *x = malloc(a), *y = malloc(b);
+  assert_non_null(x);
+  assert_non_null(y);
+  fs__envelope__pack(&env, x);
+  fs__envelope_packed__pack(&penv, y);
+  assert_memory_equal(x, y, a);
+  Fs__Envelope *back = fs__envelope__unpack(NULL, b, y);
+  assert_non_null(back);
+  assert_int_equal(back->msg_case, FS__ENVELOPE__MSG_PUSH);
+  assert_int_equal(back->push->n_sets, N);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(back->push->sets[i]->body.len, sealed[i].len);
+    assert_memory_equal(back->push->sets[i]->body.data, sealed[i].body, sealed[i].len);
+    assert_memory_equal(back->push->sets[i]->signature.data, sealed[i].sig, FS_SIG_LEN);
+  }
+  assert_int_equal(back->push->log_last, 77);
+  assert_int_equal(back->push->cert_last, 5);
+  fs__envelope__free_unpacked(back, NULL);
+  free(x);
+  free(y);
+  for (int i = 0; i < N; i++) {
+    free(stored[i].data);
+    tu_sealed_free(&sealed[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -531,6 +604,7 @@ int main(void) {
       cmocka_unit_test(test_area_within),
       cmocka_unit_test(test_open_in_arena),
       cmocka_unit_test(test_open_stored),
+      cmocka_unit_test(test_packed_push_is_a_push),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
