@@ -4,7 +4,7 @@
  *     a step of FS_SYNC_SEAL_STEP edits; the next steps run while the
  *     first sets are pushed, so the server works while the laptop signs)
  *   connect -> Challenge -> Hello(device) -> Welcome
- *   push the outbox in bounded batches, two Pushes in flight; an
+ *   push the outbox in bounded batches, FS_SYNC_PIPELINE Pushes in flight; an
  *     entry leaves the outbox only when the server acknowledged it, which
  *     it does only after its durable commit
  *   pull records of the device's area changed after the durable cursor, one

@@ -819,22 +819,19 @@ int fs_schema_check_stored(fs_store *s, MDB_txn *txn, const Fs__ChangeSet *cs,
      * this set? Only existence is read from the store, never its fields or
      * type: those may hold concurrent edits this laptop never saw, and a
      * refused set blocks the laptop's outbox for good. */
-    int rc = check_edit(t, w, ch->n_writes, NULL, true, false, msg, sizeof msg);
+    int rc = check_edit(t, w, ch->n_writes, NULL, true, false, msg, sizeof msg), erc = 0;
     if (rc == FS_EINVAL) {
       bool exists = false;
       for (size_t k = 0; !exists && k < i; k++)
         exists = strcmp(cs->changes[k]->record_id, ch->record_id) == 0;
-      int erc = exists ? 1 : fs_store_record_exists(s, txn, cs->area, ch->record_id);
-      if (erc < 0) {
-        if (w != small)
-          free(w);
-        return erc;
-      }
+      erc = exists ? 1 : fs_store_record_exists(s, txn, cs->area, ch->record_id);
       if (erc == 1)
         rc = check_edit(t, w, ch->n_writes, NULL, false, false, msg, sizeof msg);
     }
     if (w != small)
       free(w);
+    if (erc < 0)
+      return erc;
     if (rc) {
       snprintf(why, cap, "record %.40s, %s", ch->record_id, msg);
       return rc;

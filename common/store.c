@@ -721,13 +721,11 @@ int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
   return scan_end(&sc);
 }
 
-/* A recseq value: area 0 id, then 0 and the sole writer's key when one
- * device made every write (an id holds no 0 byte, so the tag is plain). */
-static int recseq_parse(const MDB_val *v, char area[FS_MAX_AREA_KEY + 1], MDB_val *key,
-                        const uint8_t **writer) {
+int fs_store_recseq_parse(const MDB_val *v, char area[FS_MAX_AREA + 1], MDB_val *key,
+                          const uint8_t **writer) {
   const uint8_t *p = v->mv_data;
   size_t alen = strnlen(v->mv_data, v->mv_size);
-  if (alen == v->mv_size || alen > FS_MAX_AREA_KEY)
+  if (alen == v->mv_size || alen > FS_MAX_AREA)
     return FS_ESTORE;
   memcpy(area, p, alen);
   area[alen] = '\0';
@@ -772,7 +770,7 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
     char area[FS_MAX_AREA_KEY + 1];
     MDB_val rk, v;
     const uint8_t *writer;
-    if (k.mv_size != 8 || recseq_parse(&rv, area, &rk, &writer)) {
+    if (k.mv_size != 8 || fs_store_recseq_parse(&rv, area, &rk, &writer)) {
       rc = FS_ESTORE;
       break;
     }

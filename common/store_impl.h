@@ -21,6 +21,12 @@ int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v);
 size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
                              const fs_record *r);
 
+/* Splits a recseq value into its area (NUL-terminated), the record key
+ * (pointing into v) and the sole writer's key (NULL: none named). Returns 0
+ * or FS_ESTORE. */
+int fs_store_recseq_parse(const MDB_val *v, char area[FS_MAX_AREA + 1], MDB_val *key,
+                          const uint8_t **writer);
+
 /* Writes area's (alen bytes, no NUL) entry of areasums. Returns 0 or a
  * storage error (FS_EMAPFULL among them). */
 int fs_store_sums_put(fs_store *s, MDB_txn *txn, const char *area, size_t alen,

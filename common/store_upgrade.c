@@ -265,21 +265,21 @@ static int step_from_3(fs_store *s, MDB_txn *txn, void *arg, bool again, bool *d
   MDB_val k = {8, kb}, v;
   rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
   for (size_t n = 0; rc == 0 && n < TAGS_BATCH; n++) {
-    if (k.mv_size != 8 || v.mv_size > FS_STORE_RECSEQ_MAX) {
+    char area[FS_MAX_AREA + 1];
+    MDB_val ek;
+    const uint8_t *writer;
+    if (k.mv_size != 8 || fs_store_recseq_parse(&v, area, &ek, &writer) ||
+        v.mv_size > FS_STORE_RECSEQ_MAX) {
       rc = FS_ESTORE;
       break;
     }
-    uint8_t key[FS_STORE_RECSEQ_MAX], sk[8];
-    size_t klen = v.mv_size;
-    memcpy(key, v.mv_data, klen);
-    memcpy(sk, k.mv_data, 8);
-    const uint8_t *area_end = memchr(key, 0, klen);
-    if (!area_end) {
-      rc = FS_ESTORE;
-      break;
-    }
-    st->next = fs_be64_get(sk) + 1;
-    if (!memchr(area_end + 1, 0, klen - (size_t)(area_end + 1 - key))) { /* untagged */
+    st->next = fs_be64_get(k.mv_data) + 1;
+    if (!writer) { /* untagged: the value is the key alone */
+      /* Copies: the put below may move what v points to. */
+      uint8_t key[FS_STORE_RECSEQ_MAX], sk[8];
+      size_t klen = v.mv_size;
+      memcpy(key, v.mv_data, klen);
+      memcpy(sk, k.mv_data, 8);
       MDB_val rk = {klen, key}, rv;
       fs_record r;
       if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &rv))))
