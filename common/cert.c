@@ -139,8 +139,33 @@ static int each_cert(fs_store *s, MDB_txn *txn, const uint8_t *subject, Fs__Cert
   return rc == FS_ENOTFOUND ? 0 : rc;
 }
 
+/* The keys whose revocations are being weighed, innermost first. A
+ * revocation counts when its issuer was valid when it issued it, and that
+ * issuer is judged without the revocations of the keys on this path: a key
+ * that revoked itself is revoked, and a cycle of keys revoking each other
+ * ends instead of recursing without end. Beyond FS_CERT_DEPTH nested
+ * revocations an issuer is judged by its delegations alone. */
+typedef struct trust_path {
+  const uint8_t *key;
+  const struct trust_path *up;
+  int n; /* keys on the path, this one included */
+} trust_path;
+
+/* Whether issuer's own revocations are left out of judging it. */
+static bool weigh_revocations(const trust_path *p, const uint8_t *issuer) {
+  if (p && p->n >= FS_CERT_DEPTH)
+    return false;
+  for (; p; p = p->up)
+    if (sodium_memcmp(p->key, issuer, FS_PK_LEN) == 0)
+      return false;
+  return true;
+}
+
 static bool issuer_valid(fs_store *s, MDB_txn *txn, const uint8_t *root,
-                         const uint8_t *issuer, const char *area, uint64_t at, int depth);
+                         const uint8_t *issuer, const char *area, uint64_t at, int depth,
+                         const trust_path *path);
+static int trust_revoked(fs_store *s, MDB_txn *txn, const uint8_t *root, const uint8_t *key,
+                         const trust_path *up, uint64_t *last_seq, uint64_t *from_ms);
 
 struct deleg_ctx {
   fs_store *s;
@@ -149,6 +174,7 @@ struct deleg_ctx {
   const char *area;
   uint64_t at;
   int depth;
+  const trust_path *path;
   bool ok;
 };
 
@@ -157,7 +183,8 @@ static int deleg_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t le
   (void)len;
   struct deleg_ctx *d = arg;
   if (fs_area_within(d->area, c->area) && in_window(c, d->at) &&
-      issuer_valid(d->s, d->txn, d->root, c->issuer.data, c->area, d->at, d->depth + 1)) {
+      issuer_valid(d->s, d->txn, d->root, c->issuer.data, c->area, d->at, d->depth + 1,
+                   d->path)) {
     d->ok = true;
     return 1;
   }
@@ -165,19 +192,25 @@ static int deleg_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t le
 }
 
 /* True when issuer may certify within area at time at: it is the root, or
- * holds a delegation covering area from a valid issuer, and is not revoked
- * by then. */
+ * holds a delegation covering area from a valid issuer (at most
+ * FS_CERT_DEPTH of them), and is not revoked by then. A storage error
+ * counts as not valid. */
 static bool issuer_valid(fs_store *s, MDB_txn *txn, const uint8_t *root,
-                         const uint8_t *issuer, const char *area, uint64_t at, int depth) {
+                         const uint8_t *issuer, const char *area, uint64_t at, int depth,
+                         const trust_path *path) {
   if (sodium_memcmp(issuer, root, FS_PK_LEN) == 0)
     return true;
   if (depth >= FS_CERT_DEPTH)
     return false;
-  uint64_t last, from;
-  if (fs_trust_revoked(s, txn, root, issuer, &last, &from) == 1 && at >= from)
+  if (weigh_revocations(path, issuer)) {
+    uint64_t last, from;
+    int rev = trust_revoked(s, txn, root, issuer, path, &last, &from);
+    if (rev < 0 || (rev == 1 && at >= from))
+      return false;
+  }
+  struct deleg_ctx d = {s, txn, root, area, at, depth, path, false};
+  if (each_cert(s, txn, issuer, FS__CERT_KIND__CERT_DELEGATION, deleg_visit, &d) < 0)
     return false;
-  struct deleg_ctx d = {s, txn, root, area, at, depth, false};
-  each_cert(s, txn, issuer, FS__CERT_KIND__CERT_DELEGATION, deleg_visit, &d);
   return d.ok;
 }
 
@@ -185,6 +218,7 @@ struct revoke_ctx {
   fs_store *s;
   MDB_txn *txn;
   const uint8_t *root;
+  const trust_path *path; /* the revoked key, then the keys weighed above it */
   bool found;
   uint64_t last_seq, from;
 };
@@ -223,9 +257,8 @@ static int revoke_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t l
   struct revoke_ctx *r = arg;
   /* A revocation counts when its issuer could certify in its area and the
    * revoked key lives within that area: a district administrator cannot
-   * revoke another district's laptop by naming its own area. The depth
-   * starts at 1 so a chain of revocations cannot loop. */
-  if (!issuer_valid(r->s, r->txn, r->root, c->issuer.data, c->area, c->issued_at, 1))
+   * revoke another district's laptop by naming its own area. */
+  if (!issuer_valid(r->s, r->txn, r->root, c->issuer.data, c->area, c->issued_at, 1, r->path))
     return 0;
   if (sodium_memcmp(c->issuer.data, r->root, FS_PK_LEN) != 0 &&
       !subject_within(r->s, r->txn, c->subject.data, c->area))
@@ -238,15 +271,21 @@ static int revoke_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t l
   return 0;
 }
 
-int fs_trust_revoked(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
-                     const uint8_t key[FS_PK_LEN], uint64_t *last_seq, uint64_t *from_ms) {
-  struct revoke_ctx r = {s, txn, root, false, 0, 0};
+static int trust_revoked(fs_store *s, MDB_txn *txn, const uint8_t *root, const uint8_t *key,
+                         const trust_path *up, uint64_t *last_seq, uint64_t *from_ms) {
+  trust_path path = {key, up, up ? up->n + 1 : 1};
+  struct revoke_ctx r = {s, txn, root, &path, false, 0, 0};
   int rc = each_cert(s, txn, key, FS__CERT_KIND__CERT_REVOCATION, revoke_visit, &r);
   if (rc < 0)
     return rc;
   *last_seq = r.last_seq;
   *from_ms = r.from;
   return r.found ? 1 : 0;
+}
+
+int fs_trust_revoked(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                     const uint8_t key[FS_PK_LEN], uint64_t *last_seq, uint64_t *from_ms) {
+  return trust_revoked(s, txn, root, key, NULL, last_seq, from_ms);
 }
 
 struct find_ctx {
@@ -279,7 +318,7 @@ static int find_visit(void *arg, const Fs__Cert *c, const uint8_t *p, size_t len
   (void)p;
   (void)len;
   struct find_ctx *f = arg;
-  if (!issuer_valid(f->s, f->txn, f->root, c->issuer.data, c->area, c->issued_at, 0)) {
+  if (!issuer_valid(f->s, f->txn, f->root, c->issuer.data, c->area, c->issued_at, 0, NULL)) {
     if (f->best == FS_EUNKNOWN_PEER)
       f->best = FS_EUNTRUSTED;
     return 0;
@@ -345,7 +384,7 @@ int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
   memcpy(key, c->subject.data, FS_PK_LEN);
   key[FS_PK_LEN] = (uint8_t)c->kind;
   /* Valid when issued: later revocations of the issuer are checked at use. */
-  bool trusted = issuer_valid(s, txn, root, c->issuer.data, c->area, c->issued_at, 0);
+  bool trusted = issuer_valid(s, txn, root, c->issuer.data, c->area, c->issued_at, 0, NULL);
   fs__cert__free_unpacked(c, NULL);
   if (!trusted)
     return FS_EUNTRUSTED;

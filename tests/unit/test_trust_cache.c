@@ -32,21 +32,8 @@ typedef struct fixture {
 static int store_cert(fixture *f, MDB_txn *txn, const fs_keypair *issuer, Fs__CertKind kind,
                       const uint8_t *subject, const char *area, uint64_t from, uint64_t until,
                       uint64_t issued_at, uint64_t last_seq) {
-  Fs__Cert c = FS__CERT__INIT;
-  c.kind = kind;
-  c.subject = (ProtobufCBinaryData){FS_PK_LEN, (uint8_t *)subject};
-  c.area = (char *)area;
-  c.officer = "Nguyễn Văn An";
-  c.valid_from = from;
-  c.valid_until = until;
-  c.issued_at = issued_at;
-  c.last_seq = last_seq;
-  uint8_t *p;
-  size_t len;
-  assert_int_equal(fs_cert_issue(&c, issuer, &p, &len), 0);
-  int rc = fs_cert_store(&f->s, txn, f->root.pk, p, len);
-  free(p);
-  return rc;
+  return tu_cert_store(&f->s, txn, f->root.pk, issuer, kind, subject, area, from, until,
+                       issued_at, last_seq);
 }
 
 static int setup(void **state) {

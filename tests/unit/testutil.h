@@ -12,6 +12,7 @@
 #include "changeset.h"
 #include "fieldsync.pb-c.h"
 #include "keys.h"
+#include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,5 +80,12 @@ Fs__ChangeSet *tu_open(const tu_sealed *s);
  * included): set i has a body of body_len - i % 16 patterned bytes and a
  * 64-byte signature, none of them valid, for tests of the decoders. */
 void tu_push_frame(size_t n, size_t body_len, uint8_t **out, size_t *len);
+
+/* Issues a certificate of kind for subject with issuer's key (officer
+ * "Nguyễn Văn An", window [from, until), 0: no end) and stores it in txn
+ * under root; returns fs_cert_store's code (1: stored, 0: known). */
+int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypair *issuer,
+                  Fs__CertKind kind, const uint8_t *subject, const char *area, uint64_t from,
+                  uint64_t until, uint64_t issued_at, uint64_t last_seq);
 
 #endif

@@ -1,0 +1,173 @@
+/* test_cert.c - revocations that name each other (common/cert.c): a key
+ * that revokes itself is revoked and every lookup ends; of two keys that
+ * revoke each other the earlier revocation stands; a revocation by an
+ * administrator revoked from before it is void; a ring of administrators
+ * each revoking the next ends. */
+#include "cert.h"
+#include "error.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#define MAPSIZE (16u << 20)
+#define NADMIN 12
+
+static const Fs__CertKind DELEG = FS__CERT_KIND__CERT_DELEGATION;
+static const Fs__CertKind DEV = FS__CERT_KIND__CERT_DEVICE;
+static const Fs__CertKind REVOKE = FS__CERT_KIND__CERT_REVOCATION;
+
+typedef struct fixture {
+  char *tmp, *dir;
+  fs_store s;
+  MDB_txn *txn;
+  fs_keypair root, admin[NADMIN], dev;
+} fixture;
+
+/* Stores a certificate that must be new (and so trusted when stored). */
+static void cert(fixture *f, const fs_keypair *issuer, Fs__CertKind kind, const uint8_t *subject,
+                 const char *area, uint64_t from, uint64_t issued_at) {
+  assert_int_equal(tu_cert_store(&f->s, f->txn, f->root.pk, issuer, kind, subject, area, from, 0,
+                                 issued_at, 0),
+                   1);
+}
+
+/* 1: revoked, with *from; 0: not; fails the test on an error. */
+static int revoked(fixture *f, const uint8_t *key, uint64_t *from) {
+  uint64_t last;
+  int rc = fs_trust_revoked(&f->s, f->txn, f->root.pk, key, &last, from);
+  assert_true(rc == 0 || rc == 1);
+  return rc;
+}
+
+static int device_trust(fixture *f, uint64_t at) {
+  fs_grant g;
+  return fs_trust_find(&f->s, f->txn, f->root.pk, f->dev.pk, DEV, "KT.KPL.DAKNEN", at, &g);
+}
+
+/* Every administrator may enrol below KT.KPL from time 0; admin 0 enrols
+ * the device at 100. */
+static int setup(void **state) {
+  if (fs_crypto_init() != 0)
+    return -1;
+  fixture *f = calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  f->tmp = tu_mkdtemp();
+  f->dir = tu_path(f->tmp, "node");
+  if (fs_store_open(&f->s, f->dir, MAPSIZE) != 0 || fs_keypair_generate(&f->root) ||
+      fs_keypair_generate(&f->dev))
+    return -1;
+  for (int i = 0; i < NADMIN; i++)
+    if (fs_keypair_generate(&f->admin[i]))
+      return -1;
+  if (fs_store_begin(&f->s, true, &f->txn) != 0)
+    return -1;
+  for (int i = 0; i < NADMIN; i++)
+    cert(f, &f->root, DELEG, f->admin[i].pk, "KT.KPL", 0, 10);
+  cert(f, &f->admin[0], DEV, f->dev.pk, "KT.KPL.DAKNEN", 0, 100);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  mdb_txn_abort(f->txn);
+  fs_store_close(&f->s);
+  fs_keypair_free(&f->root);
+  fs_keypair_free(&f->dev);
+  for (int i = 0; i < NADMIN; i++)
+    fs_keypair_free(&f->admin[i]);
+  tu_rmtree(f->tmp);
+  free(f->dir);
+  free(f->tmp);
+  free(f);
+  return 0;
+}
+
+/* An administrator whose key leaked revokes it itself from 5000: it is
+ * revoked (the lookup used to recurse until the stack overflowed), what it
+ * enrolled before stays, and it can enrol nothing after. */
+static void test_self_revocation(void **state) {
+  fixture *f = *state;
+  const fs_keypair *a = &f->admin[0];
+  cert(f, a, REVOKE, a->pk, "KT.KPL", 5000, 5000);
+  uint64_t from = 0;
+  assert_int_equal(revoked(f, a->pk, &from), 1);
+  assert_int_equal(from, 5000);
+  assert_int_equal(device_trust(f, 6000), 0); /* enrolled at 100 */
+  fs_keypair late;
+  assert_int_equal(fs_keypair_generate(&late), 0);
+  assert_int_equal(tu_cert_store(&f->s, f->txn, f->root.pk, a, DEV, late.pk, "KT.KPL.DAKNEN", 0,
+                                 0, 6000, 0),
+                   FS_EUNTRUSTED);
+  fs_keypair_free(&late);
+  /* Nor revoke anything after. */
+  assert_int_equal(tu_cert_store(&f->s, f->txn, f->root.pk, a, REVOKE, f->dev.pk,
+                                 "KT.KPL.DAKNEN", 7000, 0, 7000, 0),
+                   FS_EUNTRUSTED);
+  assert_int_equal(revoked(f, f->dev.pk, &from), 0);
+}
+
+/* Admin 1 revokes admin 2 at 5000, admin 2 revokes admin 1 at 6000, and
+ * this node hears of the later one first (so it stores both): admin 2 was
+ * revoked when it revoked admin 1, so admin 2 is revoked and admin 1 is
+ * not, asked either way round. */
+static void test_mutual_revocation(void **state) {
+  fixture *f = *state;
+  const fs_keypair *a = &f->admin[1], *b = &f->admin[2];
+  cert(f, b, REVOKE, a->pk, "KT.KPL", 6000, 6000);
+  cert(f, a, REVOKE, b->pk, "KT.KPL", 5000, 5000);
+  uint64_t from = 0;
+  assert_int_equal(revoked(f, b->pk, &from), 1);
+  assert_int_equal(from, 5000);
+  assert_int_equal(revoked(f, a->pk, &from), 0);
+  assert_int_equal(revoked(f, b->pk, &from), 1);
+}
+
+/* Admin 0 revokes the device at 5000, and the root then revokes admin 0
+ * from 1000 (its key leaked then): the device's revocation is void, the
+ * device's own enrolment by admin 0 at 100 stands. */
+static void test_revoked_revoker(void **state) {
+  fixture *f = *state;
+  const fs_keypair *a = &f->admin[0];
+  uint64_t from = 0;
+  cert(f, a, REVOKE, f->dev.pk, "KT.KPL.DAKNEN", 5000, 5000);
+  assert_int_equal(revoked(f, f->dev.pk, &from), 1);
+  cert(f, &f->root, REVOKE, a->pk, "KT.KPL", 1000, 9000);
+  assert_int_equal(revoked(f, f->dev.pk, &from), 0);
+  assert_int_equal(device_trust(f, 6000), 0); /* enrolled at 100, before 1000 */
+}
+
+/* Admin i revokes admin i+1 at 1000 + i, all the way round to admin 0,
+ * stored latest first (each valid when stored): every lookup ends. The first revocation, by admin 0, stands when its
+ * own revocation (the last one, at 1000 + NADMIN - 1) is left out as the
+ * key weighed: admin 1 is revoked; then admin 2 is not (its revoker was
+ * revoked first), admin 3 is, and so on while the walk is within
+ * FS_CERT_DEPTH. */
+static void test_revocation_ring(void **state) {
+  fixture *f = *state;
+  for (int i = NADMIN - 1; i >= 0; i--)
+    cert(f, &f->admin[i], REVOKE, f->admin[(i + 1) % NADMIN].pk, "KT.KPL", 1000 + i, 1000 + i);
+  uint64_t from;
+  for (int i = 0; i < NADMIN; i++)
+    (void)revoked(f, f->admin[i].pk, &from); /* ends, 0 or 1 */
+  assert_int_equal(revoked(f, f->admin[1].pk, &from), 1);
+  assert_int_equal(from, 1000);
+  assert_int_equal(revoked(f, f->admin[2].pk, &from), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_self_revocation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mutual_revocation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_revoked_revoker, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_revocation_ring, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
