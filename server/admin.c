@@ -64,10 +64,10 @@ static void req_handle_closed(uv_handle_t *h) {
   http_req *r = h->data;
   if (--r->open_handles > 0)
     return;
-  fs_admin *a = r->admin;
+  fs_admin *a = r->admin; /* NULL once fs_admin_stop let go of the list */
   if (r->prev)
     r->prev->next = r->next;
-  else
+  else if (a)
     a->reqs = r->next;
   if (r->next)
     r->next->prev = r->prev;
@@ -585,8 +585,15 @@ void fs_admin_stop(fs_admin *a) {
   if (a->stopping)
     return;
   a->stopping = true;
-  for (http_req *r = a->reqs; r; r = r->next)
+  /* Requests free themselves, in close callbacks that libuv may run after
+   * the listener's has freed a: they are let go of first. */
+  http_req *next;
+  for (http_req *r = a->reqs; r; r = next) {
+    next = r->next;
+    r->admin = NULL;
+    r->prev = r->next = NULL;
     req_close(r);
-  /* Requests free themselves; they no longer touch a after closing. */
+  }
+  a->reqs = NULL;
   uv_close((uv_handle_t *)&a->listener, on_listener_closed);
 }

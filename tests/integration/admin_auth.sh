@@ -12,7 +12,11 @@
 #      opened with #token=... (headless chromium, when installed);
 #   c. fieldsyncd tree / conflicts --admin: without a token they say what
 #      to do; --token-file and FIELDSYNC_ADMIN_TOKEN work; a wrong token or
-#      a token file others can read is refused.
+#      a token file others can read is refused;
+#   d. SIGTERM while admin connections are open (idle, and mid-request):
+#      the node exits 0 with a clean log (their close callbacks used to run
+#      after the admin listener's had freed its state: a use-after-free that
+#      AddressSanitizer reported at every such stop).
 . "$(dirname "$0")/lib.sh"
 
 C=KT.KPL.DAKNEN
@@ -198,5 +202,11 @@ assert_contains "$ERR" "--token-file $T/shared.token is readable by group or oth
 expect_exit 1 env FIELDSYNC_ADMIN_TOKEN=$'abcdefghijklmnopq\r\nX-Injected: 1' "$FIELDSYNCD" tree --admin "$ADDR"
 assert_contains "$ERR" "FIELDSYNC_ADMIN_TOKEN is not a token" "a token with a line break"
 
+step "d. SIGTERM with admin connections open: exit 0, clean log"
+exec 7<>"/dev/tcp/127.0.0.1/$APORT" || fail "cannot connect to the admin port"
+exec 8<>"/dev/tcp/127.0.0.1/$APORT" || fail "cannot connect to the admin port"
+printf 'GET /api/status HTTP/1.1\r\nHost: x\r\n' >&8 # headers not finished
+sleep 0.2
 stop_server $NODE
+exec 7>&- 8>&-
 pass
