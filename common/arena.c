@@ -11,7 +11,7 @@ struct fs_arena_chunk {
 };
 
 void fs_arena_init(fs_arena *a, size_t chunk_size) {
-  *a = (fs_arena){.chunk_size = chunk_size ? chunk_size : FS_ARENA_CHUNK};
+  *a = (fs_arena){.chunk_size = chunk_size ? chunk_size : FS_ARENA_CHUNK, .budget = SIZE_MAX};
 }
 
 /* Mallocs a chunk of size data bytes and links it first. */
@@ -34,6 +34,11 @@ void *fs_arena_alloc(fs_arena *a, size_t n) {
   /* Rounded up, so cur stays aligned; 0 still takes a slot, so that two
    * allocations never share an address. */
   n = n ? (n + FS_ARENA_ALIGN - 1) & ~(size_t)(FS_ARENA_ALIGN - 1) : FS_ARENA_ALIGN;
+  if (a->budget != SIZE_MAX) {
+    if (n > a->budget)
+      return NULL;
+    a->budget -= n;
+  }
   if (a->cur && (size_t)(a->end - a->cur) >= n) {
     void *p = a->cur;
     a->cur += n;
@@ -50,6 +55,8 @@ void *fs_arena_alloc(fs_arena *a, size_t n) {
   a->end = p + a->chunk_size;
   return p;
 }
+
+void fs_arena_limit(fs_arena *a, size_t bytes) { a->budget = bytes; }
 
 void fs_arena_free(fs_arena *a) {
   for (fs_arena_chunk *c = a->chunks, *next; c; c = next) {

@@ -24,6 +24,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Every allocation is aligned for any object, like malloc's. */
 #define FS_ARENA_ALIGN _Alignof(max_align_t)
@@ -36,6 +37,7 @@ typedef struct fs_arena {
   unsigned char *cur, *end;   /* free space left in the chunk being filled */
   size_t chunk_size;          /* bytes of a new chunk */
   size_t nchunks, held;       /* chunks and bytes malloc'ed (tests, statistics) */
+  size_t budget;              /* bytes it may still hand out (SIZE_MAX: no limit) */
 } fs_arena;
 
 /* Sets up an empty arena whose chunks hold chunk_size bytes (0: the
@@ -47,6 +49,12 @@ void fs_arena_init(fs_arena *a, size_t chunk_size);
  * cannot hold n, n over half a chunk gets a chunk of its own (and the one
  * being filled stays in use), a smaller n a new chunk. */
 void *fs_arena_alloc(fs_arena *a, size_t n);
+
+/* From now on the arena hands out at most bytes more (rounded sizes
+ * counted), then fs_arena_alloc returns NULL; SIZE_MAX lifts the limit, as
+ * fs_arena_init, _free and _reset do. A decoder sets it around one decode
+ * (decode_limit.h). */
+void fs_arena_limit(fs_arena *a, size_t bytes);
 
 /* Frees every chunk. The arena is empty afterwards (as after fs_arena_init,
  * same chunk size) and may be used again; freeing an empty arena does

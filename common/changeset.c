@@ -1,6 +1,7 @@
 /* changeset.c - sealing and opening signed change sets. */
 #include "changeset.h"
 
+#include "decode_limit.h"
 #include "error.h"
 #include "hlc.h"
 
@@ -92,15 +93,23 @@ int fs_changeset_check(const Fs__ChangeSet *cs) {
   return 0;
 }
 
-/* alloc NULL: malloc, and a refused body is freed; otherwise the arena
- * keeps whatever was decoded until it is freed. sig NULL: the signature
- * was checked before the body was stored (fs_changeset_open_stored). */
+/* a NULL: malloc, and a refused body is freed; otherwise the arena keeps
+ * whatever was decoded until it is freed. Either way the decode takes at
+ * most fs_decode_limit(body_len). sig NULL: the signature was checked
+ * before the body was stored (fs_changeset_open_stored). */
 static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
-                    size_t sig_len, ProtobufCAllocator *alloc, Fs__ChangeSet **out,
+                    size_t sig_len, fs_arena *a, Fs__ChangeSet **out,
                     uint8_t id[FS_HASH_LEN]) {
   if (body_len > FS_BODY_MAX)
     return FS_ETOOBIG;
-  Fs__ChangeSet *cs = fs__change_set__unpack(alloc, body_len, body);
+  fs_alloc_limit l = {fs_decode_limit(body_len)};
+  ProtobufCAllocator alloc = a ? fs_arena_allocator(a) : fs_limited_allocator(&l);
+  size_t budget = a ? a->budget : 0;
+  if (a)
+    fs_arena_limit(a, l.left);
+  Fs__ChangeSet *cs = fs__change_set__unpack(&alloc, body_len, body);
+  if (a)
+    fs_arena_limit(a, budget);
   if (!cs)
     return FS_EDECODE;
   int rc = 0;
@@ -111,7 +120,7 @@ static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
   else
     rc = fs_changeset_check(cs);
   if (rc != 0) {
-    if (!alloc)
+    if (!a)
       fs__change_set__free_unpacked(cs, NULL);
     return rc;
   }
@@ -133,8 +142,7 @@ int fs_changeset_open_stored(const uint8_t *body, size_t body_len, Fs__ChangeSet
 int fs_changeset_open_in(const uint8_t *body, size_t body_len, const uint8_t *sig,
                          size_t sig_len, fs_arena *a, Fs__ChangeSet **out,
                          uint8_t id[FS_HASH_LEN]) {
-  ProtobufCAllocator alloc = fs_arena_allocator(a);
-  return open_set(body, body_len, sig, sig_len, &alloc, out, id);
+  return open_set(body, body_len, sig, sig_len, a, out, id);
 }
 
 size_t fs_changeset_arena_chunk(size_t body_bytes) {

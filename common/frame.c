@@ -1,8 +1,10 @@
 /* frame.c - framing of Envelopes: 4-byte big-endian length + protobuf. */
 #include "frame.h"
 
+#include "decode_limit.h"
 #include "error.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,15 +89,15 @@ int fs_frame_encode(const Fs__Envelope *env, uint8_t **out, size_t *out_len) {
   return 0;
 }
 
-/* alloc NULL: malloc, and a refused envelope is freed; otherwise the arena
- * keeps whatever was decoded until it is freed. */
-static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
+/* heap: alloc draws from malloc, and a refused envelope is freed;
+ * otherwise the arena keeps whatever was decoded until it is freed. */
+static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc, bool heap,
                   Fs__Envelope **env) {
   Fs__Envelope *e = fs__envelope__unpack(alloc, len, p);
   if (!e)
     return FS_EDECODE;
   if (e->msg_case == FS__ENVELOPE__MSG__NOT_SET) {
-    if (!alloc)
+    if (heap)
       fs__envelope__free_unpacked(e, NULL);
     return FS_EDECODE;
   }
@@ -104,12 +106,18 @@ static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
 }
 
 int fs_envelope_decode(const uint8_t *p, size_t len, Fs__Envelope **env) {
-  return decode(p, len, NULL, env);
+  fs_alloc_limit l = {fs_decode_limit(len)};
+  ProtobufCAllocator alloc = fs_limited_allocator(&l);
+  return decode(p, len, &alloc, true, env);
 }
 
 int fs_envelope_decode_in(const uint8_t *p, size_t len, fs_arena *a, Fs__Envelope **env) {
+  size_t budget = a->budget;
+  fs_arena_limit(a, fs_decode_limit(len));
   ProtobufCAllocator alloc = fs_arena_allocator(a);
-  return decode(p, len, &alloc, env);
+  int rc = decode(p, len, &alloc, false, env);
+  fs_arena_limit(a, budget);
+  return rc;
 }
 
 size_t fs_envelope_arena_chunk(size_t len) {

@@ -3,7 +3,9 @@
  * codes. Every refused body is properly signed, so the refusal comes from
  * the bound under test and not from the signature. */
 #include "changeset.h"
+#include "decode_limit.h"
 #include "error.h"
+#include "hlc.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -420,6 +422,55 @@ static void test_body_too_big(void **state) {
   tu_cs_free(cs);
 }
 
+/* The densest body a laptop makes: 200 changes of 256 writes each with a
+ * one-letter name and no value (15 bytes a write on the wire, about ten
+ * times that decoded): it still opens within fs_decode_limit, on the heap
+ * and in an arena. */
+static void test_dense_body_opens(void **state) {
+  (void)state;
+  const uint64_t hlc = fs_hlc_make(1764000000000, 0);
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, hlc, "KT");
+  char id[16];
+  for (int i = 0; i < 200; i++) {
+    snprintf(id, sizeof id, "r%d", i);
+    Fs__Change *ch = tu_cs_change(cs, id, "t", false);
+    ch->hlc = hlc;
+    for (int j = 0; j < FS_MAX_WRITES; j++)
+      tu_change_write(ch, "a", "", 0, hlc, 0);
+  }
+  assert_int_equal(seal_open(cs), 0);
+  tu_cs_free(cs);
+}
+
+/* A signed body that is a valid change set followed by 512 KiB of
+ * two-byte unknown fields: refused as undecodable within fs_decode_limit
+ * (protobuf-c would have kept every field, some 25 MB), on the heap and in
+ * an arena. */
+static void test_unknown_fields_refused(void **state) {
+  (void)state;
+  Fs__ChangeSet *cs = tu_cs_new(kp.pk, 1, NULL, 1000, "KT");
+  tu_change_write_str(tu_cs_change(cs, "r", "t", false), "f", "v", 10, 0);
+  size_t head = fs__change_set__get_packed_size(cs), n = head + (512u << 10);
+  uint8_t *body = malloc(n), sig[FS_SIG_LEN], id[FS_HASH_LEN];
+  assert_non_null(body);
+  fs__change_set__pack(cs, body);
+  for (size_t i = head; i + 1 < n; i += 2) {
+    body[i] = 0x78; /* field 15, varint */
+    body[i + 1] = 0x01;
+  }
+  crypto_sign_detached(sig, NULL, body, n, kp.sk);
+  Fs__ChangeSet *o = NULL;
+  assert_int_equal(fs_changeset_open(body, n, sig, FS_SIG_LEN, &o, id), FS_EDECODE);
+  assert_null(o);
+  fs_arena a;
+  fs_arena_init(&a, fs_changeset_arena_chunk(n));
+  assert_int_equal(fs_changeset_open_in(body, n, sig, FS_SIG_LEN, &a, &o, id), FS_EDECODE);
+  assert_true(a.held <= fs_decode_limit(n) + fs_changeset_arena_chunk(n));
+  fs_arena_free(&a);
+  free(body);
+  tu_cs_free(cs);
+}
+
 static void test_garbage_body(void **state) {
   (void)state;
   const uint8_t junk[] = {0x0a, 0x20, 1, 2, 3}; /* device: 32 bytes announced */
@@ -598,6 +649,8 @@ int main(void) {
       cmocka_unit_test(test_write_count),
       cmocka_unit_test(test_value_size),
       cmocka_unit_test(test_base_hlc_not_before_hlc),
+      cmocka_unit_test(test_dense_body_opens),
+      cmocka_unit_test(test_unknown_fields_refused),
       cmocka_unit_test(test_body_too_big),
       cmocka_unit_test(test_garbage_body),
       cmocka_unit_test(test_area_valid),

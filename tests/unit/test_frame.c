@@ -1,6 +1,8 @@
 /* test_frame.c - framing of Envelopes: round trips, byte-at-a-time and
  * split feeds, several frames per feed, the size limit enforced on the
- * header alone, payloads that must not decode, and decoding into an arena. */
+ * header alone, payloads that must not decode, decoding into an arena, and
+ * the memory a decode may take. */
+#include "decode_limit.h"
 #include "error.h"
 #include "frame.h"
 #include "testutil.h"
@@ -365,6 +367,39 @@ static void test_push_fits_one_chunk(void **state) {
   free(f);
 }
 
+/* A valid Envelope (a Bye) followed by about 1 MiB of two-byte unknown
+ * fields: protobuf-c would keep every one (about fifty times the frame in
+ * memory); both decoders refuse it within fs_decode_limit instead. */
+static void test_unknown_fields_bounded(void **state) {
+  (void)state;
+  Fs__Bye bye = FS__BYE__INIT;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_BYE;
+  env.bye = &bye;
+  size_t head = fs__envelope__get_packed_size(&env), n = head + (1u << 20);
+  uint8_t *p = malloc(n);
+  assert_non_null(p);
+  fs__envelope__pack(&env, p);
+  for (size_t i = head; i + 1 < n; i += 2) {
+    p[i] = 0x78; /* field 15, varint */
+    p[i + 1] = 0x01;
+  }
+  Fs__Envelope *e = NULL;
+  assert_int_equal(fs_envelope_decode(p, n, &e), FS_EDECODE);
+  assert_null(e);
+  fs_arena a;
+  fs_arena_init(&a, fs_envelope_arena_chunk(n));
+  assert_int_equal(fs_envelope_decode_in(p, n, &a, &e), FS_EDECODE);
+  assert_true(a.held <= fs_decode_limit(n) + fs_envelope_arena_chunk(n));
+  assert_int_equal(a.budget, SIZE_MAX); /* the limit was for that decode only */
+  fs_arena_free(&a);
+  /* The same Bye with a few unknown fields (a newer peer's) still decodes. */
+  assert_int_equal(fs_envelope_decode(p, head + 64, &e), 0);
+  assert_int_equal(e->msg_case, FS__ENVELOPE__MSG_BYE);
+  fs__envelope__free_unpacked(e, NULL);
+  free(p);
+}
+
 /* A read of zero bytes (an EAGAIN on the socket) must be harmless, also as
  * the first thing a reader sees. */
 static void test_empty_feed(void **state) {
@@ -392,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_empty_feed),
       cmocka_unit_test(test_decode_in_arena),
       cmocka_unit_test(test_push_fits_one_chunk),
+      cmocka_unit_test(test_unknown_fields_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
