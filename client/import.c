@@ -171,16 +171,6 @@ static int parse(import_ctx *x, const char *buf, size_t len) {
   return 0;
 }
 
-static bool id_valid(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > FS_MAX_ID)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-      return false;
-  return true;
-}
-
 /* One member as a field value: a string as it is, an integer or a boolean
  * as its text. Returns 0 or a refusal. */
 static int value_of(import_ctx *x, size_t i, const char *name, json_t *v, size_t k) {
@@ -226,7 +216,7 @@ static int check_rec(import_ctx *x, size_t i) {
     return refuse(x, i, "record type '%.64s' is unknown (known: %s)", r->type, list);
   }
   json_t *id = json_object_get(r->obj, "id");
-  if (id && (!json_is_string(id) || !id_valid(json_string_value(id))))
+  if (id && (!json_is_string(id) || !fs_record_id_valid(json_string_value(id))))
     return refuse(x, i, "\"id\" must be a string of 1-64 characters of a-z, 0-9, _");
   if (id)
     snprintf(r->id, sizeof r->id, "%s", json_string_value(id));

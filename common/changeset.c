@@ -58,6 +58,16 @@ bool fs_area_within(const char *area, const char *scope) {
   return strncmp(area, scope, n) == 0 && (area[n] == '\0' || area[n] == '.');
 }
 
+bool fs_record_id_valid(const char *id) {
+  size_t n = strnlen(id, FS_MAX_ID + 1);
+  if (n == 0 || n > FS_MAX_ID)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_'))
+      return false;
+  return true;
+}
+
 static bool str_ok(const char *s, size_t max, bool allow_empty) {
   size_t n = strnlen(s, max + 1);
   return n <= max && (allow_empty || n > 0);

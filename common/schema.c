@@ -762,19 +762,32 @@ static int refuse_type(const Fs__Change *ch, char *why, size_t cap) {
 }
 
 int fs_schema_check_changeset(const Fs__ChangeSet *cs, char *why, size_t cap) {
-  char msg[FS_SCHEMA_WHY], list[512];
+  char msg[FS_SCHEMA_WHY], list[512], shown[64];
   for (size_t i = 0; i < cs->n_changes; i++) {
     const Fs__Change *ch = cs->changes[i];
+    if (!fs_record_id_valid(ch->record_id)) {
+      echo(shown, sizeof shown, (const uint8_t *)ch->record_id, strlen(ch->record_id));
+      snprintf(why, cap, "record id '%s' must be 1-64 characters of a-z, 0-9 and _", shown);
+      return FS_EINVAL;
+    }
     const fs_type_def *t = fs_schema_type(ch->record_type);
     if (!t)
       return refuse_type(ch, why, cap);
     for (size_t j = 0; j < ch->n_writes; j++) {
       const Fs__FieldWrite *fw = ch->writes[j];
+      /* The set's clock is what its device's enrolment is checked at: no
+       * write may carry a later one past that check. */
+      if (fw->hlc > cs->hlc) {
+        snprintf(why, cap, "record %.40s: a write's clock is later than its change set's",
+                 ch->record_id);
+        return FS_EINVAL;
+      }
       const fs_field_def *f = fs_schema_field(t, fw->name, NULL);
       if (!f) {
         field_list(list, sizeof list, t);
+        echo(shown, sizeof shown, (const uint8_t *)fw->name, strlen(fw->name));
         snprintf(why, cap, "record %.40s, %s: it has no field %s (fields: %s)",
-                 ch->record_id, t->name, fw->name, list);
+                 ch->record_id, t->name, shown, list);
         return FS_EINVAL;
       }
       /* A sealed field travels sealed: its text was checked on the laptop

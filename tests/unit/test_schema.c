@@ -561,6 +561,41 @@ static void test_changeset_check(void **state) {
   cs = cs_from("incident", "r6", NULL, true);
   assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), 0);
   tu_cs_free(cs);
+
+  /* Record ids: what fs_record_id_new (32 hex digits) and import make
+   * pass; a line break (a forged line in `fieldsync records`), upper case,
+   * a dash or a byte that is not UTF-8 is refused, and the refusal shows no
+   * control byte. */
+  const char *good[] = {"019ad0c1a2b3c4d5e6f708192a3b4c5d", "inc_2026_001", "r", NULL};
+  for (size_t i = 0; good[i]; i++) {
+    cs = cs_from("incident", good[i], NULL, true);
+    assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), 0);
+    tu_cs_free(cs);
+  }
+  const char *wrong[] = {"x\nKT.FAKE forged incident", "INC1", "inc-1", "r\xff", NULL};
+  for (size_t i = 0; wrong[i]; i++) {
+    cs = cs_from("incident", wrong[i], NULL, true);
+    assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), FS_EINVAL);
+    assert_non_null(strstr(why, "must be 1-64 characters of a-z, 0-9 and _"));
+    assert_null(strchr(why, '\n'));
+    tu_cs_free(cs);
+  }
+
+  /* A write whose clock is later than its set's (which the device's
+   * enrolment is checked at) is refused. */
+  cs = cs_from("incident", "r8", edit, false);
+  assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), 0);
+  cs->changes[0]->writes[0]->hlc = cs->hlc + 1;
+  assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), FS_EINVAL);
+  assert_non_null(strstr(why, "later than its change set's"));
+  tu_cs_free(cs);
+
+  /* A field name with a line break is shown without it. */
+  static const char *const odd[] = {"a\nb=x", NULL};
+  cs = cs_from("tip", "r7", odd, false);
+  assert_int_equal(fs_schema_check_changeset(cs, why, sizeof why), FS_EINVAL);
+  assert_non_null(strstr(why, "no field a?b"));
+  tu_cs_free(cs);
 }
 
 static void apply(fs_store *s, Fs__ChangeSet *cs) {
