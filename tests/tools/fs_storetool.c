@@ -119,56 +119,6 @@ static int cmd_to_old(fs_store *s, int (*old)(fs_store *, MDB_txn *)) {
   return fs_store_commit(txn);
 }
 
-/* Format 1 as the build before wrote it: format 2, and changesets id ->
- * set, log seq -> id, devseq device||seq -> id; one transaction. */
-static int cmd_to_format1(fs_store *s) {
-  MDB_txn *txn;
-  MDB_cursor *cur;
-  MDB_dbi old;
-  int rc = fs_store_begin(s, true, &txn);
-  if (rc)
-    return rc;
-  if ((rc = fs_old_format2(s, txn)) ||
-      (rc = fs_err_from_mdb(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old))) ||
-      (rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur)))) {
-    mdb_txn_abort(txn);
-    return rc;
-  }
-  MDB_val k, v;
-  for (rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
-       rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
-    Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
-    Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
-    if (!cs || cs->device.len != FS_PK_LEN) {
-      rc = FS_EDECODE;
-    } else {
-      uint8_t id[FS_HASH_LEN], dk[FS_PK_LEN + 8], lk[8];
-      fs_changeset_id(set->body.data, set->body.len, id);
-      memcpy(lk, k.mv_data, 8);
-      memcpy(dk, cs->device.data, FS_PK_LEN);
-      fs_be64_put(dk + FS_PK_LEN, cs->seq);
-      MDB_val idv = {FS_HASH_LEN, id}, lkv = {8, lk}, dkv = {sizeof dk, dk};
-      if ((rc = fs_err_from_mdb(mdb_put(txn, old, &idv, &v, 0))) == 0 &&
-          (rc = fs_err_from_mdb(mdb_put(txn, s->devseq, &dkv, &idv, 0))) == 0)
-        rc = fs_err_from_mdb(mdb_cursor_put(cur, &lkv, &idv, MDB_CURRENT));
-    }
-    if (cs)
-      fs__change_set__free_unpacked(cs, NULL);
-    if (set)
-      fs__signed_change_set__free_unpacked(set, NULL);
-    if (rc)
-      break;
-  }
-  mdb_cursor_close(cur);
-  if (rc == FS_ENOTFOUND)
-    rc = fs_meta_put_u64(s, txn, "format", 1);
-  if (rc) {
-    mdb_txn_abort(txn);
-    return rc;
-  }
-  return fs_store_commit(txn);
-}
-
 static int cmd_set_format(fs_store *s, uint64_t format) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
@@ -214,7 +164,7 @@ int main(int argc, char **argv) {
     return EXIT_FAILED;
   }
   rc = sets         ? cmd_sets(&s)
-       : to_format1 ? cmd_to_format1(&s)
+       : to_format1 ? cmd_to_old(&s, fs_old_format1)
        : to_format2 ? cmd_to_old(&s, fs_old_format2)
        : to_format3 ? cmd_to_old(&s, fs_old_format3)
                     : cmd_set_format(&s, strtoull(format, NULL, 10));
