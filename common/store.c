@@ -3,6 +3,7 @@
 
 #include "changeset.h"
 #include "error.h"
+#include "hex.h"
 #include "log.h"
 #include "store_impl.h"
 
@@ -163,6 +164,20 @@ int fs_store_devseq_get(fs_store *s, MDB_txn *txn, const uint8_t device[FS_PK_LE
   memcpy(id, v.mv_data, FS_HASH_LEN);
   *log_seq = fs_be64_get((const uint8_t *)v.mv_data + FS_HASH_LEN);
   return 0;
+}
+
+int fs_store_get_named(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *v,
+                       const char *what, const char *named_by, uint64_t at) {
+  int rc = fs_err_from_mdb(mdb_get(txn, dbi, key, v));
+  if (rc != FS_ENOTFOUND)
+    return rc;
+  char hex[2 * REC_KEY_MAX + 1]; /* the longest key named is a record key */
+  fs_hex_encode(hex, key->mv_data, key->mv_size < REC_KEY_MAX ? key->mv_size : REC_KEY_MAX);
+  fs_log(FS_LOG_ERROR, "store.damaged",
+         "missing=%s key=%s named_by=%s at=%llu msg=\"%s entry %llu names a %s the store "
+         "does not hold: the store is damaged; restore it from a backup\"",
+         what, hex, named_by, (unsigned long long)at, named_by, (unsigned long long)at, what);
+  return FS_ESTORE;
 }
 
 void fs_store_close(fs_store *s) {
@@ -776,7 +791,8 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
     }
     bool skip = skip_writer && writer && memcmp(writer, skip_writer, FS_PK_LEN) == 0;
     if (!skip && fs_area_within(area, scope)) {
-      if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &v))))
+      if ((rc = fs_store_get_named(txn, s->records, &rk, &v, "record", "recseq",
+                                   fs_be64_get(k.mv_data))))
         break;
       if (v.mv_size < 8) {
         rc = FS_ESTORE;

@@ -110,6 +110,16 @@ int fs_store_log_get(fs_store *s, MDB_txn *txn, uint64_t log_seq, MDB_val *set);
 int fs_store_devseq_get(fs_store *s, MDB_txn *txn, const uint8_t device[FS_PK_LEN],
                         uint64_t seq, uint8_t id[FS_HASH_LEN], uint64_t *log_seq);
 
+/* Gets the entry under key in dbi that entry at of named_by names (the set
+ * a log entry names by id, the record a recseq entry names); *v points
+ * into the map while txn lives. Missing, the store is damaged, which must
+ * not read as the end of the scan that found the name: that would pass
+ * over, or drop, everything after it. Returns 0, FS_ESTORE (logged as
+ * event=store.damaged, naming what is missing and where it was named) or
+ * another storage error. */
+int fs_store_get_named(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *v,
+                       const char *what, const char *named_by, uint64_t at);
+
 /* A u64 under a string key of meta; missing reads as 0. */
 int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *v);
 int fs_meta_put_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t v);

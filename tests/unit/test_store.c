@@ -506,6 +506,24 @@ static void test_changes_since_cursor_at_end(void **state) {
   assert_false(more);
 }
 
+/* A change entry whose record is missing (a damaged store) is a storage
+ * error, not the end of the changes: the scan used to stop there with
+ * more false, so the records after it were never served and the puller's
+ * cursor stayed before it for good. */
+static void test_changes_since_missing_record(void **state) {
+  tu_store *f = *state;
+  tu_store_lose_record(f);
+  MDB_txn *txn;
+  pulled p = {.n = 0};
+  uint64_t next;
+  bool more;
+  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
+  assert_int_equal(fs_store_changes_since(&f->s, txn, 0, "", NULL, 100, SIZE_MAX, 100, take,
+                                          &p, &next, &more),
+                   FS_ESTORE);
+  mdb_txn_abort(txn);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_store_setup, tu_store_teardown)
 
 int main(void) {
@@ -524,6 +542,7 @@ int main(void) {
       T(test_update_moves_change_entry),
       T(test_changes_since_skips_sole_writer),
       T(test_changes_since_cursor_at_end),
+      T(test_changes_since_missing_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

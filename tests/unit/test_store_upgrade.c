@@ -15,6 +15,18 @@
 
 #include <cmocka.h>
 
+/* The SignedChangeSet of sealed as a node stores it (malloc'ed). */
+static uint8_t *pack(const tu_sealed *sealed, size_t *len) {
+  Fs__SignedChangeSet w = FS__SIGNED_CHANGE_SET__INIT;
+  w.body = (ProtobufCBinaryData){sealed->len, sealed->body};
+  w.signature = (ProtobufCBinaryData){FS_SIG_LEN, (uint8_t *)sealed->sig};
+  *len = fs__signed_change_set__get_packed_size(&w);
+  uint8_t *out = malloc(*len);
+  assert_non_null(out);
+  fs__signed_change_set__pack(&w, out);
+  return out;
+}
+
 /* A store of on-disk format 1 (each set under its id in "changesets", the
  * log and devseq holding ids, no areasums), as an old build left it, with
  * one entry converted already as if an upgrade had been cut short. Opened
@@ -38,13 +50,7 @@ static void test_format1_upgrade(void **state) {
     char id[16];
     snprintf(id, sizeof id, "r%d", i);
     tu_make_cs(&f->dev[i % 2], "KT.KPL", 1000 + (uint64_t)i, id, "title", "handed in", &sets[i]);
-    Fs__SignedChangeSet w = FS__SIGNED_CHANGE_SET__INIT;
-    w.body = (ProtobufCBinaryData){sets[i].len, sets[i].body};
-    w.signature = (ProtobufCBinaryData){FS_SIG_LEN, sets[i].sig};
-    plen[i] = fs__signed_change_set__get_packed_size(&w);
-    packed[i] = malloc(plen[i]);
-    assert_non_null(packed[i]);
-    fs__signed_change_set__pack(&w, packed[i]);
+    packed[i] = pack(&sets[i], &plen[i]);
     uint8_t lk[8], dk[FS_PK_LEN + 8];
     fs_be64_put(lk, (uint64_t)i + 1);
     memcpy(dk, f->dev[i % 2].kp.pk, FS_PK_LEN);
@@ -179,12 +185,103 @@ static void test_format3_upgrade(void **state) {
   assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), 0);
 }
 
+/* The store's environment opened directly, as neither fs_store_open nor
+ * the conversion would (to mend what a test damaged). */
+static MDB_env *raw_open(const char *dir) {
+  MDB_env *env;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 24), 0);
+  assert_int_equal(mdb_env_set_mapsize(env, TU_STORE_MAPSIZE), 0);
+  assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+  return env;
+}
+
+/* A format 1 store whose log names a set that "changesets" does not hold
+ * (damaged): the conversion stops with a storage error and leaves format 1,
+ * where it used to take the missing set for the log's end, drop
+ * "changesets" with the sets after it still unconverted and set format 2.
+ * Once the set is put back, it converts every set. */
+#define DAMAGED_SETS 3
+static void test_format1_upgrade_missing_set(void **state) {
+  tu_store *f = *state;
+  tu_sealed sets[DAMAGED_SETS];
+  uint8_t *packed[DAMAGED_SETS];
+  size_t plen[DAMAGED_SETS];
+  MDB_txn *txn;
+  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
+  for (int i = 0; i < DAMAGED_SETS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "r%d", i);
+    tu_make_cs(&f->dev[0], "KT.KPL", 1000 + (uint64_t)i, id, "title", "handed in", &sets[i]);
+    packed[i] = pack(&sets[i], &plen[i]);
+    uint8_t lk[8];
+    fs_be64_put(lk, (uint64_t)i + 1);
+    MDB_val lkv = {8, lk}, setv = {plen[i], packed[i]};
+    assert_int_equal(mdb_put(txn, f->s.log, &lkv, &setv, 0), 0);
+    Fs__ChangeSet *cs = tu_open(&sets[i]);
+    assert_int_equal(fs_store_apply_changeset(&f->s, txn, cs), 1);
+    fs__change_set__free_unpacked(cs, NULL);
+  }
+  assert_int_equal(fs_meta_put_u64(&f->s, txn, "log_seq", DAMAGED_SETS), 0);
+  assert_int_equal(fs_old_format1(&f->s, txn), 0);
+  MDB_dbi old;
+  assert_int_equal(mdb_dbi_open(txn, "changesets", 0, &old), 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+  tu_store_del(&f->s, old, sets[1].id, FS_HASH_LEN);
+  fs_store_close(&f->s);
+
+  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), FS_ESTORE);
+  assert_null(f->s.env);
+  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
+  assert_int_equal(f->s.found_format, 1); /* "changesets" was kept */
+
+  MDB_env *env = raw_open(f->dir);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "changesets", 0, &old), 0);
+  MDB_val idv = {FS_HASH_LEN, sets[1].id}, setv = {plen[1], packed[1]};
+  assert_int_equal(mdb_put(txn, old, &idv, &setv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), 0);
+  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
+  for (int i = 0; i < DAMAGED_SETS; i++) {
+    MDB_val v;
+    assert_int_equal(fs_store_log_get(&f->s, txn, (uint64_t)i + 1, &v), 0);
+    assert_int_equal(v.mv_size, plen[i]);
+    assert_memory_equal(v.mv_data, packed[i], plen[i]);
+    tu_sealed_free(&sets[i]);
+    free(packed[i]);
+  }
+  mdb_txn_abort(txn);
+}
+
+/* A format 3 store whose recseq names a record that records does not hold
+ * (damaged): the conversion stops with a storage error and leaves format 3,
+ * where it used to set format 4 there and leave the entries after it
+ * untagged. */
+static void test_format3_upgrade_missing_record(void **state) {
+  tu_store *f = *state;
+  tu_store_lose_record(f);
+  MDB_txn *txn;
+  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
+  assert_int_equal(fs_old_format3(&f->s, txn), 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+  fs_store_close(&f->s);
+
+  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), FS_ESTORE);
+  assert_null(f->s.env);
+  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
+  assert_int_equal(f->s.found_format, 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_store_setup, tu_store_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_format1_upgrade),
       T(test_format3_upgrade),
+      T(test_format1_upgrade_missing_set),
+      T(test_format3_upgrade_missing_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,3 +64,18 @@ void tu_put(tu_store *f, int dev, const char *area, uint64_t hlc, const char *id
   assert_int_equal(tu_apply(&f->s, &s), 1);
   tu_sealed_free(&s);
 }
+
+void tu_store_del(fs_store *s, MDB_dbi dbi, const void *key, size_t klen) {
+  MDB_txn *txn;
+  MDB_val k = {klen, (void *)key};
+  assert_int_equal(fs_store_begin(s, true, &txn), 0);
+  assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+}
+
+void tu_store_lose_record(tu_store *f) {
+  tu_put(f, 0, "KT", 100, "r1", "x", "1");
+  tu_put(f, 0, "KT", 101, "r2", "x", "1");
+  tu_put(f, 0, "KT", 102, "r3", "x", "1");
+  tu_store_del(&f->s, f->s.records, "KT\0r2", 5);
+}

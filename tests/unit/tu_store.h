@@ -32,4 +32,11 @@ int tu_apply(fs_store *s, const tu_sealed *sealed);
 void tu_put(tu_store *f, int dev, const char *area, uint64_t hlc, const char *id,
             const char *field, const char *value);
 
+/* Deletes key (klen bytes) from dbi, in its own transaction. */
+void tu_store_del(fs_store *s, MDB_dbi dbi, const void *key, size_t klen);
+
+/* A damaged store: records KT/r1, r2 and r3 written (record seqs 1 to 3),
+ * then r2 deleted, so recseq entry 2 names a record the store lacks. */
+void tu_store_lose_record(tu_store *f);
+
 #endif
