@@ -16,7 +16,6 @@
 #include <uv.h>
 
 #define FS_MAX_AREA_KEY FS_MAX_AREA
-#define REC_KEY_MAX (FS_MAX_AREA + 1 + FS_MAX_ID)
 
 void fs_be64_put(uint8_t out[8], uint64_t v) {
   for (int i = 7; i >= 0; i--) {
@@ -171,8 +170,9 @@ int fs_store_get_named(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *v,
   int rc = fs_err_from_mdb(mdb_get(txn, dbi, key, v));
   if (rc != FS_ENOTFOUND)
     return rc;
-  char hex[2 * REC_KEY_MAX + 1]; /* the longest key named is a record key */
-  fs_hex_encode(hex, key->mv_data, key->mv_size < REC_KEY_MAX ? key->mv_size : REC_KEY_MAX);
+  char hex[2 * FS_STORE_KEY_MAX + 1]; /* the longest key named is a record key */
+  size_t n = key->mv_size < FS_STORE_KEY_MAX ? key->mv_size : FS_STORE_KEY_MAX;
+  fs_hex_encode(hex, key->mv_data, n);
   fs_log(FS_LOG_ERROR, "store.damaged",
          "missing=%s key=%s named_by=%s at=%llu msg=\"%s entry %llu names a %s the store "
          "does not hold: the store is damaged; restore it from a backup\"",
@@ -325,7 +325,7 @@ static int record_key(uint8_t *out, size_t cap, const char *area, const char *id
 /* The stored value of record (area, id): its record seq, then its state. */
 static int record_raw(fs_store *s, MDB_txn *txn, const char *area, const char *id,
                       MDB_val *v) {
-  uint8_t kb[REC_KEY_MAX];
+  uint8_t kb[FS_STORE_KEY_MAX];
   int kl = record_key(kb, sizeof kb, area, id);
   if (kl < 0)
     return kl;
@@ -478,7 +478,7 @@ size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
  * state to look up and replace. */
 static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, bool fresh,
                       sums_delta *d) {
-  uint8_t kb[REC_KEY_MAX];
+  uint8_t kb[FS_STORE_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
@@ -754,7 +754,7 @@ int fs_store_recseq_parse(const MDB_val *v, char area[FS_MAX_AREA + 1], MDB_val 
     key->mv_size = (size_t)(end - p);
     *writer = end + 1;
   }
-  return 0;
+  return key->mv_size > FS_STORE_KEY_MAX ? FS_ESTORE : 0;
 }
 
 int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,

@@ -268,15 +268,14 @@ static int step_from_3(fs_store *s, MDB_txn *txn, void *arg, bool again, bool *d
     char area[FS_MAX_AREA + 1];
     MDB_val ek;
     const uint8_t *writer;
-    if (k.mv_size != 8 || fs_store_recseq_parse(&v, area, &ek, &writer) ||
-        v.mv_size > FS_STORE_RECSEQ_MAX) {
-      rc = FS_ESTORE;
+    if (k.mv_size != 8 || fs_store_recseq_parse(&v, area, &ek, &writer)) {
+      rc = FS_ESTORE; /* among them a key too long for the buffers below */
       break;
     }
     st->next = fs_be64_get(k.mv_data) + 1;
     if (!writer) { /* untagged: the value is the key alone */
       /* Copies: the put below may move what v points to. */
-      uint8_t key[FS_STORE_RECSEQ_MAX], sk[8];
+      uint8_t key[FS_STORE_KEY_MAX], sk[8];
       size_t klen = v.mv_size;
       memcpy(key, v.mv_data, klen);
       memcpy(sk, k.mv_data, 8);

@@ -196,6 +196,23 @@ static MDB_env *raw_open(const char *dir) {
   return env;
 }
 
+/* Closes f's store, damaged in an older format: its writer refuses it with
+ * a storage error and leaves it in that format. */
+static void upgrade_refused(tu_store *f, uint64_t format) {
+  fs_store_close(&f->s);
+  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), FS_ESTORE);
+  assert_null(f->s.env);
+  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
+  assert_int_equal(f->s.found_format, format);
+}
+
+/* Commits txn with f's store rewritten in format 3, then upgrade_refused. */
+static void format3_refused(tu_store *f, MDB_txn *txn) {
+  assert_int_equal(fs_old_format3(&f->s, txn), 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+  upgrade_refused(f, 3);
+}
+
 /* A format 1 store whose log names a set that "changesets" does not hold
  * (damaged): the conversion stops with a storage error and leaves format 1,
  * where it used to take the missing set for the log's end, drop
@@ -228,12 +245,7 @@ static void test_format1_upgrade_missing_set(void **state) {
   assert_int_equal(mdb_dbi_open(txn, "changesets", 0, &old), 0);
   assert_int_equal(fs_store_commit(txn), 0);
   tu_store_del(&f->s, old, sets[1].id, FS_HASH_LEN);
-  fs_store_close(&f->s);
-
-  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), FS_ESTORE);
-  assert_null(f->s.env);
-  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
-  assert_int_equal(f->s.found_format, 1); /* "changesets" was kept */
+  upgrade_refused(f, 1); /* "changesets" was kept */
 
   MDB_env *env = raw_open(f->dir);
   assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
@@ -264,14 +276,31 @@ static void test_format3_upgrade_missing_record(void **state) {
   tu_store_lose_record(f);
   MDB_txn *txn;
   assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
-  assert_int_equal(fs_old_format3(&f->s, txn), 0);
-  assert_int_equal(fs_store_commit(txn), 0);
-  fs_store_close(&f->s);
+  format3_refused(f, txn);
+}
 
-  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, TU_STORE_MAPSIZE), FS_ESTORE);
-  assert_null(f->s.env);
-  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
-  assert_int_equal(f->s.found_format, 3);
+/* A format 3 store (damaged) whose recseq entry 1 holds 220 bytes and no
+ * tag, longer than any record key (194 bytes), naming a record it holds:
+ * the conversion refuses it with a storage error. It used to write the
+ * value and a 33-byte tag into a stack buffer of 226 bytes. */
+static void test_format3_upgrade_long_key(void **state) {
+  tu_store *f = *state;
+  tu_put(f, 0, "KT", 100, "r1", "x", "1");
+  uint8_t key[220], sk[8];
+  memcpy(key, "KT", 3); /* area, 0, then an id too long for any record */
+  memset(key + 3, 'x', sizeof key - 3);
+  fs_be64_put(sk, 1);
+  MDB_txn *txn;
+  MDB_val rk = {5, "KT\0r1"}, rv, lk = {sizeof key, key}, skv = {8, sk};
+  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
+  assert_int_equal(mdb_get(txn, f->s.records, &rk, &rv), 0);
+  MDB_val copy = {rv.mv_size, malloc(rv.mv_size)}; /* the put may move rv */
+  assert_non_null(copy.mv_data);
+  memcpy(copy.mv_data, rv.mv_data, rv.mv_size);
+  assert_int_equal(mdb_put(txn, f->s.records, &lk, &copy, 0), 0);
+  assert_int_equal(mdb_put(txn, f->s.recseq, &skv, &lk, 0), 0);
+  free(copy.mv_data);
+  format3_refused(f, txn);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_store_setup, tu_store_teardown)
@@ -282,6 +311,7 @@ int main(void) {
       T(test_format3_upgrade),
       T(test_format1_upgrade_missing_set),
       T(test_format3_upgrade_missing_record),
+      T(test_format3_upgrade_long_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
