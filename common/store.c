@@ -187,7 +187,10 @@ void fs_store_close(fs_store *s) {
 }
 
 int fs_store_begin(fs_store *s, bool write, MDB_txn **txn) {
-  return fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
+  int rc = fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
+  if (rc)
+    *txn = NULL; /* mdb_txn_begin leaves it as it was */
+  return rc;
 }
 
 /* LMDB reports a short write as EIO (errno is 0 after it), which is what a

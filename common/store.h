@@ -93,7 +93,9 @@ int fs_store_grow(fs_store *s, bool force);
  * quarters used, below map_max. Safe from any thread (an estimate). */
 bool fs_store_wants_growth(fs_store *s);
 
-/* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL. */
+/* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL (*txn NULL:
+ * nothing to abort; FS_ESTORE among others when another process grew the
+ * data beyond this map, until fs_store_grow maps it). */
 int fs_store_begin(fs_store *s, bool write, MDB_txn **txn);
 
 /* Commits (durably, see above). The txn is gone either way. Returns 0,

@@ -554,7 +554,7 @@ static int commit_item(fs_ingest *ing, MDB_txn *txn, fs_batch *b, fs_batch_item 
  * writer thread. A batch that failed before (cancelled) is skipped. */
 static void commit_batches(fs_ingest *ing, fs_batch *list) {
   fs_store *s = ing->store;
-  MDB_txn *txn;
+  MDB_txn *txn = NULL; /* stays NULL when the begin fails: nothing to abort */
   int rc = fs_store_begin(s, true, &txn);
   fs_trust_cache_reset(ing->trust); /* it knows this transaction only */
   for (fs_batch *b = list; rc == 0 && b; b = b->next) {

@@ -24,6 +24,11 @@
  *   fs_storetool to-format1 --data DIR
  *       the same in the layout of format 1: also each set under its id in
  *       "changesets", the log and devseq holding ids.
+ *   fs_storetool fill --data DIR --mb N
+ *       writes N MiB (meta "filler") with this process's own map of 8 GiB,
+ *       while the node runs: beyond the node's smaller map, its next
+ *       transaction cannot begin (LMDB's MDB_MAP_RESIZED) until it maps
+ *       the larger file.
  *
  * Exit status: 0 ok, 1 usage, 2 failure (with a sentence on stderr).
  */
@@ -45,7 +50,8 @@ static const char usage_text[] = "usage: fs_storetool sets --data DIR\n"
                                  "       fs_storetool set-format --data DIR --format N\n"
                                  "       fs_storetool to-format3 --data DIR\n"
                                  "       fs_storetool to-format2 --data DIR\n"
-                                 "       fs_storetool to-format1 --data DIR\n";
+                                 "       fs_storetool to-format1 --data DIR\n"
+                                 "       fs_storetool fill --data DIR --mb N\n";
 
 static void print_change(const Fs__ChangeSet *cs, const Fs__Change *ch) {
   char dev[2 * FS_PK_LEN + 1] = "?";
@@ -119,6 +125,20 @@ static int cmd_to_old(fs_store *s, int (*old)(fs_store *, MDB_txn *)) {
   return fs_store_commit(txn);
 }
 
+static int cmd_fill(fs_store *s, size_t mb) {
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, true, &txn);
+  if (rc)
+    return rc;
+  MDB_val k = {6, "filler"}, v = {mb << 20, NULL};
+  if ((rc = fs_err_from_mdb(mdb_put(txn, s->meta, &k, &v, MDB_RESERVE)))) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  memset(v.mv_data, 0, v.mv_size);
+  return fs_store_commit(txn);
+}
+
 static int cmd_set_format(fs_store *s, uint64_t format) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
@@ -132,20 +152,23 @@ static int cmd_set_format(fs_store *s, uint64_t format) {
 }
 
 int main(int argc, char **argv) {
-  const char *data = NULL, *format = NULL;
+  const char *data = NULL, *format = NULL, *mb = NULL;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--data") == 0)
       data = argv[i + 1];
     else if (strcmp(argv[i], "--format") == 0)
       format = argv[i + 1];
+    else if (strcmp(argv[i], "--mb") == 0)
+      mb = argv[i + 1];
   }
   bool sets = argc >= 2 && strcmp(argv[1], "sets") == 0;
   bool set_format = argc >= 2 && strcmp(argv[1], "set-format") == 0 && format;
   bool to_format1 = argc >= 2 && strcmp(argv[1], "to-format1") == 0;
   bool to_format2 = argc >= 2 && strcmp(argv[1], "to-format2") == 0;
   bool to_format3 = argc >= 2 && strcmp(argv[1], "to-format3") == 0;
+  bool fill = argc >= 2 && strcmp(argv[1], "fill") == 0 && mb;
   if (!data || argc % 2 != 0 ||
-      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3)) {
+      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3 && !fill)) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
@@ -167,6 +190,7 @@ int main(int argc, char **argv) {
        : to_format1 ? cmd_to_old(&s, fs_old_format1)
        : to_format2 ? cmd_to_old(&s, fs_old_format2)
        : to_format3 ? cmd_to_old(&s, fs_old_format3)
+       : fill       ? cmd_fill(&s, strtoull(mb, NULL, 10))
                     : cmd_set_format(&s, strtoull(format, NULL, 10));
   fs_store_close(&s);
   if (rc) {
