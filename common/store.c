@@ -3,6 +3,7 @@
 
 #include "changeset.h"
 #include "error.h"
+#include "hex.h"
 #include "log.h"
 #include "store_impl.h"
 
@@ -15,7 +16,6 @@
 #include <uv.h>
 
 #define FS_MAX_AREA_KEY FS_MAX_AREA
-#define REC_KEY_MAX (FS_MAX_AREA + 1 + FS_MAX_ID)
 
 void fs_be64_put(uint8_t out[8], uint64_t v) {
   for (int i = 7; i >= 0; i--) {
@@ -165,6 +165,21 @@ int fs_store_devseq_get(fs_store *s, MDB_txn *txn, const uint8_t device[FS_PK_LE
   return 0;
 }
 
+int fs_store_get_named(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *v,
+                       const char *what, const char *named_by, uint64_t at) {
+  int rc = fs_err_from_mdb(mdb_get(txn, dbi, key, v));
+  if (rc != FS_ENOTFOUND)
+    return rc;
+  char hex[2 * FS_STORE_KEY_MAX + 1]; /* the longest key named is a record key */
+  size_t n = key->mv_size < FS_STORE_KEY_MAX ? key->mv_size : FS_STORE_KEY_MAX;
+  fs_hex_encode(hex, key->mv_data, n);
+  fs_log(FS_LOG_ERROR, "store.damaged",
+         "missing=%s key=%s named_by=%s at=%llu msg=\"%s entry %llu names a %s the store "
+         "does not hold: the store is damaged; restore it from a backup\"",
+         what, hex, named_by, (unsigned long long)at, named_by, (unsigned long long)at, what);
+  return FS_ESTORE;
+}
+
 void fs_store_close(fs_store *s) {
   if (s->env)
     mdb_env_close(s->env);
@@ -172,7 +187,10 @@ void fs_store_close(fs_store *s) {
 }
 
 int fs_store_begin(fs_store *s, bool write, MDB_txn **txn) {
-  return fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
+  int rc = fs_err_from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn));
+  if (rc)
+    *txn = NULL; /* mdb_txn_begin leaves it as it was */
+  return rc;
 }
 
 /* LMDB reports a short write as EIO (errno is 0 after it), which is what a
@@ -310,7 +328,7 @@ static int record_key(uint8_t *out, size_t cap, const char *area, const char *id
 /* The stored value of record (area, id): its record seq, then its state. */
 static int record_raw(fs_store *s, MDB_txn *txn, const char *area, const char *id,
                       MDB_val *v) {
-  uint8_t kb[REC_KEY_MAX];
+  uint8_t kb[FS_STORE_KEY_MAX];
   int kl = record_key(kb, sizeof kb, area, id);
   if (kl < 0)
     return kl;
@@ -463,7 +481,7 @@ size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
  * state to look up and replace. */
 static int record_put(fs_store *s, MDB_txn *txn, const fs_record *r, bool fresh,
                       sums_delta *d) {
-  uint8_t kb[REC_KEY_MAX];
+  uint8_t kb[FS_STORE_KEY_MAX];
   int kl = record_key(kb, sizeof kb, r->area, r->id);
   if (kl < 0)
     return kl;
@@ -739,7 +757,7 @@ int fs_store_recseq_parse(const MDB_val *v, char area[FS_MAX_AREA + 1], MDB_val 
     key->mv_size = (size_t)(end - p);
     *writer = end + 1;
   }
-  return 0;
+  return key->mv_size > FS_STORE_KEY_MAX ? FS_ESTORE : 0;
 }
 
 int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
@@ -776,7 +794,8 @@ int fs_store_changes_since(fs_store *s, MDB_txn *txn, uint64_t cursor,
     }
     bool skip = skip_writer && writer && memcmp(writer, skip_writer, FS_PK_LEN) == 0;
     if (!skip && fs_area_within(area, scope)) {
-      if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &v))))
+      if ((rc = fs_store_get_named(txn, s->records, &rk, &v, "record", "recseq",
+                                   fs_be64_get(k.mv_data))))
         break;
       if (v.mv_size < 8) {
         rc = FS_ESTORE;

@@ -93,7 +93,9 @@ int fs_store_grow(fs_store *s, bool force);
  * quarters used, below map_max. Safe from any thread (an estimate). */
 bool fs_store_wants_growth(fs_store *s);
 
-/* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL. */
+/* Begins a transaction. Returns 0 or FS_ESTORE / FS_EMAPFULL (*txn NULL:
+ * nothing to abort; FS_ESTORE among others when another process grew the
+ * data beyond this map, until fs_store_grow maps it). */
 int fs_store_begin(fs_store *s, bool write, MDB_txn **txn);
 
 /* Commits (durably, see above). The txn is gone either way. Returns 0,
@@ -109,6 +111,16 @@ int fs_store_log_get(fs_store *s, MDB_txn *txn, uint64_t log_seq, MDB_val *set);
  * FS_ENOTFOUND. */
 int fs_store_devseq_get(fs_store *s, MDB_txn *txn, const uint8_t device[FS_PK_LEN],
                         uint64_t seq, uint8_t id[FS_HASH_LEN], uint64_t *log_seq);
+
+/* Gets the entry under key in dbi that entry at of named_by names (the set
+ * a log entry names by id, the record a recseq entry names); *v points
+ * into the map while txn lives. Missing, the store is damaged, which must
+ * not read as the end of the scan that found the name: that would pass
+ * over, or drop, everything after it. Returns 0, FS_ESTORE (logged as
+ * event=store.damaged, naming what is missing and where it was named) or
+ * another storage error. */
+int fs_store_get_named(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *v,
+                       const char *what, const char *named_by, uint64_t at);
 
 /* A u64 under a string key of meta; missing reads as 0. */
 int fs_meta_get_u64(fs_store *s, MDB_txn *txn, const char *key, uint64_t *v);

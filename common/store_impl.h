@@ -14,16 +14,21 @@
  * canonical state). Returns 0 or FS_ESTORE (a value too short). */
 int fs_store_record_elem(fs_lthash *elem, const MDB_val *k, const MDB_val *v);
 
-/* A recseq value: the record key (area 0 id), then, when one device made
- * every write of r, a 0 byte and its key (an id holds no 0 byte). Writes
- * at most FS_STORE_RECSEQ_MAX bytes to out; returns the length. */
-#define FS_STORE_RECSEQ_MAX (FS_MAX_AREA + 1 + FS_MAX_ID + 1 + FS_PK_LEN)
+/* The longest record key: area, a 0 byte, id. */
+#define FS_STORE_KEY_MAX (FS_MAX_AREA + 1 + FS_MAX_ID)
+
+/* A recseq value: the record key (area 0 id, klen at most
+ * FS_STORE_KEY_MAX), then, when one device made every write of r, a 0 byte
+ * and its key (an id holds no 0 byte). Writes at most FS_STORE_RECSEQ_MAX
+ * bytes to out; returns the length. */
+#define FS_STORE_RECSEQ_MAX (FS_STORE_KEY_MAX + 1 + FS_PK_LEN)
 size_t fs_store_recseq_value(uint8_t *out, const uint8_t *key, size_t klen,
                              const fs_record *r);
 
 /* Splits a recseq value into its area (NUL-terminated), the record key
- * (pointing into v) and the sole writer's key (NULL: none named). Returns 0
- * or FS_ESTORE. */
+ * (pointing into v, at most FS_STORE_KEY_MAX bytes) and the sole writer's
+ * key (NULL: none named). Returns 0 or FS_ESTORE (no area, a tag of
+ * another size, a key longer than any record's: a damaged store). */
 int fs_store_recseq_parse(const MDB_val *v, char area[FS_MAX_AREA + 1], MDB_val *key,
                           const uint8_t **writer);
 

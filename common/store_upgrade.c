@@ -36,7 +36,7 @@ static int convert_some(fs_store *s, MDB_txn *txn, MDB_dbi old, uint64_t *next,
       memcpy(id, v.mv_data, FS_HASH_LEN);
       fs_be64_put(lk, log_seq);
       MDB_val ik = {FS_HASH_LEN, id}, sv;
-      if ((rc = fs_err_from_mdb(mdb_get(txn, old, &ik, &sv))))
+      if ((rc = fs_store_get_named(txn, old, &ik, &sv, "set", "log", log_seq)))
         break;
       /* A copy: the puts below may move what sv points to. */
       uint8_t *set = malloc(sv.mv_size);
@@ -268,21 +268,21 @@ static int step_from_3(fs_store *s, MDB_txn *txn, void *arg, bool again, bool *d
     char area[FS_MAX_AREA + 1];
     MDB_val ek;
     const uint8_t *writer;
-    if (k.mv_size != 8 || fs_store_recseq_parse(&v, area, &ek, &writer) ||
-        v.mv_size > FS_STORE_RECSEQ_MAX) {
-      rc = FS_ESTORE;
+    if (k.mv_size != 8 || fs_store_recseq_parse(&v, area, &ek, &writer)) {
+      rc = FS_ESTORE; /* among them a key too long for the buffers below */
       break;
     }
     st->next = fs_be64_get(k.mv_data) + 1;
     if (!writer) { /* untagged: the value is the key alone */
       /* Copies: the put below may move what v points to. */
-      uint8_t key[FS_STORE_RECSEQ_MAX], sk[8];
+      uint8_t key[FS_STORE_KEY_MAX], sk[8];
       size_t klen = v.mv_size;
       memcpy(key, v.mv_data, klen);
       memcpy(sk, k.mv_data, 8);
       MDB_val rk = {klen, key}, rv;
       fs_record r;
-      if ((rc = fs_err_from_mdb(mdb_get(txn, s->records, &rk, &rv))))
+      if ((rc = fs_store_get_named(txn, s->records, &rk, &rv, "record", "recseq",
+                                   fs_be64_get(sk))))
         break;
       if (rv.mv_size < 8 || fs_record_decode(&r, (uint8_t *)rv.mv_data + 8, rv.mv_size - 8)) {
         rc = FS_ESTORE;

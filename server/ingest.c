@@ -298,6 +298,28 @@ static int accept_set(fs_store *s, MDB_txn *txn, fs_batch_item *it,
   return 0;
 }
 
+/* Keeps a forked set as evidence and refuses it; the peer's forks count
+ * and the node's quarantine show the device on the dashboard. */
+static int quarantine(fs_store *s, MDB_txn *txn, fs_batch_item *it,
+                      const Fs__SignedChangeSet *set, const char *why) {
+  int rc = put_signed(txn, s->quarantine, it->id, FS_HASH_LEN, set, 0);
+  if (rc == 0)
+    refuse(it, FS__ACK_STATUS__ACK_FORK, FS_EFORK, why);
+  return rc;
+}
+
+/* 1 when the held set v has this id (a resend), 0 when it is another body
+ * for the same seq (a fork), FS_ESTORE when v does not decode. */
+static int held_is(const MDB_val *v, const uint8_t id[FS_HASH_LEN]) {
+  Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v->mv_size, v->mv_data);
+  if (!set)
+    return FS_ESTORE;
+  uint8_t held[FS_HASH_LEN];
+  fs_changeset_id(set->body.data, set->body.len, held);
+  fs__signed_change_set__free_unpacked(set, NULL);
+  return memcmp(held, id, FS_HASH_LEN) == 0;
+}
+
 static void held_key(uint8_t out[FS_PK_LEN + 8], const uint8_t *dev, uint64_t seq) {
   memcpy(out, dev, FS_PK_LEN);
   fs_be64_put(out + FS_PK_LEN, seq);
@@ -476,18 +498,20 @@ static int commit_item(fs_ingest *ing, MDB_txn *txn, fs_batch *b, fs_batch_item 
     /* Relayed from below ahead of an earlier set: keep it durably so the
      * child can move on, apply it once the chain reaches it. From a laptop
      * at a node with a parent, the gap is what this node lost (restored
-     * from an older copy): the parent has it and is asked for it. */
-    it->want_gap = b->from_device;
+     * from an older copy): the parent has it and is asked for it. A
+     * different body already held at this seq is a fork: the first stays
+     * held (the chain decides when it gets there), this one is evidence. */
     uint8_t kb[FS_PK_LEN + 8];
     held_key(kb, cs->device.data, cs->seq);
     MDB_val hk = {sizeof kb, kb}, hv;
     rc = fs_err_from_mdb(mdb_get(txn, s->held, &hk, &hv));
-    if (rc == FS_ENOTFOUND) {
-      if ((rc = put_signed(txn, s->held, kb, sizeof kb, set, 0)))
-        return rc;
-    } else if (rc) {
+    if (rc == FS_ENOTFOUND)
+      rc = put_signed(txn, s->held, kb, sizeof kb, set, 0);
+    else if (rc == 0 && (rc = held_is(&hv, it->id)) == 0)
+      return quarantine(s, txn, it, set, "another change set is held at this sequence number");
+    if (rc < 0)
       return rc;
-    }
+    it->want_gap = b->from_device;
     it->status = FS__ACK_STATUS__ACK_HELD;
     snprintf(it->reason, sizeof it->reason,
              "held until change sets %llu..%llu of this device arrive",
@@ -519,21 +543,18 @@ static int commit_item(fs_ingest *ing, MDB_txn *txn, fs_batch *b, fs_batch_item 
       it->head_seq += (uint64_t)rc;
     return rc < 0 ? rc : 0;
   }
-  /* A second body for a seq we hold, or one that does not extend the head:
+  /* A second body for a stored seq, or one that does not extend the head:
    * the device forked. Keep it as evidence, refuse it. */
-  if ((rc = put_signed(txn, s->quarantine, it->id, FS_HASH_LEN, set, 0)))
-    return rc;
-  refuse(it, FS__ACK_STATUS__ACK_FORK, FS_EFORK,
-         cs->seq <= it->head_seq ? "another change set holds this sequence number"
-                                 : "prev does not match the hash of the head");
-  return 0;
+  return quarantine(s, txn, it, set,
+                    cs->seq <= it->head_seq ? "another change set holds this sequence number"
+                                            : "prev does not match the hash of the head");
 }
 
 /* Applies batches (linked by next) in one write transaction; runs on the
  * writer thread. A batch that failed before (cancelled) is skipped. */
 static void commit_batches(fs_ingest *ing, fs_batch *list) {
   fs_store *s = ing->store;
-  MDB_txn *txn;
+  MDB_txn *txn = NULL; /* stays NULL when the begin fails: nothing to abort */
   int rc = fs_store_begin(s, true, &txn);
   fs_trust_cache_reset(ing->trust); /* it knows this transaction only */
   for (fs_batch *b = list; rc == 0 && b; b = b->next) {

@@ -19,6 +19,14 @@
 #                   ENOSPC "no space left on device"; the node stays up and
 #                   consistent; once space is freed, the same laptop syncs
 #                   everything.
+#   map_resized     another process writes 24 MiB into the store of a
+#                   running node whose map is 16 MiB (fs_storetool fill),
+#                   between a laptop's Pull and its Push on one connection:
+#                   the node's write transaction cannot begin, and the push
+#                   fails with an Error (E_STORE, nothing acknowledged)
+#                   instead of the writer aborting a transaction it never
+#                   had; the node stays up, maps the larger file, and takes
+#                   the laptop's sets at its next sync.
 #   format_version  a store whose meta "format" is 99 (fs_storetool
 #                   set-format): fieldsyncd run exits 2 naming both formats;
 #                   fieldsyncd status refuses it the same way.
@@ -178,6 +186,34 @@ consistent_disk() {
   assert_eq "$acked" "$(kv "$st" log_seq)" "log_seq (nothing stored twice)"
 }
 
+map_resized() {
+  local k1 k2
+  k1=$(laptop_init z1 $A)
+  k2=$(laptop_init z2 $A)
+  write_server_config resz $A "device = $k1 $A" "device = $k2 $A" "map_size_mb = 16"
+  start_server resz
+  must fs z1 add --type patrol --id z_1 start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 1'
+  sync_ok z1 resz # a commit before the one that cannot begin
+  mkfifo "$T/z2.in"
+  "$FS_TESTPEER" hold --dir "$T/z2" --server "$(server_addr resz)" <"$T/z2.in" >"$T/z2.out" 2>&1 &
+  BG_PIDS+=($!)
+  exec 7>"$T/z2.in"
+  wait_until 30 "z2's session to be ready" grep -q '^ready' "$T/z2.out"
+  must "$FS_STORETOOL" fill --data "$T/resz.data" --mb 24
+  echo push >&7
+  exec 7>&-
+  wait_until 30 "z2's push to be answered" grep -qE '^(ack|error|closed)' "$T/z2.out"
+  note "z2: $(grep -m 1 -E '^(ack|error|closed)' "$T/z2.out")"
+  assert_contains "$(cat "$T/z2.out")" "error code=E_STORE" "z2's push while the map could not be begun"
+  assert_contains "$(cat "$T/z2.out")" "nothing in it was acknowledged" "the sentence z2 was told"
+  assert_alive_server resz
+  must fs z1 edit z_1 'notes=sau khi bản đồ lớn hơn'
+  sync_ok z1 resz
+  assert_eq "pushed 1 stored 1" "$(sync_counts | cut -d' ' -f1-4)" "z1's sync once the node mapped the file"
+  consistent resz z1
+  stop_server resz
+}
+
 format_version() {
   local key
   key=$(laptop_init v1 $A)
@@ -279,5 +315,5 @@ format3_upgrade() {
 
 district_holds() { [[ $(kv "$(server_status updist)" change_sets) == "$1" ]]; }
 
-run_checks map_grows map_max_refuses disk_full format_version format_upgrade format2_upgrade \
-  format3_upgrade
+run_checks map_grows map_max_refuses disk_full map_resized format_version format_upgrade \
+  format2_upgrade format3_upgrade

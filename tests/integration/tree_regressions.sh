@@ -42,6 +42,15 @@
 #                   good ("no enrolment certificate here") and the commune's
 #                   cursor moved past them. Fixed: while certificates are
 #                   waiting, they go up alone, before any set.
+#   fork_held       A forked laptop (restored onto a second machine, say)
+#                   sealed two different sets 2 on the same set 1; each
+#                   reached the district through another commune before set
+#                   1 did. The second was answered HELD like the first and
+#                   thrown away (the district only asked whether anything
+#                   was held at that seq), so the fork was never seen and
+#                   the commune's cursor moved past it. Fixed: it is
+#                   answered FORK and kept in quarantine; the first is
+#                   applied once set 1 arrives.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -173,7 +182,50 @@ certs_before_sets() {
   assert_not_contains "$(cat "$T/cbc.log")" "event=uplink.refused" "the commune's log"
 }
 
-for check in restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart certs_before_sets; do
+# relay_as NODE LAPTOP: fs_testpeer poses as NODE (certified under the
+# district fhd) and pushes LAPTOP's outbox verbatim; its lines land in OUT.
+relay_as() {
+  must timeout 120 "$FS_TESTPEER" relay --dir "$T/$2" --server "$(server_addr fhd)" \
+    --node-key "$T/$1.key" --node-cert "$T/$1.cert" \
+    --network-key "$T/admin/network.key" --mode verbatim
+  note "$1 pushes $2: $(grep -m 1 -E '^(ack|error) ' <<<"$OUT")"
+}
+
+fork_held() {
+  tree_node fhd KT.KPL -
+  tree_node fho $C - # another server of the area, where set 1 goes
+  PARENT_NAME=fhd write_server_config fha $C
+  PARENT_NAME=fhd write_server_config fhb $C
+  tree_laptop fhl $C >/dev/null
+  must fs fhl add --type patrol --id fh_1 start=2026-11-24T20:00 end=2026-11-24T23:30 \
+    'route=Thôn 1 → Thôn 2'
+  must fs fhl seal
+  cp -a "$T/fhl" "$T/fhl_first"
+  sync_ok fhl fho
+  cp -a "$T/fhl" "$T/fhl_twin" # the same key and chain on a second machine
+  must fs fhl edit fh_1 'notes=Bản thứ nhất'
+  must fs fhl seal
+  must fs fhl_twin edit fh_1 'notes=Bản thứ hai'
+  must fs fhl_twin seal
+  must "$FIELDSYNCD" cert add --data "$T/fhd.data" --config "$T/fhd.ini" "$T/fhl.cert"
+  relay_as fha fhl
+  assert_contains "$OUT" "ack status=HELD seq=2" "the first set 2, ahead of set 1"
+  relay_as fhb fhl_twin
+  assert_contains "$OUT" "ack status=FORK seq=2" "the other set 2, through another commune"
+  assert_contains "$OUT" "reason=E_FORK" "why the other set 2 was refused"
+  assert_eq 1 "$(node_kv fhd quarantined)" "sets kept as evidence at the district"
+  wait_until 10 "the fork in the district's log" grep -q 'event=ingest.fork' "$T/fhd.log"
+  wait_until 10 "the fork on the district's dashboard" status_field_is fhd forks 1
+  relay_as fha fhl_first
+  assert_contains "$OUT" "ack status=STORED seq=1 head=2" "set 1, then the held set 2"
+  assert_eq 2 "$(node_kv fhd change_sets)" "sets stored at the district"
+  assert_eq 1 "$(node_kv fhd quarantined)" "sets kept as evidence at the district"
+  must "$FIELDSYNCD" records --data "$T/fhd.data" --area $C
+  assert_contains "$(grep " fh_1 " <<<"$OUT")" 'notes="Bản thứ nhất"' "the held set 2 applied"
+}
+
+for check in ${FS_CHECKS:-restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart \
+  certs_before_sets fork_held}; do
   step "$check"
   isolated "$check"
   case $? in

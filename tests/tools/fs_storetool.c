@@ -24,6 +24,11 @@
  *   fs_storetool to-format1 --data DIR
  *       the same in the layout of format 1: also each set under its id in
  *       "changesets", the log and devseq holding ids.
+ *   fs_storetool fill --data DIR --mb N
+ *       writes N MiB (meta "filler") with this process's own map of 8 GiB,
+ *       while the node runs: beyond the node's smaller map, its next
+ *       transaction cannot begin (LMDB's MDB_MAP_RESIZED) until it maps
+ *       the larger file.
  *
  * Exit status: 0 ok, 1 usage, 2 failure (with a sentence on stderr).
  */
@@ -45,7 +50,8 @@ static const char usage_text[] = "usage: fs_storetool sets --data DIR\n"
                                  "       fs_storetool set-format --data DIR --format N\n"
                                  "       fs_storetool to-format3 --data DIR\n"
                                  "       fs_storetool to-format2 --data DIR\n"
-                                 "       fs_storetool to-format1 --data DIR\n";
+                                 "       fs_storetool to-format1 --data DIR\n"
+                                 "       fs_storetool fill --data DIR --mb N\n";
 
 static void print_change(const Fs__ChangeSet *cs, const Fs__Change *ch) {
   char dev[2 * FS_PK_LEN + 1] = "?";
@@ -119,53 +125,17 @@ static int cmd_to_old(fs_store *s, int (*old)(fs_store *, MDB_txn *)) {
   return fs_store_commit(txn);
 }
 
-/* Format 1 as the build before wrote it: format 2, and changesets id ->
- * set, log seq -> id, devseq device||seq -> id; one transaction. */
-static int cmd_to_format1(fs_store *s) {
+static int cmd_fill(fs_store *s, size_t mb) {
   MDB_txn *txn;
-  MDB_cursor *cur;
-  MDB_dbi old;
   int rc = fs_store_begin(s, true, &txn);
   if (rc)
     return rc;
-  if ((rc = fs_old_format2(s, txn)) ||
-      (rc = fs_err_from_mdb(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old))) ||
-      (rc = fs_err_from_mdb(mdb_cursor_open(txn, s->log, &cur)))) {
+  MDB_val k = {6, "filler"}, v = {mb << 20, NULL};
+  if ((rc = fs_err_from_mdb(mdb_put(txn, s->meta, &k, &v, MDB_RESERVE)))) {
     mdb_txn_abort(txn);
     return rc;
   }
-  MDB_val k, v;
-  for (rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
-       rc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
-    Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
-    Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
-    if (!cs || cs->device.len != FS_PK_LEN) {
-      rc = FS_EDECODE;
-    } else {
-      uint8_t id[FS_HASH_LEN], dk[FS_PK_LEN + 8], lk[8];
-      fs_changeset_id(set->body.data, set->body.len, id);
-      memcpy(lk, k.mv_data, 8);
-      memcpy(dk, cs->device.data, FS_PK_LEN);
-      fs_be64_put(dk + FS_PK_LEN, cs->seq);
-      MDB_val idv = {FS_HASH_LEN, id}, lkv = {8, lk}, dkv = {sizeof dk, dk};
-      if ((rc = fs_err_from_mdb(mdb_put(txn, old, &idv, &v, 0))) == 0 &&
-          (rc = fs_err_from_mdb(mdb_put(txn, s->devseq, &dkv, &idv, 0))) == 0)
-        rc = fs_err_from_mdb(mdb_cursor_put(cur, &lkv, &idv, MDB_CURRENT));
-    }
-    if (cs)
-      fs__change_set__free_unpacked(cs, NULL);
-    if (set)
-      fs__signed_change_set__free_unpacked(set, NULL);
-    if (rc)
-      break;
-  }
-  mdb_cursor_close(cur);
-  if (rc == FS_ENOTFOUND)
-    rc = fs_meta_put_u64(s, txn, "format", 1);
-  if (rc) {
-    mdb_txn_abort(txn);
-    return rc;
-  }
+  memset(v.mv_data, 0, v.mv_size);
   return fs_store_commit(txn);
 }
 
@@ -182,20 +152,23 @@ static int cmd_set_format(fs_store *s, uint64_t format) {
 }
 
 int main(int argc, char **argv) {
-  const char *data = NULL, *format = NULL;
+  const char *data = NULL, *format = NULL, *mb = NULL;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--data") == 0)
       data = argv[i + 1];
     else if (strcmp(argv[i], "--format") == 0)
       format = argv[i + 1];
+    else if (strcmp(argv[i], "--mb") == 0)
+      mb = argv[i + 1];
   }
   bool sets = argc >= 2 && strcmp(argv[1], "sets") == 0;
   bool set_format = argc >= 2 && strcmp(argv[1], "set-format") == 0 && format;
   bool to_format1 = argc >= 2 && strcmp(argv[1], "to-format1") == 0;
   bool to_format2 = argc >= 2 && strcmp(argv[1], "to-format2") == 0;
   bool to_format3 = argc >= 2 && strcmp(argv[1], "to-format3") == 0;
+  bool fill = argc >= 2 && strcmp(argv[1], "fill") == 0 && mb;
   if (!data || argc % 2 != 0 ||
-      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3)) {
+      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3 && !fill)) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
@@ -214,9 +187,10 @@ int main(int argc, char **argv) {
     return EXIT_FAILED;
   }
   rc = sets         ? cmd_sets(&s)
-       : to_format1 ? cmd_to_format1(&s)
+       : to_format1 ? cmd_to_old(&s, fs_old_format1)
        : to_format2 ? cmd_to_old(&s, fs_old_format2)
        : to_format3 ? cmd_to_old(&s, fs_old_format3)
+       : fill       ? cmd_fill(&s, strtoull(mb, NULL, 10))
                     : cmd_set_format(&s, strtoull(format, NULL, 10));
   fs_store_close(&s);
   if (rc) {

@@ -12,4 +12,8 @@ int fs_old_format3(fs_store *s, MDB_txn *txn);
 /* Format 2: format 3 without areasums. */
 int fs_old_format2(fs_store *s, MDB_txn *txn);
 
+/* Format 1: format 2, with each set under its id in "changesets" and the
+ * log and devseq holding ids. */
+int fs_old_format1(fs_store *s, MDB_txn *txn);
+
 #endif

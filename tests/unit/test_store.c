@@ -2,9 +2,8 @@
  * sealed change sets, growing a full map, area-prefix digests, order-independent digests and
  * the change scan that pulls are served from. */
 #include "error.h"
-#include "old_formats.h"
 #include "store.h"
-#include "testutil.h"
+#include "tu_store.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,72 +16,6 @@
 
 #include <cmocka.h>
 
-#define MAPSIZE ((size_t)64 << 20)
-
-typedef struct fixture {
-  char *tmp, *dir;
-  fs_store s;
-  tu_device dev[2];
-} fixture;
-
-static int setup(void **state) {
-  if (fs_crypto_init() != 0)
-    return -1;
-  fixture *f = calloc(1, sizeof *f);
-  if (!f)
-    return -1;
-  f->tmp = tu_mkdtemp();
-  f->dir = tu_path(f->tmp, "node");
-  if (fs_store_open(&f->s, f->dir, MAPSIZE) != 0)
-    return -1;
-  tu_device_init(&f->dev[0]);
-  tu_device_init(&f->dev[1]);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  fs_store_close(&f->s);
-  tu_device_free(&f->dev[0]);
-  tu_device_free(&f->dev[1]);
-  tu_rmtree(f->tmp);
-  free(f->dir);
-  free(f->tmp);
-  free(f);
-  return 0;
-}
-
-/* Seals, on d's chain, one change to record id in area writing field=value. */
-static void make_cs(tu_device *d, const char *area, uint64_t hlc, const char *id,
-                    const char *field, const char *value, tu_sealed *out) {
-  Fs__ChangeSet *cs = tu_cs_new(d->kp.pk, 0, NULL, hlc, area);
-  Fs__Change *ch = tu_cs_change(cs, id, "incident", false);
-  tu_change_write_str(ch, field, value, hlc, 0);
-  tu_device_seal(d, cs, out);
-  tu_cs_free(cs);
-}
-
-/* Opens and applies a sealed change set in its own transaction. */
-static int apply(fs_store *s, const tu_sealed *sealed) {
-  Fs__ChangeSet *cs = tu_open(sealed);
-  MDB_txn *txn;
-  assert_int_equal(fs_store_begin(s, true, &txn), 0);
-  int n = fs_store_apply_changeset(s, txn, cs);
-  assert_true(n >= 0);
-  assert_int_equal(fs_store_commit(txn), 0);
-  fs__change_set__free_unpacked(cs, NULL);
-  return n;
-}
-
-static void put(fixture *f, int dev, const char *area, uint64_t hlc, const char *id,
-                const char *field, const char *value) {
-  tu_sealed s;
-  make_cs(&f->dev[dev], area, hlc, id, field, value, &s);
-  assert_int_equal(apply(&f->s, &s), 1);
-  tu_sealed_free(&s);
-}
-
 static void digest(fs_store *s, const char *prefix, uint8_t out[FS_HASH_LEN],
                    uint64_t *count) {
   MDB_txn *txn;
@@ -92,7 +25,7 @@ static void digest(fs_store *s, const char *prefix, uint8_t out[FS_HASH_LEN],
 }
 
 static void test_open_creates(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   struct stat st;
   assert_int_equal(stat(f->dir, &st), 0);
   assert_true(S_ISDIR(st.st_mode));
@@ -113,8 +46,8 @@ static void test_open_creates(void **state) {
 }
 
 static void test_reopen_keeps_data(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT.KPL", 100, "inc-1", "title", "explosives handed in");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT.KPL", 100, "inc-1", "title", "explosives handed in");
   MDB_txn *txn;
   assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
   assert_int_equal(fs_meta_put_u64(&f->s, txn, "cursor", 42), 0);
@@ -122,7 +55,7 @@ static void test_reopen_keeps_data(void **state) {
   assert_int_equal(fs_store_commit(txn), 0);
   fs_store_close(&f->s);
 
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0);
+  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), 0);
   assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
   uint64_t v = 0;
   assert_int_equal(fs_meta_get_u64(&f->s, txn, "cursor", &v), 0);
@@ -141,112 +74,15 @@ static void test_reopen_keeps_data(void **state) {
 }
 
 static void test_format_mismatch(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   MDB_txn *txn;
   assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
   assert_int_equal(fs_meta_put_u64(&f->s, txn, "format", 99), 0);
   assert_int_equal(fs_store_commit(txn), 0);
   fs_store_close(&f->s);
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), FS_EVERSION);
+  assert_int_equal(fs_store_open(&f->s, f->dir, TU_STORE_MAPSIZE), FS_EVERSION);
   assert_null(f->s.env); /* nothing to close */
   assert_int_equal(f->s.found_format, 99);
-}
-
-/* A store of on-disk format 1 (each set under its id in "changesets", the
- * log and devseq holding ids, no areasums), as an old build left it, with
- * one entry converted already as if an upgrade had been cut short. Opened
- * by a reader it is refused; opened by its writer it is converted all the
- * way: every set is found in the log at its seq and through devseq,
- * "changesets" is gone, the digest of the records is summed (test_digest.c
- * has format 2 -> 3 alone), and the store opens in the current format from
- * then on.
- * More sets than one upgrade transaction takes. */
-#define V1_SETS 4200
-static void test_format1_upgrade(void **state) {
-  fixture *f = *state;
-  static tu_sealed sets[V1_SETS];
-  static uint8_t *packed[V1_SETS];
-  static size_t plen[V1_SETS];
-  MDB_txn *txn;
-  MDB_dbi old;
-  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "changesets", MDB_CREATE, &old), 0);
-  for (int i = 0; i < V1_SETS; i++) {
-    char id[16];
-    snprintf(id, sizeof id, "r%d", i);
-    make_cs(&f->dev[i % 2], "KT.KPL", 1000 + (uint64_t)i, id, "title", "handed in", &sets[i]);
-    Fs__SignedChangeSet w = FS__SIGNED_CHANGE_SET__INIT;
-    w.body = (ProtobufCBinaryData){sets[i].len, sets[i].body};
-    w.signature = (ProtobufCBinaryData){FS_SIG_LEN, sets[i].sig};
-    plen[i] = fs__signed_change_set__get_packed_size(&w);
-    packed[i] = malloc(plen[i]);
-    assert_non_null(packed[i]);
-    fs__signed_change_set__pack(&w, packed[i]);
-    uint8_t lk[8], dk[FS_PK_LEN + 8];
-    fs_be64_put(lk, (uint64_t)i + 1);
-    memcpy(dk, f->dev[i % 2].kp.pk, FS_PK_LEN);
-    fs_be64_put(dk + FS_PK_LEN, (uint64_t)i / 2 + 1);
-    MDB_val idv = {FS_HASH_LEN, sets[i].id}, setv = {plen[i], packed[i]},
-            lkv = {8, lk}, dkv = {sizeof dk, dk};
-    assert_int_equal(mdb_put(txn, old, &idv, &setv, 0), 0);
-    Fs__ChangeSet *cs = tu_open(&sets[i]);
-    assert_int_equal(fs_store_apply_changeset(&f->s, txn, cs), 1);
-    fs__change_set__free_unpacked(cs, NULL);
-    if (i == 0) { /* converted before a crash: the set in the log, seq in devseq */
-      uint8_t dv[FS_HASH_LEN + 8];
-      memcpy(dv, sets[i].id, FS_HASH_LEN);
-      memcpy(dv + FS_HASH_LEN, lk, 8);
-      MDB_val dvv = {sizeof dv, dv};
-      assert_int_equal(mdb_put(txn, f->s.log, &lkv, &setv, 0), 0);
-      assert_int_equal(mdb_put(txn, f->s.devseq, &dkv, &dvv, 0), 0);
-    } else {
-      assert_int_equal(mdb_put(txn, f->s.log, &lkv, &idv, 0), 0);
-      assert_int_equal(mdb_put(txn, f->s.devseq, &dkv, &idv, 0), 0);
-    }
-  }
-  assert_int_equal(fs_meta_put_u64(&f->s, txn, "log_seq", V1_SETS), 0);
-  assert_int_equal(fs_meta_put_u64(&f->s, txn, "format", 1), 0);
-  assert_int_equal(mdb_drop(txn, f->s.areasums, 0), 0);
-  assert_int_equal(fs_store_commit(txn), 0);
-  fs_store_close(&f->s);
-
-  /* A reader (the previous build may still run on it) is refused. */
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), FS_EVERSION);
-  assert_int_equal(f->s.found_format, 1);
-  /* The writer converts it. */
-  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, MAPSIZE), 0);
-  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
-  uint64_t format = 0, n = 0;
-  assert_int_equal(fs_meta_get_u64(&f->s, txn, "format", &format), 0);
-  assert_int_equal(format, FS_STORE_FORMAT);
-  assert_int_equal(mdb_dbi_open(txn, "changesets", 0, &old), MDB_NOTFOUND);
-  assert_int_equal(fs_store_count(&f->s, txn, f->s.log, &n), 0);
-  assert_int_equal(n, V1_SETS);
-  for (int i = 0; i < V1_SETS; i++) {
-    MDB_val v;
-    uint8_t id[FS_HASH_LEN];
-    uint64_t at = 0;
-    assert_int_equal(fs_store_log_get(&f->s, txn, (uint64_t)i + 1, &v), 0);
-    assert_int_equal(v.mv_size, plen[i]);
-    assert_memory_equal(v.mv_data, packed[i], plen[i]);
-    assert_int_equal(fs_store_devseq_get(&f->s, txn, f->dev[i % 2].kp.pk, (uint64_t)i / 2 + 1,
-                                         id, &at),
-                     0);
-    assert_memory_equal(id, sets[i].id, FS_HASH_LEN);
-    assert_int_equal(at, (uint64_t)i + 1);
-    tu_sealed_free(&sets[i]);
-    free(packed[i]);
-  }
-  uint8_t d[FS_HASH_LEN], scan[FS_HASH_LEN];
-  uint64_t nscan = 0;
-  assert_int_equal(fs_store_digest(&f->s, txn, "", d, &n), 0);
-  assert_int_equal(fs_store_digest_scan(&f->s, txn, "", scan, &nscan), 0);
-  assert_int_equal(n, V1_SETS);
-  assert_int_equal(nscan, V1_SETS);
-  assert_memory_equal(d, scan, FS_HASH_LEN);
-  mdb_txn_abort(txn);
-  fs_store_close(&f->s);
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0); /* current format now */
 }
 
 /* Puts 64 KiB values under meta until the map is full (or n were put). */
@@ -270,7 +106,7 @@ static int fill(fs_store *s, int from, int n) {
 /* A full map refuses the write, grows (only with force until 3/4 used),
  * takes the write after growing, and stops growing at map_max. */
 static void test_map_grows(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   fs_store_close(&f->s);
   assert_int_equal(fs_store_open(&f->s, f->dir, (size_t)1 << 20), 0);
   f->s.map_max = (size_t)4 << 20;
@@ -301,7 +137,7 @@ static void test_map_grows(void **state) {
 }
 
 static void test_apply_and_read_back(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   Fs__ChangeSet *cs = tu_cs_new(f->dev[0].kp.pk, 0, NULL, 200, "KT.KPL");
   Fs__Change *ch = tu_cs_change(cs, "gun-1", "weapon", false);
   tu_change_write_str(ch, "kind", "K54 pistol", 200, 0);
@@ -310,8 +146,8 @@ static void test_apply_and_read_back(void **state) {
   tu_sealed s;
   tu_device_seal(&f->dev[0], cs, &s);
   tu_cs_free(cs);
-  assert_int_equal(apply(&f->s, &s), 2);
-  assert_int_equal(apply(&f->s, &s), 0); /* a resend changes nothing */
+  assert_int_equal(tu_apply(&f->s, &s), 2);
+  assert_int_equal(tu_apply(&f->s, &s), 0); /* a resend changes nothing */
 
   MDB_txn *txn;
   assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
@@ -337,13 +173,13 @@ static void test_apply_and_read_back(void **state) {
 }
 
 static void test_record_merge_and_conflicts(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT", 100, "r", "status", "open");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT", 100, "r", "status", "open");
   /* Device 1 writes later without having seen device 0's value. */
   tu_sealed s;
-  make_cs(&f->dev[1], "KT", 150, "r", "status", "closed", &s);
-  assert_int_equal(apply(&f->s, &s), 1);
-  assert_int_equal(apply(&f->s, &s), 0);
+  tu_make_cs(&f->dev[1], "KT", 150, "r", "status", "closed", &s);
+  assert_int_equal(tu_apply(&f->s, &s), 1);
+  assert_int_equal(tu_apply(&f->s, &s), 0);
   MDB_txn *txn;
   uint64_t n;
   assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
@@ -359,12 +195,12 @@ static void test_record_merge_and_conflicts(void **state) {
 }
 
 static void test_digest_prefix(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT", 100, "r0", "x", "0");
-  put(f, 0, "KT.A", 101, "r1", "x", "1");
-  put(f, 0, "KT.AB", 102, "r2", "x", "2");
-  put(f, 0, "KT.A.X", 103, "r3", "x", "3");
-  put(f, 0, "KT.A0", 104, "r4", "x", "4");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT", 100, "r0", "x", "0");
+  tu_put(f, 0, "KT.A", 101, "r1", "x", "1");
+  tu_put(f, 0, "KT.AB", 102, "r2", "x", "2");
+  tu_put(f, 0, "KT.A.X", 103, "r3", "x", "3");
+  tu_put(f, 0, "KT.A0", 104, "r4", "x", "4");
   uint8_t all[FS_HASH_LEN], a1[FS_HASH_LEN], a2[FS_HASH_LEN], a3[FS_HASH_LEN];
   uint64_t n;
   digest(&f->s, "", all, &n);
@@ -376,11 +212,11 @@ static void test_digest_prefix(void **state) {
   digest(&f->s, "KT.AB", a2, &n);
   assert_int_equal(n, 1);
   /* A change in KT.AB leaves the KT.A digest alone ... */
-  put(f, 1, "KT.AB", 200, "r2", "x", "changed");
+  tu_put(f, 1, "KT.AB", 200, "r2", "x", "changed");
   digest(&f->s, "KT.A", a2, &n);
   assert_memory_equal(a1, a2, FS_HASH_LEN);
   /* ... a change in KT.A.X does not. */
-  put(f, 1, "KT.A.X", 201, "r3", "x", "changed");
+  tu_put(f, 1, "KT.A.X", 201, "r3", "x", "changed");
   digest(&f->s, "KT.A", a3, &n);
   assert_memory_not_equal(a1, a3, FS_HASH_LEN);
   assert_int_equal(n, 2);
@@ -396,12 +232,12 @@ static int collect_ids(void *arg, const fs_record *r) {
 }
 
 static void test_records_scan(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT.AB", 100, "b", "x", "1");
-  put(f, 0, "KT.A.X", 101, "c", "x", "1");
-  put(f, 0, "KT.A", 102, "z", "x", "1");
-  put(f, 0, "KT.A", 103, "a", "x", "1");
-  put(f, 0, "KT", 104, "k", "x", "1");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT.AB", 100, "b", "x", "1");
+  tu_put(f, 0, "KT.A.X", 101, "c", "x", "1");
+  tu_put(f, 0, "KT.A", 102, "z", "x", "1");
+  tu_put(f, 0, "KT.A", 103, "a", "x", "1");
+  tu_put(f, 0, "KT", 104, "k", "x", "1");
   char ids[256] = "";
   MDB_txn *txn;
   assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
@@ -412,27 +248,27 @@ static void test_records_scan(void **state) {
 
 static void build(fs_store *s, tu_sealed *sets, size_t n, const size_t *order) {
   for (size_t i = 0; i < n; i++)
-    apply(s, &sets[order[i]]);
+    tu_apply(s, &sets[order[i]]);
 }
 
 static void test_digest_order_independent(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   enum { N = 6 };
   tu_sealed sets[N];
-  make_cs(&f->dev[0], "KT.A", 100, "r1", "status", "open", &sets[0]);
-  make_cs(&f->dev[1], "KT.A", 100, "r1", "status", "disputed", &sets[1]);
-  make_cs(&f->dev[0], "KT.A", 120, "r2", "count", "509", &sets[2]);
-  make_cs(&f->dev[1], "KT.B", 90, "r3", "note", "patrol", &sets[3]);
-  make_cs(&f->dev[0], "KT.A", 130, "r1", "status", "closed", &sets[4]);
-  make_cs(&f->dev[1], "KT.A", 125, "r2", "count", "510", &sets[5]);
+  tu_make_cs(&f->dev[0], "KT.A", 100, "r1", "status", "open", &sets[0]);
+  tu_make_cs(&f->dev[1], "KT.A", 100, "r1", "status", "disputed", &sets[1]);
+  tu_make_cs(&f->dev[0], "KT.A", 120, "r2", "count", "509", &sets[2]);
+  tu_make_cs(&f->dev[1], "KT.B", 90, "r3", "note", "patrol", &sets[3]);
+  tu_make_cs(&f->dev[0], "KT.A", 130, "r1", "status", "closed", &sets[4]);
+  tu_make_cs(&f->dev[1], "KT.A", 125, "r2", "count", "510", &sets[5]);
   const size_t fwd[N] = {0, 1, 2, 3, 4, 5}, rev[N] = {5, 4, 3, 2, 1, 0},
                mix[N] = {3, 1, 5, 0, 2, 4};
   build(&f->s, sets, N, fwd);
 
   char *d2 = tu_path(f->tmp, "two"), *d3 = tu_path(f->tmp, "three");
   fs_store s2, s3;
-  assert_int_equal(fs_store_open(&s2, d2, MAPSIZE), 0);
-  assert_int_equal(fs_store_open(&s3, d3, MAPSIZE), 0);
+  assert_int_equal(fs_store_open(&s2, d2, TU_STORE_MAPSIZE), 0);
+  assert_int_equal(fs_store_open(&s3, d3, TU_STORE_MAPSIZE), 0);
   build(&s2, sets, N, rev);
   build(&s3, sets, N - 1, mix); /* misses set 4 */
 
@@ -446,7 +282,7 @@ static void test_digest_order_independent(void **state) {
   assert_memory_equal(h1, h2, FS_HASH_LEN);
   assert_int_equal(n3, 3);
   assert_memory_not_equal(h1, h3, FS_HASH_LEN);
-  apply(&s3, &sets[4]);
+  tu_apply(&s3, &sets[4]);
   digest(&s3, "", h3, &n3);
   assert_memory_equal(h1, h3, FS_HASH_LEN);
   digest(&f->s, "KT.A", h1, &n1);
@@ -466,7 +302,7 @@ static void test_digest_order_independent(void **state) {
  * hostile laptop; both sets extend its chain and verify): the stores must
  * still agree, whatever the arrival order. */
 static void test_digest_same_clock_rewrite(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   tu_sealed sets[2];
   for (int i = 0; i < 2; i++) {
     Fs__ChangeSet *cs = tu_cs_new(f->dev[0].kp.pk, 0, NULL, 100 + (uint64_t)i, "KT");
@@ -477,11 +313,11 @@ static void test_digest_same_clock_rewrite(void **state) {
   }
   char *d2 = tu_path(f->tmp, "two");
   fs_store s2;
-  assert_int_equal(fs_store_open(&s2, d2, MAPSIZE), 0);
-  apply(&f->s, &sets[0]);
-  apply(&f->s, &sets[1]);
-  apply(&s2, &sets[1]);
-  apply(&s2, &sets[0]);
+  assert_int_equal(fs_store_open(&s2, d2, TU_STORE_MAPSIZE), 0);
+  tu_apply(&f->s, &sets[0]);
+  tu_apply(&f->s, &sets[1]);
+  tu_apply(&s2, &sets[1]);
+  tu_apply(&s2, &sets[0]);
   uint8_t h1[FS_HASH_LEN], h2[FS_HASH_LEN];
   uint64_t n1, n2;
   digest(&f->s, "", h1, &n1);
@@ -514,7 +350,7 @@ static int take(void *arg, const uint8_t *state, size_t len) {
   return 0;
 }
 
-static void since_skip(fixture *f, uint64_t cursor, const char *scope, const uint8_t *skip,
+static void since_skip(tu_store *f, uint64_t cursor, const char *scope, const uint8_t *skip,
                        size_t max_records, size_t max_bytes, size_t max_scan, pulled *p,
                        uint64_t *next, bool *more) {
   memset(p, 0, sizeof *p);
@@ -526,19 +362,19 @@ static void since_skip(fixture *f, uint64_t cursor, const char *scope, const uin
   mdb_txn_abort(txn);
 }
 
-static void since(fixture *f, uint64_t cursor, const char *scope, size_t max_records,
+static void since(tu_store *f, uint64_t cursor, const char *scope, size_t max_records,
                   size_t max_bytes, size_t max_scan, pulled *p, uint64_t *next,
                   bool *more) {
   since_skip(f, cursor, scope, NULL, max_records, max_bytes, max_scan, p, next, more);
 }
 
 static void test_changes_since(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT.A", 100, "a1", "x", "1"); /* record seq 1 */
-  put(f, 0, "KT.B", 101, "b1", "x", "1"); /* 2 */
-  put(f, 0, "KT.A", 102, "a2", "x", "1"); /* 3 */
-  put(f, 0, "KT.AB", 103, "ab", "x", "1"); /* 4 */
-  put(f, 0, "KT.A.X", 104, "ax", "x", "1"); /* 5 */
+  tu_store *f = *state;
+  tu_put(f, 0, "KT.A", 100, "a1", "x", "1"); /* record seq 1 */
+  tu_put(f, 0, "KT.B", 101, "b1", "x", "1"); /* 2 */
+  tu_put(f, 0, "KT.A", 102, "a2", "x", "1"); /* 3 */
+  tu_put(f, 0, "KT.AB", 103, "ab", "x", "1"); /* 4 */
+  tu_put(f, 0, "KT.A.X", 104, "ax", "x", "1"); /* 5 */
   pulled p;
   uint64_t next;
   bool more;
@@ -593,11 +429,11 @@ static void test_changes_since(void **state) {
 }
 
 static void test_update_moves_change_entry(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT", 100, "r1", "x", "1");
-  put(f, 0, "KT", 101, "r2", "x", "1");
-  put(f, 0, "KT", 102, "r1", "x", "2");
-  put(f, 1, "KT", 103, "r1", "y", "3");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT", 100, "r1", "x", "1");
+  tu_put(f, 0, "KT", 101, "r2", "x", "1");
+  tu_put(f, 0, "KT", 102, "r1", "x", "2");
+  tu_put(f, 1, "KT", 103, "r1", "y", "3");
   pulled p;
   uint64_t next, n;
   bool more;
@@ -618,13 +454,13 @@ static void test_update_moves_change_entry(void **state) {
  * and only those: a record another device wrote to as well is sent. The
  * passed-over entries count as scanned and the cursor moves past them. */
 static void test_changes_since_skips_sole_writer(void **state) {
-  fixture *f = *state;
+  tu_store *f = *state;
   const uint8_t *one = f->dev[0].kp.pk, *two = f->dev[1].kp.pk;
-  put(f, 0, "KT", 100, "a", "x", "1"); /* record seq 1 */
-  put(f, 1, "KT", 101, "b", "x", "1"); /* 2 */
-  put(f, 0, "KT", 102, "c", "x", "1"); /* 3 */
-  put(f, 1, "KT", 103, "c", "y", "1"); /* 4: c is shared now */
-  put(f, 0, "KT", 104, "d", "x", "1"); /* 5 */
+  tu_put(f, 0, "KT", 100, "a", "x", "1"); /* record seq 1 */
+  tu_put(f, 1, "KT", 101, "b", "x", "1"); /* 2 */
+  tu_put(f, 0, "KT", 102, "c", "x", "1"); /* 3 */
+  tu_put(f, 1, "KT", 103, "c", "y", "1"); /* 4: c is shared now */
+  tu_put(f, 0, "KT", 104, "d", "x", "1"); /* 5 */
   pulled p;
   uint64_t next;
   bool more;
@@ -642,7 +478,7 @@ static void test_changes_since_skips_sole_writer(void **state) {
   assert_int_equal(next, 1);
   assert_true(more);
   /* A record taken over by another device's newer writes is its alone. */
-  put(f, 1, "KT", 105, "a", "x", "2"); /* 6 */
+  tu_put(f, 1, "KT", 105, "a", "x", "2"); /* 6 */
   since_skip(f, 5, "", two, 100, SIZE_MAX, 100, &p, &next, &more);
   assert_int_equal(p.n, 0);
   assert_int_equal(next, 6);
@@ -650,77 +486,10 @@ static void test_changes_since_skips_sole_writer(void **state) {
   assert_string_equal(p.ids, "a ");
 }
 
-/* Counts pulled states (for scans too long for pulled's id list). */
-static int take_count(void *arg, const uint8_t *state, size_t len) {
-  (void)state;
-  (void)len;
-  ++*(size_t *)arg;
-  return 0;
-}
-
-static size_t count_since(fixture *f, const uint8_t *skip) {
-  MDB_txn *txn;
-  uint64_t next;
-  bool more;
-  size_t n = 0;
-  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
-  assert_int_equal(fs_store_changes_since(&f->s, txn, 0, "", skip, SIZE_MAX, SIZE_MAX,
-                                          SIZE_MAX, take_count, &n, &next, &more),
-                   0);
-  assert_false(more);
-  mdb_txn_abort(txn);
-  return n;
-}
-
-/* A store of on-disk format 3 (recseq entries without their sole writer),
- * more entries than one upgrade transaction takes: a reader refuses it, its
- * writer tags every entry, so a pull passes over a device's own records as
- * on a store written in format 4, and it opens as format 4 from then on. */
-#define V3_RECORDS 4200
-static void test_format3_upgrade(void **state) {
-  fixture *f = *state;
-  MDB_txn *txn;
-  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
-  for (int i = 0; i < V3_RECORDS; i++) {
-    char id[16];
-    snprintf(id, sizeof id, "r%d", i);
-    for (int d = 0; d < (i % 3 == 0 ? 2 : 1); d++) { /* every third one is shared */
-      tu_sealed sealed;
-      make_cs(&f->dev[d], "KT.KPL", 1000 + (uint64_t)i, id, d ? "y" : "x", "v", &sealed);
-      Fs__ChangeSet *cs = tu_open(&sealed);
-      assert_int_equal(fs_store_apply_changeset(&f->s, txn, cs), 1);
-      fs__change_set__free_unpacked(cs, NULL);
-      tu_sealed_free(&sealed);
-    }
-  }
-  assert_int_equal(fs_store_commit(txn), 0);
-  size_t shared = (V3_RECORDS + 2) / 3;
-  assert_int_equal(count_since(f, f->dev[0].kp.pk), shared);
-  assert_int_equal(fs_store_begin(&f->s, true, &txn), 0);
-  assert_int_equal(fs_old_format3(&f->s, txn), 0);
-  assert_int_equal(fs_store_commit(txn), 0);
-  assert_int_equal(count_since(f, f->dev[0].kp.pk), V3_RECORDS); /* untagged */
-  fs_store_close(&f->s);
-
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), FS_EVERSION);
-  assert_int_equal(f->s.found_format, 3);
-  assert_int_equal(fs_store_open_upgrade(&f->s, f->dir, MAPSIZE), 0);
-  uint64_t format = 0;
-  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
-  assert_int_equal(fs_meta_get_u64(&f->s, txn, "format", &format), 0);
-  assert_int_equal(format, FS_STORE_FORMAT);
-  mdb_txn_abort(txn);
-  assert_int_equal(count_since(f, f->dev[0].kp.pk), shared);
-  assert_int_equal(count_since(f, f->dev[1].kp.pk), V3_RECORDS);
-  assert_int_equal(count_since(f, NULL), V3_RECORDS);
-  fs_store_close(&f->s);
-  assert_int_equal(fs_store_open(&f->s, f->dir, MAPSIZE), 0);
-}
-
 /* A cursor at or past the newest change has nothing after it. */
 static void test_changes_since_cursor_at_end(void **state) {
-  fixture *f = *state;
-  put(f, 0, "KT", 100, "r1", "x", "1");
+  tu_store *f = *state;
+  tu_put(f, 0, "KT", 100, "r1", "x", "1");
   pulled p;
   uint64_t next;
   bool more;
@@ -737,15 +506,31 @@ static void test_changes_since_cursor_at_end(void **state) {
   assert_false(more);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* A change entry whose record is missing (a damaged store) is a storage
+ * error, not the end of the changes: the scan used to stop there with
+ * more false, so the records after it were never served and the puller's
+ * cursor stayed before it for good. */
+static void test_changes_since_missing_record(void **state) {
+  tu_store *f = *state;
+  tu_store_lose_record(f);
+  MDB_txn *txn;
+  pulled p = {.n = 0};
+  uint64_t next;
+  bool more;
+  assert_int_equal(fs_store_begin(&f->s, false, &txn), 0);
+  assert_int_equal(fs_store_changes_since(&f->s, txn, 0, "", NULL, 100, SIZE_MAX, 100, take,
+                                          &p, &next, &more),
+                   FS_ESTORE);
+  mdb_txn_abort(txn);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_store_setup, tu_store_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_open_creates),
       T(test_reopen_keeps_data),
       T(test_format_mismatch),
-      T(test_format1_upgrade),
-      T(test_format3_upgrade),
       T(test_map_grows),
       T(test_apply_and_read_back),
       T(test_record_merge_and_conflicts),
@@ -757,6 +542,7 @@ int main(void) {
       T(test_update_moves_change_entry),
       T(test_changes_since_skips_sole_writer),
       T(test_changes_since_cursor_at_end),
+      T(test_changes_since_missing_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
