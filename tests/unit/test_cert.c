@@ -2,7 +2,7 @@
  * that revokes itself is revoked and every lookup ends; of two keys that
  * revoke each other the earlier revocation stands; a revocation by an
  * administrator revoked from before it is void; a ring of administrators
- * each revoking the next ends. */
+ * each revoking the next ends; a damaged certificate log is an error. */
 #include "cert.h"
 #include "error.h"
 #include "testutil.h"
@@ -162,12 +162,42 @@ static void test_revocation_ring(void **state) {
   assert_int_equal(revoked(f, f->admin[2].pk, &from), 0);
 }
 
+static int take_none(void *arg, const uint8_t *p, size_t len) {
+  (void)p;
+  (void)len;
+  ++*(int *)arg;
+  return 0;
+}
+
+/* A certlog entry whose certificate the store lacks is a damaged store
+ * (E_STORE), not the end of the log: the certificates after it, maybe
+ * revocations, would never reach the parent. */
+static void test_cert_log_damaged(void **state) {
+  fixture *f = *state;
+  uint64_t next;
+  bool more;
+  int n = 0;
+  assert_int_equal(fs_cert_log_since(&f->s, f->txn, 0, 100, 1u << 20, take_none, &n, &next,
+                                     &more), 0);
+  assert_int_equal(n, NADMIN + 1);
+  MDB_cursor *cur;
+  assert_int_equal(mdb_cursor_open(f->txn, f->s.certs, &cur), 0);
+  MDB_val k, v;
+  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+  assert_int_equal(mdb_cursor_del(cur, 0), 0);
+  mdb_cursor_close(cur);
+  n = 0;
+  assert_int_equal(fs_cert_log_since(&f->s, f->txn, 0, 100, 1u << 20, take_none, &n, &next,
+                                     &more), FS_ESTORE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_self_revocation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mutual_revocation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revoked_revoker, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revocation_ring, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cert_log_damaged, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
