@@ -362,7 +362,9 @@ static void rate_limit(fs_session *s) {
 }
 
 /* A child lacks some change sets of a device (it was restored from an older
- * copy): send those we hold, in seq order, within its area. */
+ * copy): send those we hold, in seq order, within its area, from the first
+ * up to FS_FETCH_MAX sets or FS_FETCH_MAX_BYTES; the child asks for the
+ * rest of its range after a shorter answer. */
 static void on_fetch(fs_session *s, const Fs__Fetch *f) {
   fs_store *st = &s->srv->store;
   if (f->device.len != FS_PK_LEN || f->from_seq == 0 || f->to_seq < f->from_seq) {
@@ -370,10 +372,11 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
     return;
   }
   Fs__SignedChangeSet *sets[FS_FETCH_MAX];
-  size_t n = 0;
+  size_t n = 0, bytes = 0;
   MDB_txn *txn;
   int rc = fs_store_begin(st, false, &txn);
-  for (uint64_t seq = f->from_seq; rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX; seq++) {
+  for (uint64_t seq = f->from_seq;
+       rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX && bytes < FS_FETCH_MAX_BYTES; seq++) {
     uint8_t id[FS_HASH_LEN];
     uint64_t at;
     MDB_val v;
@@ -391,6 +394,7 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
       break;
     }
     sets[n++] = set;
+    bytes += v.mv_size;
   }
   if (rc == 0)
     mdb_txn_abort(txn);

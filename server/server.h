@@ -33,6 +33,9 @@
 #define FS_PULL_MAX_SCAN 8192
 #define FS_PULL_MAX_CERTS 256
 #define FS_FETCH_MAX 256
+/* A Fetch answer stops adding sets past this (it holds at least one): a
+ * set is at most about 1 MiB, so the answer stays under the frame limit. */
+#define FS_FETCH_MAX_BYTES (1u << 20)
 #define FS_RATE_FRAMES_PER_S 200.0 /* per connection, sustained */
 #define FS_RATE_BURST 400.0
 #define FS_SESSIONS_PER_KEY 4      /* concurrent sessions of one device or node */

@@ -549,8 +549,10 @@ static void on_fetched(fs_uplink *u, Fs__Envelope *env, fs_arena *arena) {
     struct want w = u->wants[0];
     memmove(&u->wants[0], &u->wants[1], (u->nwants - 1) * sizeof u->wants[0]);
     u->nwants--;
-    /* A full answer: the gap may go on; ask for the rest at once. */
-    if (n == FS_FETCH_MAX && w.from + n <= w.to)
+    /* Shorter than the range (the parent's count or byte bound, or it
+     * lacks the next set): ask for the rest at once. Each round takes a set
+     * at least, and an empty answer ends the want, so rounds are bounded. */
+    if (n > 0 && n <= w.to - w.from)
       fs_uplink_fetch(u, w.device, w.from + n, w.to);
   }
   u->stats.fetched += n;

@@ -7,7 +7,7 @@
 #   FS_TESTPEER=tests/tools/fs_testpeer FS_RELAY=tests/tools/fs_relay \
 #   bash ../tests/integration/tree_regressions.sh
 # Each check runs on its own and says "fixed" when it passes; the test
-# fails when any does not.
+# fails when any does not. FS_CHECKS="a b" runs some by hand.
 #
 #   restore_cursor  A commune restored from a backup (README "Backups")
 #                   while its link to the district is down takes new change
@@ -42,6 +42,14 @@
 #                   good ("no enrolment certificate here") and the commune's
 #                   cursor moved past them. Fixed: while certificates are
 #                   waiting, they go up alone, before any set.
+#   fetch_over_frame  A laptop whose large import (about 8 sets, 5.4 MB)
+#                   went to the district, then one more edit to the commune:
+#                   the commune held it and asked for the gap, the district
+#                   answered with every set at once, over the 4 MiB frame
+#                   limit, and the link closed (E_TOOBIG) at each attempt;
+#                   the held set was never applied nor forwarded. Fixed: a
+#                   Fetch answer stops near 1 MiB and the commune asks for
+#                   the rest whenever an answer is shorter than its range.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -173,7 +181,42 @@ certs_before_sets() {
   assert_not_contains "$(cat "$T/cbc.log")" "event=uplink.refused" "the commune's log"
 }
 
-for check in restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart certs_before_sets; do
+# big_import FILE N: a JSON array of N patrols with 3,000-byte notes.
+big_import() {
+  awk -v n="$2" 'BEGIN {
+    notes = sprintf("%3000s", ""); gsub(/ /, "x", notes)
+    printf "["
+    for (i = 1; i <= n; i++)
+      printf "%s{\"type\": \"patrol\", \"start\": \"2026-11-24T20:00\", \"end\": \"2026-11-24T23:30\", \"route\": \"Thôn %d\", \"notes\": \"%s\"}", (i > 1 ? ",\n" : ""), i, notes
+    print "]"
+  }' >"$1"
+}
+
+fetch_over_frame() {
+  local sets rounds
+  tree_node fod KT.KPL -
+  tree_node foc $C fod
+  tree_laptop lapf $C >/dev/null
+  wait_until 30 "the commune's link" status_field_is foc parent_connected true
+  big_import "$T/big.json" 1800
+  must fs lapf import "$T/big.json"
+  sync_ok lapf fod # the import goes to the district directly
+  sets=$(node_kv fod change_sets)
+  ((sets >= 2)) || fail "the import made $sets change sets, the test wants several"
+  must fs lapf add --type patrol start=2026-11-25T20:00 end=2026-11-25T23:30 'route=Thôn 2'
+  sync_ok lapf foc # HELD at the commune, which lacks the first sets
+  assert_eq 0 "$(laptop_outbox lapf)" "the laptop's outbox (the set was HELD)"
+  wait_node_kv 60 foc change_sets $((sets + 1))
+  wait_node_kv 30 fod change_sets $((sets + 1))
+  wait_converged 30 $C foc fod
+  rounds=$(grep -c 'event=session.fetch ' "$T/fod.log")
+  ((rounds >= 2 && rounds <= sets)) ||
+    fail "the gap of $sets sets took $rounds Fetch answers (want 2..$sets)"
+  assert_not_contains "$(cat "$T/fod.log")" "reason=E_TOOBIG" "the district's log"
+}
+
+for check in ${FS_CHECKS:-restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart \
+  certs_before_sets fetch_over_frame}; do
   step "$check"
   isolated "$check"
   case $? in
