@@ -123,6 +123,12 @@ static int refuse_hello(fs_session *s, const uint8_t *key, int code, const char 
 static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   fs_server *srv = s->srv;
   const fs_config *cfg = srv->cfg;
+  /* Each certificate costs signature checks on the loop thread: a Hello
+   * carrying more than a peer ever needs is refused before any. */
+  if (h->n_certs > FS_CERTS_PER_HELLO)
+    return refuse_hello(s, h->key.data, FS_ELIMIT,
+                        "a hello may carry at most %d certificates; this one has %zu",
+                        FS_CERTS_PER_HELLO, h->n_certs);
   char hex[2 * FS_PK_LEN + 1];
   fs_hex_encode(hex, h->key.data, FS_PK_LEN);
   int rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs);

@@ -69,19 +69,37 @@ static void send_status(fs_uplink *u);
 static void fetch_next(fs_uplink *u);
 static void rescan_held(fs_uplink *u);
 
+/* Keeps why the link fails (monitoring), logs it and closes the link; tell:
+ * with an Error frame that says so to the parent first. */
+static void link_fail(fs_uplink *u, int rc, bool tell, const char *fmt, va_list ap) {
+  vsnprintf(u->stats.last_error, sizeof u->stats.last_error, fmt, ap);
+  u->stats.failures++;
+  fs_log(FS_LOG_WARN, "uplink.error", "parent=%s err=%s msg=\"%s\"", u->srv->cfg->parent,
+         fs_errname(rc), u->stats.last_error);
+  if (u->conn && tell)
+    fs_conn_fail(u->conn, rc, "%s", u->stats.last_error);
+  else if (u->conn)
+    fs_conn_close(u->conn, rc);
+}
+
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse_parent(fs_uplink *u, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(u->stats.last_error, sizeof u->stats.last_error, fmt, ap);
+  link_fail(u, rc, false, fmt, ap);
   va_end(ap);
-  u->stats.failures++;
-  fs_log(FS_LOG_WARN, "uplink.error", "parent=%s err=%s msg=\"%s\"", u->srv->cfg->parent,
-         fs_errname(rc), u->stats.last_error);
-  if (u->conn)
-    fs_conn_close(u->conn, rc);
+}
+
+/* Bad input from the parent: link_error, and the parent is told why. */
+static void refuse_parent(fs_uplink *u, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  link_fail(u, rc, true, fmt, ap);
+  va_end(ap);
 }
 
 static int send_env(fs_uplink *u, const Fs__Envelope *env) {
@@ -352,6 +370,12 @@ static void on_server_hello(fs_uplink *u, const Fs__Hello *h) {
   int rc = fs_hello_check(h, &u->conn->hs);
   if (rc || strcmp(h->role, "server") != 0) {
     link_error(u, rc ? rc : FS_EPROTOCOL, "the parent's hello does not verify");
+    return;
+  }
+  /* As a server does with ours (server.c admit): none is checked then. */
+  if (h->n_certs > FS_CERTS_PER_HELLO) {
+    refuse_parent(u, FS_ELIMIT, "the parent's hello carries %zu certificates, at most %d "
+                  "are allowed", h->n_certs, FS_CERTS_PER_HELLO);
     return;
   }
   if ((rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs)) < 0) {
