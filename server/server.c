@@ -725,8 +725,11 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sighup, NULL);
+  /* The uplink frees itself once its handles have closed, while pushes
+   * from below may still finish (on_batch_done): forget it now. */
   if (srv->uplink)
     fs_uplink_stop(srv->uplink);
+  srv->uplink = NULL;
   if (srv->admin)
     fs_admin_stop(srv->admin);
   fs_ingest_stop(&srv->ingest); /* its writer ends once the last Ack is out */

@@ -57,7 +57,7 @@ typedef struct fs_server {
   const fs_config_flags *flags; /* the command line's overrides, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
-  fs_uplink *uplink;     /* NULL without a parent */
+  fs_uplink *uplink;     /* NULL without a parent, and once stopping */
   fs_status status;      /* own counters' cache and children's reports */
   fs_peers peers;        /* per direct peer: connections, counts, refusals */
   struct fs_admin *admin; /* the HTTP admin port, or NULL */

@@ -50,6 +50,15 @@
 #                   the held set was never applied nor forwarded. Fixed: a
 #                   Fetch answer stops near 1 MiB and the commune asks for
 #                   the rest whenever an answer is shorter than its range.
+#   stop_during_held_push  SIGTERM to a commune while a laptop's Pushes of
+#                   sets ahead of a gap were in flight: fs_server_stop
+#                   stopped the uplink (freed at the next loop turn) but
+#                   kept pointing at it, and each Push that finished then
+#                   asked it for the gap (on_batch_done -> fs_uplink_fetch):
+#                   a use after free (ASan: heap-use-after-free; a normal
+#                   build reads freed memory silently). Fixed: the server
+#                   forgets the uplink when it stops it; the commune exits 0
+#                   with a clean log, and asks for the gap after its restart.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -215,8 +224,37 @@ fetch_over_frame() {
   assert_not_contains "$(cat "$T/fod.log")" "reason=E_TOOBIG" "the district's log"
 }
 
+outbox_below() { (($(laptop_outbox "$1") < $2)); } # LAPTOP N: a condition for wait_until
+
+stop_during_held_push() {
+  local sets sync_pid
+  tree_node shd KT.KPL -
+  tree_laptop laps $C >/dev/null
+  must "$FS_TESTPEER" edits --dir "$T/laps" --count 1
+  sync_ok laps shd # seq 1 reaches the district only
+  # The commune's parent is down: its uplink waits to retry, and goes at once
+  # when the commune stops.
+  PARENT_ADDR=127.0.0.1:$(free_port) tree_node shc $C shd
+  must "$FS_TESTPEER" edits --dir "$T/laps" --count 10000
+  sets=$(laptop_outbox laps)
+  "$FIELDSYNC" sync --dir "$T/laps" --server "$(server_addr shc)" >"$T/shsync.out" 2>&1 &
+  sync_pid=$!
+  BG_PIDS+=("$sync_pid")
+  wait_until 60 "the commune's first HELD ack" outbox_below laps "$sets"
+  stop_server shc # exits 0, no sanitizer report in its log
+  wait_pid "$sync_pid" 60
+  note "the laptop: $(head -n 1 "$T/shsync.out"); $(laptop_outbox laps) of $sets sets left"
+  # The district is its parent again: after a restart the gap is fetched.
+  sed -i "s/^parent = .*/parent = $(server_addr shd)/" "$T/shc.ini"
+  start_server shc
+  sync_until_ok laps shc 10
+  wait_node_kv 120 shc change_sets $((sets + 1))
+  wait_node_kv 60 shd change_sets $((sets + 1))
+  stop_server shc
+}
+
 for check in ${FS_CHECKS:-restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart \
-  certs_before_sets fetch_over_frame}; do
+  certs_before_sets fetch_over_frame stop_during_held_push}; do
   step "$check"
   isolated "$check"
   case $? in
