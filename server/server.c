@@ -1,8 +1,8 @@
 /* server.c - listener, per-peer sessions, orderly shutdown.
  *
- * A session owns its conn and up to FS_SESSION_PUSHES(_NODE) batches in flight. Its
- * memory is freed when the conn has closed and no batch refers to it any
- * more.
+ * A session owns its conn, its handshake deadline timer and up to
+ * FS_SESSION_PUSHES(_NODE) batches in flight. Its memory is freed when the
+ * conn and the timer have closed and no batch refers to it any more.
  */
 #include "server.h"
 
@@ -30,6 +30,10 @@ typedef enum { S_HANDSHAKE, S_HELLO, S_READY, S_REFUSED } session_state;
 
 struct fs_session {
   fs_conn conn;
+  /* From accept to admission, FS_HANDSHAKE_MS at most: the conn's idle
+   * timer restarts at every read, so a byte now and then would hold it. */
+  uv_timer_t deadline;
+  bool deadline_closed;  /* its close callback ran (or it never opened) */
   fs_server *srv;
   session_state st;
   bool is_node;          /* a child node, else a device */
@@ -45,7 +49,7 @@ struct fs_session {
 };
 
 static void session_maybe_free(fs_session *s) {
-  if (!s->conn_closed || s->batches)
+  if (!s->conn_closed || !s->deadline_closed || s->batches)
     return;
   fs_server *srv = s->srv;
   if (s->prev)
@@ -58,6 +62,18 @@ static void session_maybe_free(fs_session *s) {
   free(s);
 }
 
+static void on_deadline_closed(uv_handle_t *h) {
+  fs_session *s = container_of((uv_timer_t *)h, fs_session, deadline);
+  s->deadline_closed = true;
+  session_maybe_free(s);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  fs_session *s = container_of(t, fs_session, deadline);
+  fs_conn_fail(&s->conn, FS_ETIMEOUT, "no hello admitted within %d s of connecting",
+               FS_HANDSHAKE_MS / 1000);
+}
+
 static void on_session_closed(fs_conn *c, int reason) {
   fs_session *s = container_of(c, fs_session, conn);
   /* Connections refused at accept are counted by accept_failed instead. */
@@ -68,6 +84,8 @@ static void on_session_closed(fs_conn *c, int reason) {
   s->conn_closed = true;
   if (s->peer)
     fs_peers_closed(s->peer, c);
+  if (!s->deadline_closed)
+    uv_close((uv_handle_t *)&s->deadline, on_deadline_closed);
   session_maybe_free(s);
 }
 
@@ -194,6 +212,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   if (admit(s, h, &g) != 0)
     return;
   s->st = S_READY;
+  uv_timer_stop(&s->deadline);
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
@@ -515,7 +534,10 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv->sessions = s;
   srv->nsessions++;
   srv->accepted++;
-  int rc = fs_conn_accept(&s->conn, listener, FS_HANDSHAKE_MS);
+  int rc = uv_timer_init(srv->loop, &s->deadline);
+  s->deadline_closed = rc != 0; /* nothing to close then */
+  if (rc == 0 && (rc = fs_conn_accept(&s->conn, listener, FS_HANDSHAKE_MS)) == 0)
+    rc = uv_timer_start(&s->deadline, on_deadline, FS_HANDSHAKE_MS, 0);
   if (rc) {
     /* e.g. EMFILE: refuse this one, keep serving the others. */
     accept_failed(srv, rc);

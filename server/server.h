@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#define FS_HANDSHAKE_MS 10000
+#define FS_HANDSHAKE_MS 10000 /* accept to admitted Hello: a deadline, input does not extend it */
 #define FS_IDLE_MS 120000
 #define FS_SESSION_PUSHES 4 /* Pushes in flight per laptop before reading stops */
 /* A child node's uplink keeps more in flight (FS_UPLINK_PIPELINE): its

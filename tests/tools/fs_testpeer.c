@@ -59,6 +59,11 @@
  *     early-push  a Push before Hello
  *     silent    connect and say nothing; print how long the server waited
  *               before closing ("waited N s")
+ *     drip      connect without the network key and send one byte of the
+ *               opening a second, never all of it: "closed" and "waited N
+ *               s" when the server ends it, else "still open after N s"
+ *     drip-frame  the same after the handshake: no Hello, a frame whose
+ *               bytes come one a second
  *     hello-cert  (needs --cert FILE) handshake presenting, besides the
  *               device's own certificates, those in FILE (an enrolment the
  *               laptop would refuse to install, say): prints the Welcome or
@@ -118,7 +123,8 @@ static const char usage_text[] =
     "       fs_testpeer edits --dir DIR --count N [--records R] [--mode pending]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
-    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread "
+    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread|\n"
+    "                   drip|drip-frame "
     "--dir DIR --server HOST:PORT\n"
     "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n"
     "       fs_testpeer hello-certs --dir DIR --server HOST:PORT --count N [--cert FILE]\n"
@@ -635,16 +641,22 @@ static int scenario_early_push(peer *p, const char *server) {
   return 0;
 }
 
-/* Opens a TCP connection and says nothing, not even the handshake: prints
- * how long the server waited before closing ("waited N s"). */
-static int scenario_silent(peer *p, const char *server) {
-  (void)p;
+/* A plain TCP connection to server, nothing sent. */
+static int raw_connect(const char *server) {
   struct sockaddr_storage ss;
   if (fs_addr_parse(server, &ss) != 0)
     die("'%s' is not HOST:PORT", server);
   int fd = socket(ss.ss_family, SOCK_STREAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)) != 0)
     die("cannot connect to %s: %s", server, strerror(errno));
+  return fd;
+}
+
+/* Opens a TCP connection and says nothing, not even the handshake: prints
+ * how long the server waited before closing ("waited N s"). */
+static int scenario_silent(peer *p, const char *server) {
+  (void)p;
+  int fd = raw_connect(server);
   printf("step silent\n");
   uint64_t t0 = fs_hlc_now_ms();
   struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -655,6 +667,59 @@ static int scenario_silent(peer *p, const char *server) {
   printf("%s\n", n > 0 ? "unexpected bytes" : "closed");
   close(fd);
   printf("waited %llu s\n", (unsigned long long)((fs_hlc_now_ms() - t0 + 500) / 1000));
+  return 0;
+}
+
+#define DRIP_MAX 30 /* bytes (one a second): fewer than any opening or frame needs */
+
+/* Reads what waits on fd; true when the server has closed it. */
+static bool server_closed(int fd) {
+  uint8_t buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    ;
+  return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Sends fd one junk byte a second, up to DRIP_MAX, until the server closes
+ * it: prints "closed" and "waited N s" since t0, or "still open after N s". */
+static void drip(int fd, uint64_t t0) {
+  bool closed = false;
+  for (int i = 0; i < DRIP_MAX && !closed; i++) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    closed = (poll(&pfd, 1, 1000) > 0 && server_closed(fd)) ||
+             send(fd, "x", 1, MSG_NOSIGNAL) != 1;
+  }
+  unsigned long long s = (fs_hlc_now_ms() - t0 + 500) / 1000;
+  if (closed)
+    printf("closed\nwaited %llu s\n", s);
+  else
+    printf("still open after %llu s\n", s);
+}
+
+/* A stranger (no network key) that keeps its connection busy: one byte of
+ * its 64-byte opening a second, never all of it. */
+static int scenario_drip(peer *p, const char *server) {
+  (void)p;
+  uint64_t t0 = fs_hlc_now_ms();
+  int fd = raw_connect(server);
+  printf("step drip\n");
+  drip(fd, t0);
+  close(fd);
+  return 0;
+}
+
+/* The handshake, then no Hello: a frame header and its payload one byte a
+ * second, never all of it. */
+static int scenario_drip_frame(peer *p, const char *server) {
+  uint64_t t0 = fs_hlc_now_ms();
+  if (!connect_to(p, server))
+    return 0;
+  uint8_t hdr[FS_FRAME_HDR] = {0, 0, 4, 0}; /* 1 KiB to come */
+  if (fs_bconn_write(&p->b, hdr, sizeof hdr))
+    die("cannot send");
+  printf("step drip-frame\n");
+  drip(p->b.fd, t0);
   return 0;
 }
 
@@ -1349,7 +1414,8 @@ int main(int argc, char **argv) {
                    {"wrong-netkey", scenario_wrong_netkey},
                    {"hello-cert", scenario_hello_cert}, {"hello-certs", scenario_hello_certs},
                    {"clear-sealed", scenario_clear_sealed},
-                   {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread}};
+                   {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread},
+                   {"drip", scenario_drip},         {"drip-frame", scenario_drip_frame}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;
