@@ -1,8 +1,8 @@
 /* server.c - listener, per-peer sessions, orderly shutdown.
  *
- * A session owns its conn and up to FS_SESSION_PUSHES(_NODE) batches in flight. Its
- * memory is freed when the conn has closed and no batch refers to it any
- * more.
+ * A session owns its conn, its handshake deadline timer and up to
+ * FS_SESSION_PUSHES(_NODE) batches in flight. Its memory is freed when the
+ * conn and the timer have closed and no batch refers to it any more.
  */
 #include "server.h"
 
@@ -30,6 +30,10 @@ typedef enum { S_HANDSHAKE, S_HELLO, S_READY, S_REFUSED } session_state;
 
 struct fs_session {
   fs_conn conn;
+  /* From accept to admission, FS_HANDSHAKE_MS at most: the conn's idle
+   * timer restarts at every read, so a byte now and then would hold it. */
+  uv_timer_t deadline;
+  bool deadline_closed;  /* its close callback ran (or it never opened) */
   fs_server *srv;
   session_state st;
   bool is_node;          /* a child node, else a device */
@@ -45,7 +49,7 @@ struct fs_session {
 };
 
 static void session_maybe_free(fs_session *s) {
-  if (!s->conn_closed || s->batches)
+  if (!s->conn_closed || !s->deadline_closed || s->batches)
     return;
   fs_server *srv = s->srv;
   if (s->prev)
@@ -58,6 +62,18 @@ static void session_maybe_free(fs_session *s) {
   free(s);
 }
 
+static void on_deadline_closed(uv_handle_t *h) {
+  fs_session *s = container_of((uv_timer_t *)h, fs_session, deadline);
+  s->deadline_closed = true;
+  session_maybe_free(s);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  fs_session *s = container_of(t, fs_session, deadline);
+  fs_conn_fail(&s->conn, FS_ETIMEOUT, "no hello admitted within %d s of connecting",
+               FS_HANDSHAKE_MS / 1000);
+}
+
 static void on_session_closed(fs_conn *c, int reason) {
   fs_session *s = container_of(c, fs_session, conn);
   /* Connections refused at accept are counted by accept_failed instead. */
@@ -68,6 +84,8 @@ static void on_session_closed(fs_conn *c, int reason) {
   s->conn_closed = true;
   if (s->peer)
     fs_peers_closed(s->peer, c);
+  if (!s->deadline_closed)
+    uv_close((uv_handle_t *)&s->deadline, on_deadline_closed);
   session_maybe_free(s);
 }
 
@@ -123,6 +141,12 @@ static int refuse_hello(fs_session *s, const uint8_t *key, int code, const char 
 static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   fs_server *srv = s->srv;
   const fs_config *cfg = srv->cfg;
+  /* Each certificate costs signature checks on the loop thread: a Hello
+   * carrying more than a peer ever needs is refused before any. */
+  if (h->n_certs > FS_CERTS_PER_HELLO)
+    return refuse_hello(s, h->key.data, FS_ELIMIT,
+                        "a hello may carry at most %d certificates; this one has %zu",
+                        FS_CERTS_PER_HELLO, h->n_certs);
   char hex[2 * FS_PK_LEN + 1];
   fs_hex_encode(hex, h->key.data, FS_PK_LEN);
   int rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs);
@@ -188,6 +212,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   if (admit(s, h, &g) != 0)
     return;
   s->st = S_READY;
+  uv_timer_stop(&s->deadline);
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
@@ -362,7 +387,9 @@ static void rate_limit(fs_session *s) {
 }
 
 /* A child lacks some change sets of a device (it was restored from an older
- * copy): send those we hold, in seq order, within its area. */
+ * copy): send those we hold, in seq order, within its area, from the first
+ * up to FS_FETCH_MAX sets or FS_FETCH_MAX_BYTES; the child asks for the
+ * rest of its range after a shorter answer. */
 static void on_fetch(fs_session *s, const Fs__Fetch *f) {
   fs_store *st = &s->srv->store;
   if (f->device.len != FS_PK_LEN || f->from_seq == 0 || f->to_seq < f->from_seq) {
@@ -370,10 +397,11 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
     return;
   }
   Fs__SignedChangeSet *sets[FS_FETCH_MAX];
-  size_t n = 0;
+  size_t n = 0, bytes = 0;
   MDB_txn *txn;
   int rc = fs_store_begin(st, false, &txn);
-  for (uint64_t seq = f->from_seq; rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX; seq++) {
+  for (uint64_t seq = f->from_seq;
+       rc == 0 && seq <= f->to_seq && n < FS_FETCH_MAX && bytes < FS_FETCH_MAX_BYTES; seq++) {
     uint8_t id[FS_HASH_LEN];
     uint64_t at;
     MDB_val v;
@@ -391,6 +419,7 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
       break;
     }
     sets[n++] = set;
+    bytes += v.mv_size;
   }
   if (rc == 0)
     mdb_txn_abort(txn);
@@ -505,7 +534,10 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv->sessions = s;
   srv->nsessions++;
   srv->accepted++;
-  int rc = fs_conn_accept(&s->conn, listener, FS_HANDSHAKE_MS);
+  int rc = uv_timer_init(srv->loop, &s->deadline);
+  s->deadline_closed = rc != 0; /* nothing to close then */
+  if (rc == 0 && (rc = fs_conn_accept(&s->conn, listener, FS_HANDSHAKE_MS)) == 0)
+    rc = uv_timer_start(&s->deadline, on_deadline, FS_HANDSHAKE_MS, 0);
   if (rc) {
     /* e.g. EMFILE: refuse this one, keep serving the others. */
     accept_failed(srv, rc);
@@ -715,8 +747,11 @@ void fs_server_stop(fs_server *srv) {
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sighup, NULL);
+  /* The uplink frees itself once its handles have closed, while pushes
+   * from below may still finish (on_batch_done): forget it now. */
   if (srv->uplink)
     fs_uplink_stop(srv->uplink);
+  srv->uplink = NULL;
   if (srv->admin)
     fs_admin_stop(srv->admin);
   fs_ingest_stop(&srv->ingest); /* its writer ends once the last Ack is out */

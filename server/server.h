@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#define FS_HANDSHAKE_MS 10000
+#define FS_HANDSHAKE_MS 10000 /* accept to admitted Hello: a deadline, input does not extend it */
 #define FS_IDLE_MS 120000
 #define FS_SESSION_PUSHES 4 /* Pushes in flight per laptop before reading stops */
 /* A child node's uplink keeps more in flight (FS_UPLINK_PIPELINE): its
@@ -33,6 +33,9 @@
 #define FS_PULL_MAX_SCAN 8192
 #define FS_PULL_MAX_CERTS 256
 #define FS_FETCH_MAX 256
+/* A Fetch answer stops adding sets past this (it holds at least one): a
+ * set is at most about 1 MiB, so the answer stays under the frame limit. */
+#define FS_FETCH_MAX_BYTES (1u << 20)
 #define FS_RATE_FRAMES_PER_S 200.0 /* per connection, sustained */
 #define FS_RATE_BURST 400.0
 #define FS_SESSIONS_PER_KEY 4      /* concurrent sessions of one device or node */
@@ -54,7 +57,7 @@ typedef struct fs_server {
   const fs_config_flags *flags; /* the command line's overrides, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
-  fs_uplink *uplink;     /* NULL without a parent */
+  fs_uplink *uplink;     /* NULL without a parent, and once stopping */
   fs_status status;      /* own counters' cache and children's reports */
   fs_peers peers;        /* per direct peer: connections, counts, refusals */
   struct fs_admin *admin; /* the HTTP admin port, or NULL */

@@ -69,19 +69,37 @@ static void send_status(fs_uplink *u);
 static void fetch_next(fs_uplink *u);
 static void rescan_held(fs_uplink *u);
 
+/* Keeps why the link fails (monitoring), logs it and closes the link; tell:
+ * with an Error frame that says so to the parent first. */
+static void link_fail(fs_uplink *u, int rc, bool tell, const char *fmt, va_list ap) {
+  vsnprintf(u->stats.last_error, sizeof u->stats.last_error, fmt, ap);
+  u->stats.failures++;
+  fs_log(FS_LOG_WARN, "uplink.error", "parent=%s err=%s msg=\"%s\"", u->srv->cfg->parent,
+         fs_errname(rc), u->stats.last_error);
+  if (u->conn && tell)
+    fs_conn_fail(u->conn, rc, "%s", u->stats.last_error);
+  else if (u->conn)
+    fs_conn_close(u->conn, rc);
+}
+
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse_parent(fs_uplink *u, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void link_error(fs_uplink *u, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(u->stats.last_error, sizeof u->stats.last_error, fmt, ap);
+  link_fail(u, rc, false, fmt, ap);
   va_end(ap);
-  u->stats.failures++;
-  fs_log(FS_LOG_WARN, "uplink.error", "parent=%s err=%s msg=\"%s\"", u->srv->cfg->parent,
-         fs_errname(rc), u->stats.last_error);
-  if (u->conn)
-    fs_conn_close(u->conn, rc);
+}
+
+/* Bad input from the parent: link_error, and the parent is told why. */
+static void refuse_parent(fs_uplink *u, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  link_fail(u, rc, true, fmt, ap);
+  va_end(ap);
 }
 
 static int send_env(fs_uplink *u, const Fs__Envelope *env) {
@@ -354,6 +372,12 @@ static void on_server_hello(fs_uplink *u, const Fs__Hello *h) {
     link_error(u, rc ? rc : FS_EPROTOCOL, "the parent's hello does not verify");
     return;
   }
+  /* As a server does with ours (server.c admit): none is checked then. */
+  if (h->n_certs > FS_CERTS_PER_HELLO) {
+    refuse_parent(u, FS_ELIMIT, "the parent's hello carries %zu certificates, at most %d "
+                  "are allowed", h->n_certs, FS_CERTS_PER_HELLO);
+    return;
+  }
   if ((rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs)) < 0) {
     link_error(u, rc, "cannot store the parent's certificates: %s", fs_strerror(rc));
     return;
@@ -549,8 +573,10 @@ static void on_fetched(fs_uplink *u, Fs__Envelope *env, fs_arena *arena) {
     struct want w = u->wants[0];
     memmove(&u->wants[0], &u->wants[1], (u->nwants - 1) * sizeof u->wants[0]);
     u->nwants--;
-    /* A full answer: the gap may go on; ask for the rest at once. */
-    if (n == FS_FETCH_MAX && w.from + n <= w.to)
+    /* Shorter than the range (the parent's count or byte bound, or it
+     * lacks the next set): ask for the rest at once. Each round takes a set
+     * at least, and an empty answer ends the want, so rounds are bounded. */
+    if (n > 0 && n <= w.to - w.from)
       fs_uplink_fetch(u, w.device, w.from + n, w.to);
   }
   u->stats.fetched += n;

@@ -63,7 +63,8 @@ void fs_uplink_fetch(fs_uplink *u, const uint8_t device[32], uint64_t from_seq,
 /* Something below changed (a child's report): report on the next tick. */
 void fs_uplink_mark_dirty(fs_uplink *u);
 
-/* Closes the link and frees the uplink once its handles have closed. */
+/* Closes the link and frees the uplink once its handles have closed (a
+ * later loop turn): the caller drops its pointer now. */
 void fs_uplink_stop(fs_uplink *u);
 
 const fs_uplink_stats *fs_uplink_stats_get(const fs_uplink *u);

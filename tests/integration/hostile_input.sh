@@ -22,7 +22,11 @@
 #   (f) an unenrolled device key gets E_UNKNOWN_PEER; a Hello captured
 #       from one connection and replayed in another gets E_BADSIG; a Push
 #       before Hello gets E_PROTOCOL; a peer that connects and says
-#       nothing is cut off by the handshake time limit;
+#       nothing is cut off by the handshake time limit; so are a stranger
+#       that sends one byte of its opening a second and a peer with the
+#       network key that sends one byte of a frame a second instead of its
+#       Hello (the limit is a deadline from the accept, not an idle timer
+#       every byte restarts: they kept their connections for minutes);
 #   (g) a session opened before all this is still served afterwards, a
 #       normal laptop syncs fine, the server process is alive and stops
 #       cleanly (exit 0; under ASan: no leak, no error).
@@ -54,6 +58,10 @@ step "(f) a silent connection is opened and left alone"
 "$FS_TESTPEER" silent --dir "$T/lap" --server "$ADDR" >"$T/silent.out" 2>&1 &
 SILENT_PID=$!
 BG_PIDS+=("$SILENT_PID")
+"$FS_TESTPEER" drip --dir "$T/lap" --server "$ADDR" >"$T/drip.out" 2>&1 &
+BG_PIDS+=($!)
+"$FS_TESTPEER" drip-frame --dir "$T/lap" --server "$ADDR" >"$T/drip-frame.out" 2>&1 &
+BG_PIDS+=($!)
 
 step "(g) a laptop-like session is opened first and left waiting"
 mkfifo "$T/hold.in"
@@ -155,6 +163,13 @@ SILENT=$(cat "$T/silent.out")
 assert_contains "$SILENT" "closed" "silent connection closed by the server"
 W=$(sed -n 's/^waited \([0-9]*\) s$/\1/p' <<<"$SILENT")
 ((W >= 5 && W <= 20)) || fail "the silent connection lasted $W s, expected about 10 (FS_HANDSHAKE_MS)"
+for d in drip drip-frame; do
+  wait_until 60 "the $d connection to end" grep -q '^waited\|^still open' "$T/$d.out"
+  OUT=$(cat "$T/$d.out")
+  assert_contains "$OUT" $'\nclosed' "the $d connection (one byte a second)"
+  W=$(sed -n 's/^waited \([0-9]*\) s$/\1/p' <<<"$OUT")
+  ((W >= 8 && W <= 14)) || fail "the $d connection lasted $W s, expected 10 (FS_HANDSHAKE_MS)"
+done
 
 step "(g) the held session, a normal laptop and the process are fine"
 server_alive commune || fail "the server process died"

@@ -7,7 +7,7 @@
 #   FS_TESTPEER=tests/tools/fs_testpeer FS_RELAY=tests/tools/fs_relay \
 #   bash ../tests/integration/tree_regressions.sh
 # Each check runs on its own and says "fixed" when it passes; the test
-# fails when any does not.
+# fails when any does not. FS_CHECKS="a b" runs some by hand.
 #
 #   restore_cursor  A commune restored from a backup (README "Backups")
 #                   while its link to the district is down takes new change
@@ -51,6 +51,23 @@
 #                   the commune's cursor moved past it. Fixed: it is
 #                   answered FORK and kept in quarantine; the first is
 #                   applied once set 1 arrives.
+#   fetch_over_frame  A laptop whose large import (about 8 sets, 5.4 MB)
+#                   went to the district, then one more edit to the commune:
+#                   the commune held it and asked for the gap, the district
+#                   answered with every set at once, over the 4 MiB frame
+#                   limit, and the link closed (E_TOOBIG) at each attempt;
+#                   the held set was never applied nor forwarded. Fixed: a
+#                   Fetch answer stops near 1 MiB and the commune asks for
+#                   the rest whenever an answer is shorter than its range.
+#   stop_during_held_push  SIGTERM to a commune while a laptop's Pushes of
+#                   sets ahead of a gap were in flight: fs_server_stop
+#                   stopped the uplink (freed at the next loop turn) but
+#                   kept pointing at it, and each Push that finished then
+#                   asked it for the gap (on_batch_done -> fs_uplink_fetch):
+#                   a use after free (ASan: heap-use-after-free; a normal
+#                   build reads freed memory silently). Fixed: the server
+#                   forgets the uplink when it stops it; the commune exits 0
+#                   with a clean log, and asks for the gap after its restart.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -224,8 +241,71 @@ fork_held() {
   assert_contains "$(grep " fh_1 " <<<"$OUT")" 'notes="Bản thứ nhất"' "the held set 2 applied"
 }
 
+# big_import FILE N: a JSON array of N patrols with 3,000-byte notes.
+big_import() {
+  awk -v n="$2" 'BEGIN {
+    notes = sprintf("%3000s", ""); gsub(/ /, "x", notes)
+    printf "["
+    for (i = 1; i <= n; i++)
+      printf "%s{\"type\": \"patrol\", \"start\": \"2026-11-24T20:00\", \"end\": \"2026-11-24T23:30\", \"route\": \"Thôn %d\", \"notes\": \"%s\"}", (i > 1 ? ",\n" : ""), i, notes
+    print "]"
+  }' >"$1"
+}
+
+fetch_over_frame() {
+  local sets rounds
+  tree_node fod KT.KPL -
+  tree_node foc $C fod
+  tree_laptop lapf $C >/dev/null
+  wait_until 30 "the commune's link" status_field_is foc parent_connected true
+  big_import "$T/big.json" 1800
+  must fs lapf import "$T/big.json"
+  sync_ok lapf fod # the import goes to the district directly
+  sets=$(node_kv fod change_sets)
+  ((sets >= 2)) || fail "the import made $sets change sets, the test wants several"
+  must fs lapf add --type patrol start=2026-11-25T20:00 end=2026-11-25T23:30 'route=Thôn 2'
+  sync_ok lapf foc # HELD at the commune, which lacks the first sets
+  assert_eq 0 "$(laptop_outbox lapf)" "the laptop's outbox (the set was HELD)"
+  wait_node_kv 60 foc change_sets $((sets + 1))
+  wait_node_kv 30 fod change_sets $((sets + 1))
+  wait_converged 30 $C foc fod
+  rounds=$(grep -c 'event=session.fetch ' "$T/fod.log")
+  ((rounds >= 2 && rounds <= sets)) ||
+    fail "the gap of $sets sets took $rounds Fetch answers (want 2..$sets)"
+  assert_not_contains "$(cat "$T/fod.log")" "reason=E_TOOBIG" "the district's log"
+}
+
+outbox_below() { (($(laptop_outbox "$1") < $2)); } # LAPTOP N: a condition for wait_until
+
+stop_during_held_push() {
+  local sets sync_pid
+  tree_node shd KT.KPL -
+  tree_laptop laps $C >/dev/null
+  must "$FS_TESTPEER" edits --dir "$T/laps" --count 1
+  sync_ok laps shd # seq 1 reaches the district only
+  # The commune's parent is down: its uplink waits to retry, and goes at once
+  # when the commune stops.
+  PARENT_ADDR=127.0.0.1:$(free_port) tree_node shc $C shd
+  must "$FS_TESTPEER" edits --dir "$T/laps" --count 10000
+  sets=$(laptop_outbox laps)
+  "$FIELDSYNC" sync --dir "$T/laps" --server "$(server_addr shc)" >"$T/shsync.out" 2>&1 &
+  sync_pid=$!
+  BG_PIDS+=("$sync_pid")
+  wait_until 60 "the commune's first HELD ack" outbox_below laps "$sets"
+  stop_server shc # exits 0, no sanitizer report in its log
+  wait_pid "$sync_pid" 60
+  note "the laptop: $(head -n 1 "$T/shsync.out"); $(laptop_outbox laps) of $sets sets left"
+  # The district is its parent again: after a restart the gap is fetched.
+  sed -i "s/^parent = .*/parent = $(server_addr shd)/" "$T/shc.ini"
+  start_server shc
+  sync_until_ok laps shc 10
+  wait_node_kv 120 shc change_sets $((sets + 1))
+  wait_node_kv 60 shd change_sets $((sets + 1))
+  stop_server shc
+}
+
 for check in ${FS_CHECKS:-restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart \
-  certs_before_sets fork_held}; do
+  certs_before_sets fork_held fetch_over_frame stop_during_held_push}; do
   step "$check"
   isolated "$check"
   case $? in

@@ -6,7 +6,7 @@
 #   FIELDSYNCD=server/fieldsyncd FIELDSYNC=client/fieldsync \
 #   FS_TESTPEER=tests/tools/fs_testpeer bash ../tests/integration/trust_regressions.sh
 # Each check runs on its own and says "fixed" when it passes; the test
-# fails when any does not.
+# fails when any does not. FS_CHECKS="a b" runs some by hand.
 #
 #   held_after_revocation
 #       (security) change sets a node HELD (relayed ahead of their
@@ -47,6 +47,17 @@
 #       keeps reading its area for as long as it keeps pulling. Expected: the
 #       next frame after the revocation is answered with E_REVOKED and the
 #       session closed.
+#   hello_cert_count
+#       (denial of service) a Hello may carry any number of certificates:
+#       server/server.c admit() checked every one (fs_certs_accept, on the
+#       loop thread) before asking whether the key was enrolled, so one
+#       Hello with 26,000 copies of a certificate (3.8 MB) froze the loop
+#       for 3.3 s. Expected: more than FS_CERTS_PER_HELLO (8) is refused
+#       with E_LIMIT and a sentence, at once, checking none of them.
+#   parent_hello_cert_count
+#       the same on the uplink: the parent's Hello (server/uplink.c
+#       on_server_hello()). Expected: the child refuses it with E_LIMIT and
+#       does not answer with its own Hello.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/trust_lib.sh"
 
@@ -158,8 +169,62 @@ pull_after_revocation() {
     "the answer to a Pull after the revocation"
 }
 
-for check in held_after_revocation laptop_netkey_mode enrol_outside_delegation \
-  revocation_outside_delegation pull_after_revocation; do
+hello_cert_count() {
+  trust_node hcommune $C -
+  local k ms
+  k=$(laptop_init many $C) || exit 1
+  enrol_laptop "$k" $C
+  peer hello-certs many hcommune --count 8 # as many as a Hello may carry
+  assert_contains "$OUT" "welcome area=$C" "the answer to a Hello with 8 certificates"
+  peer hello-certs many hcommune --count 9
+  assert_contains "$OUT" "error code=E_LIMIT msg=a hello may carry at most 8 certificates" \
+    "the answer to a Hello with 9 certificates"
+  assert_contains "$OUT" $'\nclosed' "the connection after the refusal"
+  # About 3 MB of copies of an enrolment by another deployment's root, each
+  # a signature and a chain to check: refused without checking one.
+  must "$FIELDSYNCD" admin init --dir "$T/foreign"
+  must "$FIELDSYNCD" admin enrol --admin-key "$T/foreign/root.key" --device "$k" \
+    --officer 'Người ngoài' --officer-id X-1 --area $C --out "$T/foreign.cert"
+  peer hello-certs many hcommune --count 20000 --cert "$T/foreign.cert"
+  assert_contains "$OUT" "error code=E_LIMIT" "the answer to a Hello with 20,000 certificates"
+  ms=$(sed -n 's/^answered in \([0-9]*\) ms$/\1/p' <<<"$OUT")
+  note "20,000 certificates refused in $ms ms"
+  ((ms < 2000)) || fail "the refusal of 20,000 certificates took $ms ms"
+  sync_ok many hcommune # the key itself is not held against it
+}
+
+# fake_parent OUT COUNT: fs_testpeer posing as node fpd (its key and
+# certificate) on FPORT, its Hello carrying COUNT certificates; in the
+# background (FAKE_PID), what it saw in OUT.
+fake_parent() {
+  "$FS_TESTPEER" parent --listen "$FPORT" --node-key "$T/fpd.key" --node-cert "$T/fpd.cert" \
+    --network-key "$T/admin/network.key" --count "$2" >"$1" 2>&1 &
+  FAKE_PID=$!
+  BG_PIDS+=("$FAKE_PID")
+  wait_until 10 "the fake parent to listen" grep -q '^listening' "$1"
+}
+
+parent_hello_cert_count() {
+  local out
+  PARENT_NAME= write_server_config fpd KT.KPL
+  FPORT=$(free_port)
+  PARENT_NAME=fpd write_server_config fpc $C "parent = 127.0.0.1:$FPORT"
+  fake_parent "$T/fp8.out" 8
+  start_server fpc
+  wait_pid "$FAKE_PID" 60
+  assert_contains "$(cat "$T/fp8.out")" "hello role=node" \
+    "the child's answer to its parent's Hello with 8 certificates"
+  fake_parent "$T/fp9.out" 9 # the child connects again after its backoff
+  wait_pid "$FAKE_PID" 60
+  out=$(cat "$T/fp9.out")
+  note "the fake parent saw: $(tr '\n' '|' <<<"$out")"
+  assert_contains "$out" "error code=E_LIMIT" "the child's answer to a Hello with 9 certificates"
+  assert_not_contains "$out" "hello role=" "the child's answer to a Hello with 9 certificates"
+  assert_contains "$(cat "$T/fpc.log")" "certificates, at most 8" "the child's log"
+}
+
+for check in ${FS_CHECKS:-held_after_revocation laptop_netkey_mode enrol_outside_delegation \
+  revocation_outside_delegation pull_after_revocation hello_cert_count parent_hello_cert_count}; do
   step "$check"
   if isolated "$check"; then
     note "$check: fixed"

@@ -23,6 +23,13 @@
  *                                         push the laptop's outbox as it is,
  *                                         with one body byte flipped, or a set
  *                                         the node signed itself
+ *   fs_testpeer parent --listen PORT --node-key K --node-cert C --network-key F
+ *               --count N          pose as a parent node: accept one
+ *                                  connection on 127.0.0.1:PORT, prove the
+ *                                  node's key with its certificates repeated
+ *                                  to N, print "hello role=R" when the
+ *                                  child answers with its Hello, else its
+ *                                  Error or "closed"
  *   fs_testpeer edits --dir D --count N [--records R] [--mode pending]
  *                                         N local edits via fs_device_edit,
  *                                         one change set each, or left
@@ -52,10 +59,19 @@
  *     early-push  a Push before Hello
  *     silent    connect and say nothing; print how long the server waited
  *               before closing ("waited N s")
+ *     drip      connect without the network key and send one byte of the
+ *               opening a second, never all of it: "closed" and "waited N
+ *               s" when the server ends it, else "still open after N s"
+ *     drip-frame  the same after the handshake: no Hello, a frame whose
+ *               bytes come one a second
  *     hello-cert  (needs --cert FILE) handshake presenting, besides the
  *               device's own certificates, those in FILE (an enrolment the
  *               laptop would refuse to install, say): prints the Welcome or
  *               the Error, like hello
+ *     hello-certs  (needs --count N) handshake presenting the device's own
+ *               certificates, then those of --cert FILE (or its own again)
+ *               over and over, N in all: prints the Welcome or the Error,
+ *               then how long the answer took ("answered in N ms")
  *     hold-pull  handshake and one Pull, print "ready", wait for a line on
  *               stdin, then Pull again on the same connection (prints the
  *               Records, or the Error or "closed" that came instead)
@@ -102,17 +118,21 @@ static const char usage_text[] =
     "usage: fs_testpeer freeport\n"
     "       fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key KEY --node-cert CERT\n"
     "                   --network-key FILE --mode verbatim|altered|invented\n"
+    "       fs_testpeer parent --listen PORT --node-key KEY --node-cert CERT\n"
+    "                   --network-key FILE --count N\n"
     "       fs_testpeer edits --dir DIR --count N [--records R] [--mode pending]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
-    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread "
+    "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread|\n"
+    "                   drip|drip-frame "
     "--dir DIR --server HOST:PORT\n"
     "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n"
+    "       fs_testpeer hello-certs --dir DIR --server HOST:PORT --count N [--cert FILE]\n"
     "       fs_testpeer noread --dir DIR --server HOST:PORT [--count N]\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-static long noread_count = 1000; /* noread: how many Pulls (--count) */
+static long opt_count = -1; /* --count: noread's Pulls, hello-certs' certificates */
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -214,6 +234,24 @@ static void fill_hello(peer *p, fs_bconn *b, Fs__Hello *h, uint8_t *sig, fs_cert
   fs_hello_fill(h, sig, &b->hs, &p->dev.key, "device", NULL, certs->items, certs->n);
 }
 
+/* The answer to our Hello: prints the Welcome, or the Error and waits for
+ * the close. Returns true on a Welcome. */
+static bool await_welcome(peer *p) {
+  Fs__Envelope *w = recv_env(p);
+  if (!w)
+    return false;
+  bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
+  if (ok)
+    printf("welcome area=%s server_seq=%llu\n", w->welcome->area,
+           (unsigned long long)w->welcome->server_seq);
+  else if (!print_error(w))
+    printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
+  fs__envelope__free_unpacked(w, NULL);
+  if (!ok)
+    expect_close(p);
+  return ok;
+}
+
 /* Connects, proves the device, prints the Welcome or the Error. Returns
  * true when the session is ready for pushes. */
 static bool handshake(peer *p, const char *server) {
@@ -228,19 +266,7 @@ static bool handshake(peer *p, const char *server) {
   env.hello = &h;
   send_env(p, &env);
   fs_certlist_free(&certs);
-  Fs__Envelope *w = recv_env(p);
-  if (!w)
-    return false;
-  bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
-  if (ok)
-    printf("welcome area=%s server_seq=%llu\n", w->welcome->area,
-           (unsigned long long)w->welcome->server_seq);
-  else if (!print_error(w))
-    printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
-  fs__envelope__free_unpacked(w, NULL);
-  if (!ok)
-    expect_close(p);
-  return ok;
+  return await_welcome(p);
 }
 
 static void hang_up(peer *p) {
@@ -615,16 +641,22 @@ static int scenario_early_push(peer *p, const char *server) {
   return 0;
 }
 
-/* Opens a TCP connection and says nothing, not even the handshake: prints
- * how long the server waited before closing ("waited N s"). */
-static int scenario_silent(peer *p, const char *server) {
-  (void)p;
+/* A plain TCP connection to server, nothing sent. */
+static int raw_connect(const char *server) {
   struct sockaddr_storage ss;
   if (fs_addr_parse(server, &ss) != 0)
     die("'%s' is not HOST:PORT", server);
   int fd = socket(ss.ss_family, SOCK_STREAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)) != 0)
     die("cannot connect to %s: %s", server, strerror(errno));
+  return fd;
+}
+
+/* Opens a TCP connection and says nothing, not even the handshake: prints
+ * how long the server waited before closing ("waited N s"). */
+static int scenario_silent(peer *p, const char *server) {
+  (void)p;
+  int fd = raw_connect(server);
   printf("step silent\n");
   uint64_t t0 = fs_hlc_now_ms();
   struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -635,6 +667,59 @@ static int scenario_silent(peer *p, const char *server) {
   printf("%s\n", n > 0 ? "unexpected bytes" : "closed");
   close(fd);
   printf("waited %llu s\n", (unsigned long long)((fs_hlc_now_ms() - t0 + 500) / 1000));
+  return 0;
+}
+
+#define DRIP_MAX 30 /* bytes (one a second): fewer than any opening or frame needs */
+
+/* Reads what waits on fd; true when the server has closed it. */
+static bool server_closed(int fd) {
+  uint8_t buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    ;
+  return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Sends fd one junk byte a second, up to DRIP_MAX, until the server closes
+ * it: prints "closed" and "waited N s" since t0, or "still open after N s". */
+static void drip(int fd, uint64_t t0) {
+  bool closed = false;
+  for (int i = 0; i < DRIP_MAX && !closed; i++) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    closed = (poll(&pfd, 1, 1000) > 0 && server_closed(fd)) ||
+             send(fd, "x", 1, MSG_NOSIGNAL) != 1;
+  }
+  unsigned long long s = (fs_hlc_now_ms() - t0 + 500) / 1000;
+  if (closed)
+    printf("closed\nwaited %llu s\n", s);
+  else
+    printf("still open after %llu s\n", s);
+}
+
+/* A stranger (no network key) that keeps its connection busy: one byte of
+ * its 64-byte opening a second, never all of it. */
+static int scenario_drip(peer *p, const char *server) {
+  (void)p;
+  uint64_t t0 = fs_hlc_now_ms();
+  int fd = raw_connect(server);
+  printf("step drip\n");
+  drip(fd, t0);
+  close(fd);
+  return 0;
+}
+
+/* The handshake, then no Hello: a frame header and its payload one byte a
+ * second, never all of it. */
+static int scenario_drip_frame(peer *p, const char *server) {
+  uint64_t t0 = fs_hlc_now_ms();
+  if (!connect_to(p, server))
+    return 0;
+  uint8_t hdr[FS_FRAME_HDR] = {0, 0, 4, 0}; /* 1 KiB to come */
+  if (fs_bconn_write(&p->b, hdr, sizeof hdr))
+    die("cannot send");
+  printf("step drip-frame\n");
+  drip(p->b.fd, t0);
   return 0;
 }
 
@@ -793,6 +878,24 @@ static int scenario_wrong_netkey(peer *p, const char *server) {
 
 static const char *extra_cert_path; /* --cert, for hello-cert */
 
+/* Sends our Hello with certs[0..n) on the open connection and prints the
+ * Welcome or the Error. Returns how long the answer (and a refusal's
+ * close) took, in ms. */
+static uint64_t present_certs(peer *p, ProtobufCBinaryData *certs, size_t n) {
+  printf("step hello certs=%zu\n", n);
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&h, sig, &p->b.hs, &p->dev.key, "device", NULL, certs, n);
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  send_env(p, &env);
+  uint64_t t0 = fs_hlc_now_ms();
+  if (await_welcome(p))
+    hang_up(p);
+  return fs_hlc_now_ms() - t0;
+}
+
 /* The handshake presenting the device's certificates and those of
  * extra_cert_path (which the device's store may not hold: fs_certs_accept
  * skips what does not chain to the root). */
@@ -817,30 +920,42 @@ static int scenario_hello_cert(peer *p, const char *server) {
     all[n++] = own.items[i];
   for (size_t i = 0; i < cf.n && n < FS_CERTS_PER_HELLO; i++)
     all[n++] = (ProtobufCBinaryData){cf.lens[i], cf.certs[i]};
-  printf("step hello certs=%zu\n", n);
-  Fs__Hello h;
-  uint8_t sig[FS_SIG_LEN];
-  fs_hello_fill(&h, sig, &p->b.hs, &p->dev.key, "device", NULL, all, n);
-  Fs__Envelope env = FS__ENVELOPE__INIT;
-  env.msg_case = FS__ENVELOPE__MSG_HELLO;
-  env.hello = &h;
-  send_env(p, &env);
+  present_certs(p, all, n);
   fs_certlist_free(&own);
   fs_certfile_free(&cf);
-  Fs__Envelope *w = recv_env(p);
-  if (!w)
+  return 0;
+}
+
+/* The handshake presenting the device's own certificates, then those of
+ * extra_cert_path (or its own again) over and over, opt_count in all: a
+ * Hello far over FS_CERTS_PER_HELLO. */
+static int scenario_hello_certs(peer *p, const char *server) {
+  if (opt_count < 1)
+    die("hello-certs needs --count N");
+  fs_certfile cf = {.n = 0};
+  int rc = extra_cert_path ? fs_certfile_read(&cf, extra_cert_path) : 0;
+  if (rc)
+    die("cannot read %s: %s", extra_cert_path, fs_strerror(rc));
+  if (!connect_to(p, server) || !read_server_hello(p)) {
+    fs_certfile_free(&cf);
     return 0;
-  bool ok = w->msg_case == FS__ENVELOPE__MSG_WELCOME;
-  if (ok)
-    printf("welcome area=%s server_seq=%llu\n", w->welcome->area,
-           (unsigned long long)w->welcome->server_seq);
-  else if (!print_error(w))
-    printf("unexpected message %d instead of Welcome\n", (int)w->msg_case);
-  fs__envelope__free_unpacked(w, NULL);
-  if (ok)
-    hang_up(p);
-  else
-    expect_close(p);
+  }
+  fs_certlist own;
+  if ((rc = fs_certlist_collect(&own, &p->dev.store, p->dev.key.pk,
+                                FS__CERT_KIND__CERT_DEVICE)) || own.n == 0)
+    die("cannot read the enrolment: %s", fs_strerror(rc ? rc : FS_ENOTFOUND));
+  size_t n = (size_t)opt_count;
+  ProtobufCBinaryData *all = calloc(n, sizeof *all);
+  if (!all)
+    die("out of memory");
+  for (size_t i = 0; i < n; i++)
+    all[i] = i < own.n || cf.n == 0 ? own.items[i % own.n]
+                                    : (ProtobufCBinaryData){cf.lens[i % cf.n], cf.certs[i % cf.n]};
+  uint64_t ms = present_certs(p, all, n);
+  printf("answered in %llu ms\n", (unsigned long long)ms);
+  free(all);
+  fs_certlist_free(&own);
+  fs_certfile_free(&cf);
   return 0;
 }
 
@@ -879,7 +994,8 @@ static int scenario_noread(peer *p, const char *server) {
   env.pull = &pl;
   long n = 0;
   int rc = 0;
-  for (; n < noread_count && (rc = fs_bconn_send(&p->b, &env)) == 0; n++)
+  long pulls = opt_count >= 0 ? opt_count : 1000;
+  for (; n < pulls && (rc = fs_bconn_send(&p->b, &env)) == 0; n++)
     ;
   printf("sent %ld pulls\n", n);
   if (rc) {
@@ -968,15 +1084,22 @@ static void print_ack_or_error(Fs__Envelope *a) {
  * laptop's outbox to the server: verbatim (a relay), altered (one body
  * byte flipped, the laptop's signature kept) or invented (a set the node
  * signed itself as if it were a device). */
+/* A node's key, the network key and the node's certificate file. */
+static void load_node(const char *nodekey, const char *nodecert, const char *netkey_path,
+                      fs_keypair *kp, uint8_t netkey[FS_NETKEY_LEN], fs_certfile *cf) {
+  int rc;
+  if ((rc = fs_keypair_load(kp, nodekey)) || (rc = fs_netkey_load(netkey, netkey_path)) ||
+      (rc = fs_certfile_read(cf, nodecert)))
+    die("cannot load the node's key, network key or certificate: %s", fs_strerror(rc));
+}
+
 static int cmd_relay(const char *nodekey, const char *nodecert, const char *netkey_path,
                      const char *server, const char *devdir, const char *mode) {
   fs_keypair kp;
   uint8_t netkey[FS_NETKEY_LEN];
   fs_certfile cf;
   int rc;
-  if ((rc = fs_keypair_load(&kp, nodekey)) || (rc = fs_netkey_load(netkey, netkey_path)) ||
-      (rc = fs_certfile_read(&cf, nodecert)))
-    die("cannot load the node's key, network key or certificate: %s", fs_strerror(rc));
+  load_node(nodekey, nodecert, netkey_path, &kp, netkey, &cf);
   ProtobufCBinaryData certs[FS_CERTFILE_MAX];
   for (size_t i = 0; i < cf.n; i++)
     certs[i] = (ProtobufCBinaryData){cf.lens[i], cf.certs[i]};
@@ -1050,6 +1173,99 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
     fs__signed_change_set__free_unpacked(sets[i], NULL);
   free_set(&invented);
   fs_device_close(&dev);
+  fs_certfile_free(&cf);
+  fs_keypair_free(&kp);
+  return 0;
+}
+
+/* ---------------------------------------------------------- a fake parent */
+
+/* Reads exactly len bytes from fd within IO_TIMEOUT_S; false at its end. */
+static bool read_exact(int fd, uint8_t *p, size_t len) {
+  while (len > 0) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) <= 0)
+      return false;
+    ssize_t n = recv(fd, p, len, 0);
+    if (n <= 0)
+      return false;
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+/* Accepts one connection on 127.0.0.1:port within IO_TIMEOUT_S. */
+static int accept_one(const char *port) {
+  int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4) != 0)
+    die("cannot listen on 127.0.0.1:%s: %s", port, strerror(errno));
+  printf("listening\n");
+  struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+  if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) <= 0)
+    die("no child connected within %d s", IO_TIMEOUT_S);
+  int fd = accept(lfd, NULL, NULL);
+  if (fd < 0)
+    die("accept: %s", strerror(errno));
+  close(lfd);
+  return fd;
+}
+
+/* Poses as a child node's parent (the parent's real key and certificate):
+ * the server side of the handshake, then the parent's Hello with its
+ * certificates repeated to count; prints what the child answers. */
+static int cmd_parent(const char *port, const char *nodekey, const char *nodecert,
+                      const char *netkey_path, long count) {
+  fs_keypair kp;
+  uint8_t netkey[FS_NETKEY_LEN];
+  fs_certfile cf;
+  load_node(nodekey, nodecert, netkey_path, &kp, netkey, &cf);
+  if (cf.n == 0)
+    die("%s holds no certificate", nodecert);
+  fs_bconn b = {.fd = accept_one(port), .timeout_ms = IO_TIMEOUT_S * 1000};
+  fs_frame_reader_init(&b.rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
+  fs_hs_init(&b.hs, false, netkey);
+  uint8_t hs[FS_HS_HELLO_LEN];
+  if (!read_exact(b.fd, hs, sizeof hs) || fs_hs_read_hello(&b.hs, hs) != 0)
+    die("the child's handshake failed");
+  fs_hs_hello(&b.hs, hs);
+  if (fs_bconn_write(&b, hs, sizeof hs) != 0)
+    die("cannot answer the child's handshake");
+  ProtobufCBinaryData *certs = calloc((size_t)count, sizeof *certs);
+  if (!certs)
+    die("out of memory");
+  for (long i = 0; i < count; i++)
+    certs[i] = (ProtobufCBinaryData){cf.lens[i % cf.n], cf.certs[i % cf.n]};
+  printf("step hello certs=%ld\n", count);
+  Fs__Hello h;
+  uint8_t sig[FS_SIG_LEN];
+  fs_hello_fill(&h, sig, &b.hs, &kp, "server", "fake-parent", certs, (size_t)count);
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  int rc = fs_bconn_send(&b, &env);
+  if (rc)
+    die("cannot send the Hello: %s", fs_strerror(rc));
+  for (int i = 0; i < 8; i++) {
+    Fs__Envelope *e;
+    if ((rc = fs_bconn_recv(&b, &e))) {
+      printf("closed\n");
+      break;
+    }
+    if (e->msg_case == FS__ENVELOPE__MSG_HELLO)
+      printf("hello role=%s\n", e->hello->role);
+    else if (!print_error(e))
+      printf("message %d\n", (int)e->msg_case);
+    bool hello = e->msg_case == FS__ENVELOPE__MSG_HELLO;
+    fs__envelope__free_unpacked(e, NULL);
+    if (hello)
+      break;
+  }
+  fs_bconn_close(&b);
+  free(certs);
   fs_certfile_free(&cf);
   fs_keypair_free(&kp);
   return 0;
@@ -1130,7 +1346,7 @@ int main(int argc, char **argv) {
   if (fs_crypto_init() != 0)
     die("libsodium failed to initialise");
   const char *cmd = argv[1], *dir = NULL, *server = NULL, *node_key = NULL,
-             *node_cert = NULL, *netkey = NULL, *mode = NULL;
+             *node_cert = NULL, *netkey = NULL, *mode = NULL, *listen_port = NULL;
   long count = -1, records = 100;
   for (int i = 2; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1146,10 +1362,12 @@ int main(int argc, char **argv) {
       netkey = v;
     else if (strcmp(argv[i], "--mode") == 0 && v)
       mode = v;
+    else if (strcmp(argv[i], "--listen") == 0 && v)
+      listen_port = v;
     else if (strcmp(argv[i], "--cert") == 0 && v)
       extra_cert_path = v;
     else if (strcmp(argv[i], "--count") == 0 && v)
-      count = noread_count = strtol(v, NULL, 10);
+      count = opt_count = strtol(v, NULL, 10);
     else if (strcmp(argv[i], "--records") == 0 && v)
       records = strtol(v, NULL, 10);
     else {
@@ -1166,6 +1384,13 @@ int main(int argc, char **argv) {
       return EXIT_USAGE;
     }
     return cmd_relay(node_key, node_cert, netkey, server, dir, mode);
+  }
+  if (strcmp(cmd, "parent") == 0) {
+    if (!listen_port || !node_key || !node_cert || !netkey || count < 1) {
+      fputs(usage_text, stderr);
+      return EXIT_USAGE;
+    }
+    return cmd_parent(listen_port, node_key, node_cert, netkey, count);
   }
   if (strcmp(cmd, "edits") == 0) {
     if (!dir || count < 0 || records < 1 || (mode && strcmp(mode, "pending") != 0)) {
@@ -1187,8 +1412,10 @@ int main(int argc, char **argv) {
                    {"tamper", scenario_tamper},     {"replay-frame", scenario_replay_frame},
                    {"reorder", scenario_reorder},   {"truncate", scenario_truncate},
                    {"wrong-netkey", scenario_wrong_netkey},
-                   {"hello-cert", scenario_hello_cert}, {"clear-sealed", scenario_clear_sealed},
-                   {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread}};
+                   {"hello-cert", scenario_hello_cert}, {"hello-certs", scenario_hello_certs},
+                   {"clear-sealed", scenario_clear_sealed},
+                   {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread},
+                   {"drip", scenario_drip},         {"drip-frame", scenario_drip_frame}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;
