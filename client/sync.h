@@ -4,9 +4,10 @@
  *     a step of FS_SYNC_SEAL_STEP edits; the next steps run while the
  *     first sets are pushed, so the server works while the laptop signs)
  *   connect -> Challenge -> Hello(device) -> Welcome
- *   push the outbox in bounded batches, FS_SYNC_PIPELINE Pushes in flight; an
- *     entry leaves the outbox only when the server acknowledged it, which
- *     it does only after its durable commit
+ *   push the outbox in bounded batches of consecutive seqs, FS_SYNC_PIPELINE
+ *     Pushes in flight; an entry leaves the outbox only when the server
+ *     acknowledged it (after its durable commit) by its seq, id and device
+ *     at its place in the Push: a mismatched Ack removes nothing
  *   pull records of the device's area changed after the durable cursor, one
  *     Records batch per write transaction (records + cursor together)
  *   Bye.

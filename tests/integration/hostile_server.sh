@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# hostile_server - a real laptop against a certified commune server that
+# misbehaves (tests/tools/fs_fakeserver): the laptop keeps what the server
+# did not store, and a sync ends with a sentence and exit 2, never hangs.
+#
+#   honest_fake    the fake in mode ok: the laptop syncs, its outbox empties
+#                  (the fake is a fair server when it wants to be)
+#   ack_wrong_seq  an Ack naming seq + 1 for each set
+#   ack_reordered  an Ack of the right sets in reverse order
+#   ack_wrong_id   an Ack naming another set's id at each seq
+#   ack_other_device  an Ack naming another device
+#                  each: exit 2, "acknowledged", the outbox keeps every set
+. "$(dirname "$0")/lib.sh"
+
+[[ -n ${FS_FAKESERVER:-} && -x $FS_FAKESERVER ]] ||
+  fail "\$FS_FAKESERVER must name the built fs_fakeserver (run this test through ctest)"
+
+AREA=KT.KPL.DAKNEN
+SETS=3
+
+# fake MODE [ARGS...]: starts fs_fakeserver as a node certified for AREA;
+# FAKE is its address, $T/fake.out what it prints.
+fake() {
+  [[ -f $T/fake.cert ]] || write_server_config fake $AREA
+  "$FS_FAKESERVER" "$1" --key "$T/fake.key" --cert "$T/fake.cert" \
+    --network-key "$T/admin/network.key" --area $AREA "${@:2}" >"$T/fake.out" 2>&1 &
+  BG_PIDS+=("$!")
+  wait_until 30 "fs_fakeserver $1 to listen" grep -q '^listening port=' "$T/fake.out"
+  FAKE=127.0.0.1:$(sed -n 's/^listening port=//p' "$T/fake.out")
+}
+
+# laptop NAME: an enrolled laptop with SETS signed change sets in its outbox.
+laptop() {
+  local k
+  k=$(laptop_init "$1" $AREA)
+  enrol_laptop "$k" $AREA
+  must "$FS_TESTPEER" edits --dir "$T/$1" --count $SETS
+  assert_eq $SETS "$(kv "$(laptop_status "$1")" outbox)" "sets in the outbox of $1"
+}
+
+honest_fake() {
+  laptop fair
+  fake ok
+  must timeout 60 "$FIELDSYNC" sync --dir "$T/fair" --server "$FAKE"
+  assert_contains "$OUT" "pushed $SETS change sets" "sync with the honest fake"
+  assert_eq 0 "$(kv "$(laptop_status fair)" outbox)" "outbox after an honest Ack"
+  assert_contains "$(cat "$T/fake.out")" "push sets=$SETS first=1 last=$SETS" "what was pushed"
+}
+
+# bad_ack MODE: the laptop refuses the Ack and keeps its outbox.
+bad_ack() {
+  laptop "$1"
+  fake "$1"
+  expect_exit 2 timeout 60 "$FIELDSYNC" sync --dir "$T/$1" --server "$FAKE"
+  assert_contains "$ERR" "acknowledged" "the laptop says the Ack is wrong"
+  assert_contains "$ERR" "$SETS change sets wait in the outbox" "the officer is told"
+  assert_eq $SETS "$(kv "$(laptop_status "$1")" outbox)" "outbox after a wrong Ack"
+}
+
+ack_wrong_seq() { bad_ack ack-seq; }
+ack_reordered() { bad_ack ack-order; }
+ack_wrong_id() { bad_ack ack-id; }
+ack_other_device() { bad_ack ack-device; }
+
+run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device
