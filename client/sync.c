@@ -34,6 +34,7 @@ typedef struct sync_ctx {
   sync_state st;
   int rc;
   uint64_t server_seq, cursor;
+  unsigned pulls;         /* Pulls sent in this sync */
   char granted[FS_MAX_AREA + 1];  /* the scope the server granted us */
   /* Pushes awaiting their Acks, oldest first (acknowledged in order): the
    * server verifies the next while it commits one. */
@@ -82,6 +83,7 @@ static void finish(sync_ctx *x) {
 
 static void send_pull(sync_ctx *x) {
   x->st = ST_PULLING;
+  x->pulls++;
   Fs__Pull p = FS__PULL__INIT;
   p.cursor = x->cursor;
   p.max = 512;
@@ -347,6 +349,13 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
     fail(x, FS_EPROTOCOL, "server moved the pull cursor backwards");
     return;
   }
+  /* More at the same cursor would be the same Pull again, for ever. */
+  if (r->more && r->cursor == x->cursor) {
+    fail(x, FS_EPROTOCOL, "the server says it has more records but does not move past "
+         "record %llu (the server is broken: tell its administrator)",
+         (unsigned long long)x->cursor);
+    return;
+  }
   int rc = apply_records(x, r);
   if (rc) {
     fail(x, rc, "cannot store pulled records: %s", fs_strerror(rc));
@@ -355,10 +364,14 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
   x->cursor = r->cursor;
   x->res->pulled += r->n_states;
   show_progress(x);
-  if (r->more)
+  if (!r->more)
+    finish(x);
+  else if (x->pulls < FS_SYNC_PULL_ROUNDS)
     send_pull(x);
   else
-    finish(x);
+    fail(x, FS_ELIMIT, "the server still has more records after %u pulls; what came is "
+         "kept: sync again to pull the rest (if this repeats, the server is broken)",
+         x->pulls);
 }
 
 /* The server proved its key: it must be a certified node whose area holds

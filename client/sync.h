@@ -9,7 +9,9 @@
  *     acknowledged it (after its durable commit) by its seq, id and device
  *     at its place in the Push: a mismatched Ack removes nothing
  *   pull records of the device's area changed after the durable cursor, one
- *     Records batch per write transaction (records + cursor together)
+ *     Records batch per write transaction (records + cursor together); a
+ *     batch with more must move the cursor on, and one sync pulls at most
+ *     FS_SYNC_PULL_ROUNDS batches
  *   Bye.
  * When the outbox is empty and the cursor equals the server's seq, nothing
  * is sent after the handshake but Bye.
@@ -30,6 +32,10 @@
 #define FS_SYNC_PIPELINE 4
 #define FS_SYNC_IDLE_MS 30000
 #define FS_SYNC_SEAL_STEP 1024 /* pending edits sealed a step */
+/* Pulls in one sync: 2 million records at 512 a batch. The cursor is durable
+ * after each, so a sync stopped here resumes at the next; only a server
+ * that says "more" without end reaches it. */
+#define FS_SYNC_PULL_ROUNDS 4096
 
 typedef struct fs_sync_result {
   uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */

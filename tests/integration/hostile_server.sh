@@ -10,6 +10,11 @@
 #   ack_wrong_id   an Ack naming another set's id at each seq
 #   ack_other_device  an Ack naming another device
 #                  each: exit 2, "acknowledged", the outbox keeps every set
+#   pull_stuck     every Records says more at the cursor it was asked for:
+#                  exit 2 at once, nothing pulled is counted
+#   pull_endless   every Records says more, one record further: the sync
+#                  stops after FS_SYNC_PULL_ROUNDS (4,096) Pulls with exit 2,
+#                  the cursor it reached kept for the next sync
 . "$(dirname "$0")/lib.sh"
 
 [[ -n ${FS_FAKESERVER:-} && -x $FS_FAKESERVER ]] ||
@@ -62,4 +67,24 @@ ack_reordered() { bad_ack ack-order; }
 ack_wrong_id() { bad_ack ack-id; }
 ack_other_device() { bad_ack ack-device; }
 
-run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device
+pull_stuck() {
+  laptop stuck
+  fake more-stuck
+  expect_exit 2 timeout 60 "$FIELDSYNC" sync --dir "$T/stuck" --server "$FAKE"
+  assert_contains "$ERR" "has more records but does not move past record 0" "a stuck pull"
+  assert_eq 0 "$(kv "$(laptop_status stuck)" outbox)" "the push before it went through"
+  assert_eq 1 "$(grep -c '^pull ' "$T/fake.out")" "Pulls sent"
+}
+
+pull_endless() {
+  laptop endless
+  fake more-creep
+  expect_exit 2 timeout 240 "$FIELDSYNC" sync --dir "$T/endless" --server "$FAKE"
+  assert_contains "$ERR" "still has more records after 4096 pulls" "an endless pull"
+  assert_contains "$ERR" "sync again to pull the rest" "what to do"
+  assert_eq 4096 "$(grep -c '^pull ' "$T/fake.out")" "Pulls sent"
+  assert_eq 4096 "$(kv "$(laptop_status endless)" pull_cursor)" "the cursor reached is kept"
+}
+
+run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device \
+  pull_stuck pull_endless

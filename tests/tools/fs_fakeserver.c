@@ -22,6 +22,8 @@
  *   ack-order   acknowledges the sets of a Push in reverse order
  *   ack-id      names, at each seq, the id of another set of the Push
  *   ack-device  names another device than the laptop's
+ *   more-stuck  answers every Pull with more=1 at the cursor it was given
+ *   more-creep  answers every Pull with more=1 one past that cursor
  * Welcome.server_seq is N (default 5), so a laptop that never pulled pulls.
  */
 #include "bconn.h"
@@ -48,13 +50,16 @@
 #define IO_TIMEOUT_MS 30000
 
 static const char usage_text[] =
-    "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device --key NODE.key\n"
+    "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device|more-stuck|more-creep\n"
+    "                     --key NODE.key\n"
     "                     --cert NODE.cert --network-key FILE --area AREA [--server-seq N]\n";
 
-typedef enum { M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE } fake_mode;
+typedef enum {
+  M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE, M_MORE_STUCK, M_MORE_CREEP
+} fake_mode;
 
-static const char *const mode_names[] = {"ok", "ack-seq", "ack-order", "ack-id",
-                                         "ack-device"};
+static const char *const mode_names[] = {"ok",         "ack-seq",    "ack-order", "ack-id",
+                                         "ack-device", "more-stuck", "more-creep"};
 
 typedef struct fake {
   fake_mode mode;
@@ -246,7 +251,8 @@ static void answer_push(fake *f, const Fs__Push *p) {
 static void answer_pull(fake *f, const Fs__Pull *p) {
   printf("pull cursor=%llu\n", (unsigned long long)p->cursor);
   Fs__Records r = FS__RECORDS__INIT;
-  r.cursor = p->cursor;
+  r.cursor = f->mode == M_MORE_CREEP ? p->cursor + 1 : p->cursor;
+  r.more = f->mode == M_MORE_STUCK || f->mode == M_MORE_CREEP;
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_RECORDS;
   env.records = &r;
