@@ -72,7 +72,9 @@ const fs_cli_cmd fs_client_cmds[] = {
     {.name = "sync",
      .synopsis = "[--dir DIR] --server HOST:PORT [--server-key PUB]",
      .summary = "push the outbox to the commune server and pull the area's records",
-     .text = "Nothing unacknowledged is lost when it fails: sync again later.\n",
+     .text = "Nothing unacknowledged is lost when it fails: sync again later. A server\n"
+             "that cannot be reached, or has not finished the handshake, within 15 s\n"
+             "ends the sync (exit 2).\n",
      .example = "fieldsync sync --dir ~/fs --server 10.20.2.1:7400"},
     {.name = "seal",
      .synopsis = "[--dir DIR]",

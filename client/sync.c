@@ -29,6 +29,7 @@ typedef struct sync_flight {
 typedef struct sync_ctx {
   fs_conn conn;
   fs_device *d;
+  const char *server;     /* "host:port", for messages */
   const uint8_t *server_key;
   bool progress;
   sync_state st;
@@ -45,6 +46,9 @@ typedef struct sync_ctx {
    * loop, while the server verifies and commits the sets already pushed. */
   uv_idle_t sealer;
   bool sealing;
+  /* From the connect to the Welcome: conn's idle timer starts only once
+   * TCP is up and every byte re-arms it. */
+  uv_timer_t deadline;
   /* Progress on a terminal: what the outbox held at the start, what is
    * done, since when. */
   uint64_t t0_ns, out_sets, out_bytes, acked_bytes;
@@ -436,6 +440,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     on_server_hello(x, env->hello);
   } else if (x->st == ST_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
     const Fs__Welcome *w = env->welcome;
+    uv_timer_stop(&x->deadline);
     x->server_seq = w->server_seq;
     if (!fs_area_valid(w->area)) {
       fail(x, FS_EPROTOCOL, "the server granted an invalid area");
@@ -458,6 +463,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
 
 static void on_closed(fs_conn *c, int reason) {
   sync_ctx *x = container_of(c, sync_ctx, conn);
+  uv_timer_stop(&x->deadline); /* else the loop would wait for it */
   x->res->bytes_in = c->bytes_in;
   x->res->bytes_out = c->bytes_out;
   if (x->st != ST_DONE && x->rc == 0) {
@@ -481,6 +487,18 @@ static void on_connect(fs_conn *c, int status) {
     return;
   }
   x->st = ST_HANDSHAKE;
+}
+
+/* No Welcome in time: an address that does not answer (the kernel's SYN
+ * retries last about two minutes), or a server that sends a byte at a time. */
+static void on_deadline(uv_timer_t *t) {
+  sync_ctx *x = container_of(t, sync_ctx, deadline);
+  if (x->st == ST_CONNECTING)
+    fail(x, FS_ETIMEOUT, "cannot reach the server at %s within %d s; check the address "
+         "and the network, then sync again", x->server, FS_SYNC_WELCOME_MS / 1000);
+  else
+    fail(x, FS_ETIMEOUT, "the server at %s did not complete the handshake within %d s "
+         "(overloaded or broken); sync again later", x->server, FS_SYNC_WELCOME_MS / 1000);
 }
 
 static void on_secure(fs_conn *c) {
@@ -521,13 +539,15 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   if ((rc = uv_loop_init(&loop)))
     return rc;
   /* The outbox's pages: its size, near enough for a time-left estimate. */
-  sync_ctx x = {.d = d, .server_key = server_key, .progress = progress,
+  sync_ctx x = {.d = d, .server = server, .server_key = server_key, .progress = progress,
                 .cursor = cursor, .res = res, .t0_ns = uv_hrtime(),
                 .out_sets = ob.ms_entries,
                 .out_bytes = (uint64_t)(ob.ms_leaf_pages + ob.ms_overflow_pages) * ob.ms_psize};
   uv_idle_init(&loop, &x.sealer);
+  uv_timer_init(&loop, &x.deadline);
   x.sealing = sealed.more; /* the sealer starts at the Welcome */
   if ((rc = fs_conn_init(&loop, &x.conn, d->netkey, on_frame, on_secure, on_closed)) == 0) {
+    uv_timer_start(&x.deadline, on_deadline, FS_SYNC_WELCOME_MS, 0);
     if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
                               on_connect)))
       fail(&x, rc, "cannot connect to %s: %s", server, fs_strerror(rc));
@@ -538,7 +558,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
              fs_strerror(rc));
   }
   uv_close((uv_handle_t *)&x.sealer, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT); /* runs the close */
+  uv_close((uv_handle_t *)&x.deadline, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT); /* runs the closes */
   uv_loop_close(&loop);
   if (progress && (res->pushed || res->pulled))
     fputc('\n', stderr);

@@ -15,6 +15,11 @@
 #   pull_endless   every Records says more, one record further: the sync
 #                  stops after FS_SYNC_PULL_ROUNDS (4,096) Pulls with exit 2,
 #                  the cursor it reached kept for the next sync
+#   handshake_trickle  the server sends its handshake a byte a second (each
+#                  byte re-arms the connection's idle timer)
+#   server_unreachable  the server's SYNs go unanswered (a full listen queue)
+#                  each: exit 2 at FS_SYNC_WELCOME_MS (15 s) with a sentence,
+#                  the outbox kept
 . "$(dirname "$0")/lib.sh"
 
 [[ -n ${FS_FAKESERVER:-} && -x $FS_FAKESERVER ]] ||
@@ -86,5 +91,22 @@ pull_endless() {
   assert_eq 4096 "$(kv "$(laptop_status endless)" pull_cursor)" "the cursor reached is kept"
 }
 
+# no_welcome MODE SENTENCE: the sync gives up at its deadline, saying
+# SENTENCE (FAKE in it: the fake's address).
+no_welcome() {
+  local t0 took
+  laptop "$1"
+  fake "$1"
+  t0=$SECONDS
+  expect_exit 2 timeout 60 "$FIELDSYNC" sync --dir "$T/$1" --server "$FAKE"
+  took=$((SECONDS - t0))
+  assert_contains "$ERR" "${2//FAKE/$FAKE} within 15 s" "the laptop says why it gave up"
+  assert_contains "$ERR" "$SETS change sets wait in the outbox" "the officer is told"
+  ((took >= 14 && took <= 30)) || fail "the sync ended after $took s, not at its 15 s deadline"
+}
+
+handshake_trickle() { no_welcome trickle "did not complete the handshake"; }
+server_unreachable() { no_welcome blackhole "cannot reach the server at FAKE"; }
+
 run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device \
-  pull_stuck pull_endless
+  pull_stuck pull_endless handshake_trickle server_unreachable

@@ -24,6 +24,10 @@
  *   ack-device  names another device than the laptop's
  *   more-stuck  answers every Pull with more=1 at the cursor it was given
  *   more-creep  answers every Pull with more=1 one past that cursor
+ *   trickle     sends its 64-byte handshake opening a byte a second
+ *   blackhole   accepts nothing: its listen queue is full, so the kernel
+ *               drops the laptop's SYNs and its connect waits (exits after
+ *               BLACKHOLE_S)
  * Welcome.server_seq is N (default 5), so a laptop that never pulled pulls.
  */
 #include "bconn.h"
@@ -48,18 +52,21 @@
 #define EXIT_USAGE 1
 #define EXIT_FAILED 2
 #define IO_TIMEOUT_MS 30000
+#define BLACKHOLE_S 120
 
 static const char usage_text[] =
-    "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device|more-stuck|more-creep\n"
-    "                     --key NODE.key\n"
+    "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device|more-stuck|more-creep|\n"
+    "                     trickle|blackhole --key NODE.key\n"
     "                     --cert NODE.cert --network-key FILE --area AREA [--server-seq N]\n";
 
 typedef enum {
-  M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE, M_MORE_STUCK, M_MORE_CREEP
+  M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE, M_MORE_STUCK, M_MORE_CREEP,
+  M_TRICKLE, M_BLACKHOLE
 } fake_mode;
 
-static const char *const mode_names[] = {"ok",         "ack-seq",    "ack-order", "ack-id",
-                                         "ack-device", "more-stuck", "more-creep"};
+static const char *const mode_names[] = {"ok",         "ack-seq",    "ack-order",  "ack-id",
+                                         "ack-device", "more-stuck", "more-creep", "trickle",
+                                         "blackhole"};
 
 typedef struct fake {
   fake_mode mode;
@@ -85,17 +92,33 @@ static void die(const char *fmt, ...) {
 
 /* ---------------------------------------------------------------- socket */
 
-/* A socket on 127.0.0.1 with a port of the kernel's choosing, printed. */
-static int listen_any(int backlog) {
+/* A socket listening on 127.0.0.1 at a port of the kernel's choosing, *a. */
+static int listen_any(int backlog, struct sockaddr_in *a) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+  *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = 0};
+  a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *a;
+  if (fd < 0 || bind(fd, (struct sockaddr *)a, sizeof *a) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, (struct sockaddr *)a, &len) != 0)
     die("cannot listen on 127.0.0.1: %s", strerror(errno));
-  printf("listening port=%u\n", ntohs(a.sin_port));
   return fd;
+}
+
+/* A server that never answers a SYN: a full accept queue (backlog 0 and
+ * two connections of our own in it) makes the kernel drop the rest. */
+static int blackhole(void) {
+  struct sockaddr_in a;
+  int lfd = listen_any(0, &a);
+  for (int i = 0; i < 2; i++) {
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c < 0 || (connect(c, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS))
+      die("cannot fill the accept queue: %s", strerror(errno));
+  }
+  usleep(200 * 1000); /* their handshakes complete */
+  printf("listening port=%u\n", ntohs(a.sin_port));
+  sleep(BLACKHOLE_S);
+  close(lfd);
+  return 0;
 }
 
 /* Reads exactly len bytes; false when the laptop closed first. */
@@ -149,9 +172,15 @@ static bool handshake(fake *f, int fd) {
   if (fs_hs_read_hello(&b->hs, in) != 0)
     die("the laptop's handshake does not verify with this network key");
   fs_hs_hello(&b->hs, out);
-  if (fs_bconn_write(b, out, sizeof out) != 0) {
-    printf("closed\n");
-    return false;
+  /* trickle: each byte re-arms the laptop's idle timer, none completes. */
+  size_t step = f->mode == M_TRICKLE ? 1 : sizeof out;
+  for (size_t i = 0; i < sizeof out; i += step) {
+    if (i > 0)
+      sleep(1);
+    if (fs_bconn_write(b, out + i, step) != 0) {
+      printf("closed\n");
+      return false;
+    }
   }
   return true;
 }
@@ -281,7 +310,11 @@ static void serve(fake *f) {
 }
 
 static int run(fake *f) {
-  int lfd = listen_any(4);
+  if (f->mode == M_BLACKHOLE)
+    return blackhole();
+  struct sockaddr_in a;
+  int lfd = listen_any(4, &a);
+  printf("listening port=%u\n", ntohs(a.sin_port));
   int fd = accept(lfd, NULL, NULL);
   if (fd < 0)
     die("accept: %s", strerror(errno));
