@@ -19,7 +19,8 @@ const fs_cli_cmd fs_client_cmds[] = {
      .synopsis = "[--dir DIR] --area AREA [--officer NAME]",
      .summary = "create this laptop's identity and store; prints its key",
      .text = "Give the printed key to the administrator, who enrols it (fieldsyncd admin\n"
-             "enrol). A key is never overwritten.\n",
+             "enrol). A key is never overwritten: an init cut short is finished, with the\n"
+             "key it wrote, by running init again.\n",
      .example = "fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'"},
     {.name = "key",
      .synopsis = "[--dir DIR]",

@@ -39,7 +39,13 @@ typedef struct fs_write {
 } fs_write;
 
 /* Creates dir, a key pair and the store, remembering the officer's area
- * scope. Fails with FS_EINVAL when dir already holds a device. */
+ * scope; a key pair is removed again when its store cannot be made. A dir
+ * whose device.key exists but whose store (or its area) does not, left by
+ * an init that failed or was cut short, is finished with that key. Returns
+ * 0, FS_EINVAL when dir already holds a device, FS_EKEYFILE when its
+ * device.key cannot be read, or is gone but its public half or its store
+ * are there (a key is never replaced), FS_EKEYPERM, FS_ESCOPE for an
+ * invalid area, or an error. */
 int fs_device_create(const char *dir, const char *area, const char *officer,
                      uint8_t pk[FS_PK_LEN]);
 

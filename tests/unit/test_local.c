@@ -1,6 +1,8 @@
 /* test_local.c - the laptop's pending edits and sealing them into signed
  * change sets: grouped by area, edit order kept within an area, bounded
- * sets, an unbroken chain, nothing left pending, nothing sealed twice. */
+ * sets, an unbroken chain, nothing left pending, nothing sealed twice; and
+ * creating a device: a failed init leaves no key, an interrupted one is
+ * finished with its key, a key is never replaced. */
 #include "changeset.h"
 #include "error.h"
 #include "hlc.h"
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -212,6 +216,94 @@ static void test_ids_sort_by_time_and_are_found_by_their_end(void **state) {
   assert_int_equal(fs_device_find(&f->d, a + 29, &r), FS_ENOTFOUND); /* 3: too short */
 }
 
+static bool exists(const char *dir, const char *name) {
+  char *p = tu_path(dir, name);
+  struct stat st;
+  bool yes = stat(p, &st) == 0;
+  free(p);
+  return yes;
+}
+
+/* The store cannot be made (its path is a file): no key is left behind, so
+ * the next init, once the cause is gone, makes a whole device. */
+static void test_create_failure_leaves_no_key(void **state) {
+  fixture *f = *state;
+  char *dir = tu_path(f->tmp, "failed"), *store = tu_path(dir, "store");
+  uint8_t pk[FS_PK_LEN];
+  assert_int_equal(mkdir(dir, 0700), 0);
+  FILE *fp = fopen(store, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_not_equal(fs_device_create(dir, SCOPE, "An", pk), 0);
+  assert_false(exists(dir, "device.key"));
+  assert_false(exists(dir, "device.key.pub"));
+  assert_int_equal(unlink(store), 0);
+  assert_int_equal(fs_device_create(dir, SCOPE, "An", pk), 0);
+  fs_device d;
+  assert_int_equal(fs_device_open(&d, dir), 0);
+  assert_memory_equal(d.key.pk, pk, FS_PK_LEN);
+  fs_device_close(&d);
+  free(store);
+  free(dir);
+}
+
+/* A key written, its store missing or without its area (an init cut
+ * short): init finishes the device with that key. */
+static void test_create_finishes_with_the_key(void **state) {
+  fixture *f = *state;
+  char *store = tu_path(f->dir, "store");
+  uint8_t pk[FS_PK_LEN], again[FS_PK_LEN];
+  memcpy(pk, f->d.key.pk, FS_PK_LEN);
+  fs_device_close(&f->d);
+  tu_rmtree(store);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", again), 0);
+  assert_memory_equal(again, pk, FS_PK_LEN);
+  /* A store that never got its area. */
+  tu_rmtree(store);
+  fs_store s;
+  assert_int_equal(fs_store_open(&s, store, FS_STORE_MAPSIZE_DEFAULT), 0);
+  fs_store_close(&s);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T2", "An", again), 0);
+  assert_memory_equal(again, pk, FS_PK_LEN);
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  assert_memory_equal(f->d.key.pk, pk, FS_PK_LEN);
+  char area[FS_MAX_AREA + 1];
+  assert_int_equal(fs_device_area(&f->d, area), 0);
+  assert_string_equal(area, SCOPE ".T2");
+  free(store);
+}
+
+/* A whole device is refused, and so is a store whose key is gone: neither
+ * gets a new key. */
+static void test_create_never_replaces_a_key(void **state) {
+  fixture *f = *state;
+  uint8_t pk[FS_PK_LEN], mine[FS_PK_LEN];
+  memcpy(mine, f->d.key.pk, FS_PK_LEN);
+  fs_device_close(&f->d); /* one environment open per process */
+  assert_int_equal(fs_device_create(f->dir, SCOPE, "An", pk), FS_EINVAL);
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  assert_memory_equal(f->d.key.pk, mine, FS_PK_LEN);
+  fs_device_close(&f->d);
+  char *key = tu_path(f->dir, "device.key"), *pub = tu_path(f->dir, "device.key.pub");
+  char *saved = tu_path(f->tmp, "saved.key");
+  assert_int_equal(rename(key, saved), 0);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", pk), FS_EKEYFILE);
+  assert_false(exists(f->dir, "device.key"));
+  assert_true(exists(f->dir, "device.key.pub"));
+  assert_int_equal(unlink(pub), 0);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", pk), FS_EKEYFILE);
+  assert_false(exists(f->dir, "device.key"));
+  assert_false(exists(f->dir, "device.key.pub"));
+  assert_int_equal(rename(saved, key), 0); /* the key restored: the same device */
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  char area[FS_MAX_AREA + 1];
+  assert_int_equal(fs_device_area(&f->d, area), 0);
+  assert_string_equal(area, SCOPE); /* the store kept its area */
+  free(saved);
+  free(key);
+  free(pub);
+}
+
 int main(void) {
   if (fs_crypto_init() != 0)
     return 1;
@@ -222,6 +314,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refused_edit_leaves_nothing_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ids_sort_by_time_and_are_found_by_their_end, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_create_failure_leaves_no_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_finishes_with_the_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_never_replaces_a_key, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
