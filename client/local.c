@@ -420,6 +420,34 @@ out:
   return rc;
 }
 
+const char fs_edit_clock_why[] =
+    "the record holds a write stamped more than a day ahead of this laptop's clock, which an "
+    "edit made now could not beat; check this laptop's date and time, and if they are right, "
+    "tell the administrator: the device that wrote it has a wrong date";
+
+uint64_t fs_device_observe(uint64_t clock, const fs_record *r, uint64_t now_ms) {
+  clock = fs_hlc_observe_bounded(clock, r->type_clock.hlc, now_ms);
+  clock = fs_hlc_observe_bounded(clock, r->del_clock.hlc, now_ms);
+  for (size_t i = 0; i < r->nfields; i++)
+    clock = fs_hlc_observe_bounded(clock, r->fields[i].clock.hlc, now_ms);
+  return clock;
+}
+
+/* Whether an edit at clock hlc would lose to what cur holds (registers
+ * stamped beyond fs_device_observe's bound): the fields it writes, or any
+ * write at all for a delete. */
+static bool edit_loses(const fs_record *cur, uint64_t hlc, const fs_write *writes,
+                       size_t nwrites, bool deleted) {
+  if (deleted && fs_record_max_hlc(cur) >= hlc)
+    return true;
+  for (size_t i = 0; i < nwrites; i++) {
+    const fs_field *f = fs_record_field(cur, writes[i].name);
+    if (f && f->clock.hlc >= hlc)
+      return true;
+  }
+  return false;
+}
+
 /* One edit as one pending change, inside the write transaction txn. */
 static int edit_in(fs_device *d, MDB_txn *txn, const char *area, const char *id,
                    const char *type, const fs_write *writes, size_t nwrites, bool deleted) {
@@ -451,10 +479,16 @@ static int edit_in(fs_device *d, MDB_txn *txn, const char *area, const char *id,
     have_cur = true;
   else if (rc != FS_ENOTFOUND)
     goto out;
-  /* The new clock is after everything this laptop has seen of the record. */
+  /* The new clock is after everything this laptop has seen of the record,
+   * but for writes of a device whose date is wrong: those it cannot beat. */
+  uint64_t now = fs_hlc_now_ms();
   if (have_cur)
-    hlc = fs_hlc_observe(hlc, fs_record_max_hlc(&cur));
-  hlc = fs_hlc_tick(hlc, fs_hlc_now_ms());
+    hlc = fs_device_observe(hlc, &cur, now);
+  hlc = fs_hlc_tick(hlc, now);
+  if (have_cur && edit_loses(&cur, hlc, writes, nwrites, deleted)) {
+    rc = FS_ECLOCK;
+    goto out;
+  }
   const char *rtype = type ? type : (have_cur ? cur.type : NULL);
   const fs_type_def *tdef = rtype ? fs_schema_type(rtype) : NULL;
   for (size_t i = 0; i < nwrites; i++) {

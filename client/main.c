@@ -233,6 +233,10 @@ static int edit_failed(int rc, const char *area) {
     fprintf(stderr, "fieldsync: area %s lies outside this laptop's area\n", area);
     return EXIT_FAILED;
   }
+  if (rc == FS_ECLOCK) {
+    fprintf(stderr, "fieldsync: refused, nothing was recorded: %s\n", fs_edit_clock_why);
+    return EXIT_FAILED;
+  }
   return failed(rc, "cannot record the edit");
 }
 

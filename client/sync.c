@@ -323,7 +323,8 @@ static int apply_records(sync_ctx *x, const Fs__Records *r) {
   int rc = fs_store_begin(s, true, &txn);
   if (rc)
     return rc;
-  uint64_t hlc = 0;
+  uint64_t local, now = fs_hlc_now_ms();
+  rc = fs_meta_get_u64(s, txn, "hlc", &local);
   for (size_t i = 0; rc == 0 && i < r->n_states; i++) {
     fs_record rec;
     rc = fs_record_decode(&rec, r->states[i].data, r->states[i].len);
@@ -331,16 +332,14 @@ static int apply_records(sync_ctx *x, const Fs__Records *r) {
       break;
     if (!fs_area_within(rec.area, x->granted))
       rc = FS_ESCOPE; /* a server sending other areas' records is broken */
-    uint64_t m = fs_record_max_hlc(&rec);
-    if (m > hlc)
-      hlc = m;
+    /* Stored as it came (the merge is the same everywhere); only the
+     * laptop's own clock leaves out a write stamped far ahead. */
+    local = fs_device_observe(local, &rec, now);
     if (rc == 0 && (rc = fs_store_record_merge(s, txn, &rec)) > 0)
       rc = 0;
     fs_record_free(&rec);
   }
-  uint64_t local;
-  if (rc == 0 && (rc = fs_meta_get_u64(s, txn, "hlc", &local)) == 0 &&
-      (rc = fs_meta_put_u64(s, txn, "hlc", fs_hlc_observe(local, hlc))) == 0)
+  if (rc == 0 && (rc = fs_meta_put_u64(s, txn, "hlc", local)) == 0)
     rc = fs_meta_put_u64(s, txn, "pull_cursor", r->cursor);
   if (rc == 0)
     return fs_store_commit(txn);

@@ -20,6 +20,13 @@
 #   server_unreachable  the server's SYNs go unanswered (a full listen queue)
 #                  each: exit 2 at FS_SYNC_WELCOME_MS (15 s) with a sentence,
 #                  the outbox kept
+#   clock_at_limit  a pulled record stamped 2^63-1 (a device with a wrong
+#                  date): kept as it came, the laptop's next edit still
+#                  recorded with a clock of now; editing that record's
+#                  fields is refused with a sentence
+#   clock_year_ahead  stamped a year ahead: the next edit's clock is now
+#   clock_hour_ahead  stamped an hour ahead, within FS_HLC_MAX_SKEW_MS: taken,
+#                  so the next edit is stamped after it
 . "$(dirname "$0")/lib.sh"
 
 [[ -n ${FS_FAKESERVER:-} && -x $FS_FAKESERVER ]] ||
@@ -108,5 +115,44 @@ no_welcome() {
 handshake_trickle() { no_welcome trickle "did not complete the handshake"; }
 server_unreachable() { no_welcome blackhole "cannot reach the server at FAKE"; }
 
+# pull_far NAME HLC: the laptop pulls far1 stamped HLC and adds mine1;
+# WHEN: the epoch seconds of mine1's clock.
+pull_far() {
+  local at
+  laptop "$1"
+  fake future --hlc "$2"
+  must timeout 60 "$FIELDSYNC" sync --dir "$T/$1" --server "$FAKE"
+  assert_contains "$OUT" "pulled 1 records" "far1 pulled"
+  must fs "$1" add --type patrol --id mine1 start=2026-11-21T20:00 end=2026-11-21T22:00 route=r
+  must fs "$1" show mine1
+  at=$(sed -n 's/^route: .*(\([^ ]*\) by .*/\1/p' <<<"$OUT")
+  WHEN=$(date -u -d "$at" +%s) || fail "no clock in: $OUT"
+}
+
+ms_now() { date +%s%3N; }
+
+clock_at_limit() {
+  pull_far limit 9223372036854775807
+  ((WHEN <= $(date +%s) + 60)) || fail "the laptop's edit is stamped $WHEN, not now"
+  must fs limit show far1
+  assert_contains "$OUT" "route: " "far1 is kept"
+  assert_contains "$OUT" "(6429-" "far1 keeps its clock"
+  expect_exit 2 fs limit edit far1 route=x
+  assert_contains "$ERR" "stamped more than a day ahead of this laptop's clock" "edit of far1"
+  expect_exit 2 fs limit delete far1
+  assert_contains "$ERR" "check this laptop's date and time" "delete of far1"
+}
+
+clock_year_ahead() {
+  pull_far year $((($(ms_now) + 365 * 86400000) << 16))
+  ((WHEN <= $(date +%s) + 60)) || fail "the laptop's edit is stamped $WHEN, not now"
+}
+
+clock_hour_ahead() {
+  pull_far hour $((($(ms_now) + 3600000) << 16))
+  ((WHEN >= $(date +%s) + 3500)) || fail "the laptop's edit ($WHEN) is not after what it pulled"
+}
+
 run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device \
-  pull_stuck pull_endless handshake_trickle server_unreachable
+  pull_stuck pull_endless handshake_trickle server_unreachable \
+  clock_at_limit clock_year_ahead clock_hour_ahead

@@ -28,6 +28,8 @@
  *   blackhole   accepts nothing: its listen queue is full, so the kernel
  *               drops the laptop's SYNs and its connect waits (exits after
  *               BLACKHOLE_S)
+ *   future      like ok, but the first Pull brings patrol "far1" whose every
+ *               write carries clock --hlc H (a device with a wrong date)
  * Welcome.server_seq is N (default 5), so a laptop that never pulled pulls.
  */
 #include "bconn.h"
@@ -56,17 +58,18 @@
 
 static const char usage_text[] =
     "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device|more-stuck|more-creep|\n"
-    "                     trickle|blackhole --key NODE.key\n"
-    "                     --cert NODE.cert --network-key FILE --area AREA [--server-seq N]\n";
+    "                     trickle|blackhole|future --key NODE.key\n"
+    "                     --cert NODE.cert --network-key FILE --area AREA [--server-seq N]\n"
+    "                     [--hlc H]\n";
 
 typedef enum {
   M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE, M_MORE_STUCK, M_MORE_CREEP,
-  M_TRICKLE, M_BLACKHOLE
+  M_TRICKLE, M_BLACKHOLE, M_FUTURE
 } fake_mode;
 
 static const char *const mode_names[] = {"ok",         "ack-seq",    "ack-order",  "ack-id",
                                          "ack-device", "more-stuck", "more-creep", "trickle",
-                                         "blackhole"};
+                                         "blackhole",  "future"};
 
 typedef struct fake {
   fake_mode mode;
@@ -75,6 +78,8 @@ typedef struct fake {
   uint8_t netkey[FS_NETKEY_LEN];
   const char *area;
   uint64_t server_seq;
+  uint64_t hlc;           /* future: the clock of far1's writes */
+  bool sent_far;
   fs_bconn b;
 } fake;
 
@@ -277,15 +282,54 @@ static void answer_push(fake *f, const Fs__Push *p) {
   free(sent);
 }
 
+/* Patrol far1 as a server stores it: every write at clock f->hlc by a
+ * device of its own. Returns the encoding (malloc'ed). */
+static ProtobufCBinaryData far_record(const fake *f) {
+  static const char *const names[] = {"end", "notes", "route", "start"}; /* sorted */
+  static const char *const values[] = {"2026-11-20T23:00", "ghi từ tương lai", "Thôn 5",
+                                       "2026-11-20T20:00"};
+  Fs__FieldState fs[4], *fp[4];
+  Fs__RecordState r = FS__RECORD_STATE__INIT;
+  r.area = (char *)f->area;
+  r.id = "far1";
+  r.type = "patrol";
+  r.type_hlc = f->hlc;
+  r.type_device = (ProtobufCBinaryData){FS_PK_LEN, (uint8_t *)f->key.pk};
+  for (size_t i = 0; i < 4; i++) {
+    fs__field_state__init(&fs[i]);
+    fs[i].name = (char *)names[i];
+    fs[i].value = (ProtobufCBinaryData){strlen(values[i]), (uint8_t *)values[i]};
+    fs[i].hlc = f->hlc;
+    fs[i].device = r.type_device;
+    fp[i] = &fs[i];
+  }
+  r.n_fields = 4;
+  r.fields = fp;
+  ProtobufCBinaryData out = {fs__record_state__get_packed_size(&r), NULL};
+  if (!(out.data = malloc(out.len)))
+    die("out of memory");
+  fs__record_state__pack(&r, out.data);
+  return out;
+}
+
 static void answer_pull(fake *f, const Fs__Pull *p) {
   printf("pull cursor=%llu\n", (unsigned long long)p->cursor);
   Fs__Records r = FS__RECORDS__INIT;
   r.cursor = f->mode == M_MORE_CREEP ? p->cursor + 1 : p->cursor;
   r.more = f->mode == M_MORE_STUCK || f->mode == M_MORE_CREEP;
+  ProtobufCBinaryData far = {0, NULL};
+  if (f->mode == M_FUTURE && !f->sent_far) {
+    far = far_record(f);
+    r.n_states = 1;
+    r.states = &far;
+    r.cursor = p->cursor + 1;
+    f->sent_far = true;
+  }
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_RECORDS;
   env.records = &r;
   send_env(f, &env);
+  free(far.data);
 }
 
 /* Answers the laptop until it says Bye or closes. */
@@ -348,6 +392,8 @@ int main(int argc, char **argv) {
       f.area = v;
     else if (strcmp(o, "--server-seq") == 0)
       f.server_seq = strtoull(v, NULL, 10);
+    else if (strcmp(o, "--hlc") == 0)
+      f.hlc = strtoull(v, NULL, 10);
     else
       m = nmodes;
   }
