@@ -19,7 +19,8 @@ const fs_cli_cmd fs_client_cmds[] = {
      .synopsis = "[--dir DIR] --area AREA [--officer NAME]",
      .summary = "create this laptop's identity and store; prints its key",
      .text = "Give the printed key to the administrator, who enrols it (fieldsyncd admin\n"
-             "enrol). A key is never overwritten.\n",
+             "enrol). A key is never overwritten: an init cut short is finished, with the\n"
+             "key it wrote, by running init again.\n",
      .example = "fieldsync init --dir ~/fs --area KT.KPL.DAKNEN --officer 'Nguyễn Văn An'"},
     {.name = "key",
      .synopsis = "[--dir DIR]",
@@ -72,7 +73,9 @@ const fs_cli_cmd fs_client_cmds[] = {
     {.name = "sync",
      .synopsis = "[--dir DIR] --server HOST:PORT [--server-key PUB]",
      .summary = "push the outbox to the commune server and pull the area's records",
-     .text = "Nothing unacknowledged is lost when it fails: sync again later.\n",
+     .text = "Nothing unacknowledged is lost when it fails: sync again later. A server\n"
+             "that cannot be reached, or has not finished the handshake, within 15 s\n"
+             "ends the sync (exit 2).\n",
      .example = "fieldsync sync --dir ~/fs --server 10.20.2.1:7400"},
     {.name = "seal",
      .synopsis = "[--dir DIR]",

@@ -329,8 +329,8 @@ static int write_all(import_ctx *x) {
   size_t failed = 0;
   int rc = fs_device_edit_all(x->d, e, x->n, &failed);
   free(e);
-  if (rc == FS_ENOSEALKEY || rc == FS_ESCOPE)
-    return refuse(x, failed, "%s", fs_strerror(rc));
+  if (rc == FS_ENOSEALKEY || rc == FS_ESCOPE || rc == FS_ECLOCK)
+    return refuse(x, failed, "%s", rc == FS_ECLOCK ? fs_edit_clock_why : fs_strerror(rc));
   if (rc) {
     fprintf(stderr, "fieldsync: cannot record the records: %s; nothing was imported\n",
             fs_strerror(rc));

@@ -23,37 +23,21 @@ static int dir_path(char *out, size_t cap, const char *dir, const char *name) {
   return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : FS_EINVAL;
 }
 
-int fs_device_create(const char *dir, const char *area, const char *officer,
-                     uint8_t pk[FS_PK_LEN]) {
-  char keypath[1100], storepath[1100];
-  if (!fs_area_valid(area))
-    return FS_ESCOPE;
-  if (dir_path(keypath, sizeof keypath, dir, "device.key") ||
-      dir_path(storepath, sizeof storepath, dir, "store"))
-    return FS_EINVAL;
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-    return -errno;
-  struct stat st;
-  if (stat(keypath, &st) == 0)
-    return FS_EINVAL;
-  fs_keypair kp;
-  int rc = fs_keypair_generate(&kp);
-  if (rc)
-    return rc;
-  char comment[160];
-  snprintf(comment, sizeof comment, "fieldsync device of %.100s", officer ? officer : "?");
-  if ((rc = fs_keypair_save(&kp, keypath, comment))) {
-    fs_keypair_free(&kp);
-    return rc;
-  }
-  memcpy(pk, kp.pk, FS_PK_LEN);
-  fs_keypair_free(&kp);
+/* Puts the officer's area (and name) into the store at path, creating it.
+ * FS_EINVAL when the store holds an area already: it is a device's. */
+static int store_init(const char *path, const char *area, const char *officer) {
   fs_store s;
-  if ((rc = fs_store_open(&s, storepath, FS_STORE_MAPSIZE_DEFAULT)))
-    return rc;
+  int rc = fs_store_open(&s, path, FS_STORE_MAPSIZE_DEFAULT);
+  if (rc)
+    return rc == FS_EVERSION ? FS_EINVAL : rc; /* an older build's device */
   MDB_txn *txn;
+  MDB_val v;
   if ((rc = fs_store_begin(&s, true, &txn)) == 0) {
-    rc = fs_meta_put(&s, txn, "area", area, strlen(area));
+    rc = fs_meta_get(&s, txn, "area", &v);
+    if (rc == 0)
+      rc = FS_EINVAL;
+    else if (rc == FS_ENOTFOUND)
+      rc = fs_meta_put(&s, txn, "area", area, strlen(area));
     if (rc == 0 && officer)
       rc = fs_meta_put(&s, txn, "officer", officer, strlen(officer));
     if (rc == 0)
@@ -62,6 +46,46 @@ int fs_device_create(const char *dir, const char *area, const char *officer,
       mdb_txn_abort(txn);
   }
   fs_store_close(&s);
+  return rc;
+}
+
+int fs_device_create(const char *dir, const char *area, const char *officer,
+                     uint8_t pk[FS_PK_LEN]) {
+  char keypath[1100], pubpath[1100], storepath[1100];
+  if (!fs_area_valid(area))
+    return FS_ESCOPE;
+  if (dir_path(keypath, sizeof keypath, dir, "device.key") ||
+      dir_path(pubpath, sizeof pubpath, dir, "device.key.pub") ||
+      dir_path(storepath, sizeof storepath, dir, "store"))
+    return FS_EINVAL;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return -errno;
+  /* A key already there is kept: an init that failed or was cut short
+   * after writing it is finished with it, never given another. */
+  struct stat st;
+  bool fresh = stat(keypath, &st) != 0;
+  if (fresh && stat(pubpath, &st) == 0)
+    return FS_EKEYFILE; /* the rest of a device whose key is gone */
+  fs_keypair kp;
+  int rc = fresh ? fs_keypair_generate(&kp) : fs_keypair_load(&kp, keypath);
+  if (rc)
+    return rc;
+  char comment[160];
+  snprintf(comment, sizeof comment, "fieldsync device of %.100s", officer ? officer : "?");
+  if (fresh && (rc = fs_keypair_save(&kp, keypath, comment))) {
+    fs_keypair_free(&kp);
+    return rc;
+  }
+  memcpy(pk, kp.pk, FS_PK_LEN);
+  fs_keypair_free(&kp);
+  rc = store_init(storepath, area, officer);
+  if (rc && fresh) {
+    /* Else the directory would hold a key no command can use. */
+    unlink(keypath);
+    unlink(pubpath);
+    if (rc == FS_EINVAL)
+      rc = FS_EKEYFILE; /* a device's store whose key is gone */
+  }
   return rc;
 }
 
@@ -396,6 +420,34 @@ out:
   return rc;
 }
 
+const char fs_edit_clock_why[] =
+    "the record holds a write stamped more than a day ahead of this laptop's clock, which an "
+    "edit made now could not beat; check this laptop's date and time, and if they are right, "
+    "tell the administrator: the device that wrote it has a wrong date";
+
+uint64_t fs_device_observe(uint64_t clock, const fs_record *r, uint64_t now_ms) {
+  clock = fs_hlc_observe_bounded(clock, r->type_clock.hlc, now_ms);
+  clock = fs_hlc_observe_bounded(clock, r->del_clock.hlc, now_ms);
+  for (size_t i = 0; i < r->nfields; i++)
+    clock = fs_hlc_observe_bounded(clock, r->fields[i].clock.hlc, now_ms);
+  return clock;
+}
+
+/* Whether an edit at clock hlc would lose to what cur holds (registers
+ * stamped beyond fs_device_observe's bound): the fields it writes, or any
+ * write at all for a delete. */
+static bool edit_loses(const fs_record *cur, uint64_t hlc, const fs_write *writes,
+                       size_t nwrites, bool deleted) {
+  if (deleted && fs_record_max_hlc(cur) >= hlc)
+    return true;
+  for (size_t i = 0; i < nwrites; i++) {
+    const fs_field *f = fs_record_field(cur, writes[i].name);
+    if (f && f->clock.hlc >= hlc)
+      return true;
+  }
+  return false;
+}
+
 /* One edit as one pending change, inside the write transaction txn. */
 static int edit_in(fs_device *d, MDB_txn *txn, const char *area, const char *id,
                    const char *type, const fs_write *writes, size_t nwrites, bool deleted) {
@@ -427,10 +479,16 @@ static int edit_in(fs_device *d, MDB_txn *txn, const char *area, const char *id,
     have_cur = true;
   else if (rc != FS_ENOTFOUND)
     goto out;
-  /* The new clock is after everything this laptop has seen of the record. */
+  /* The new clock is after everything this laptop has seen of the record,
+   * but for writes of a device whose date is wrong: those it cannot beat. */
+  uint64_t now = fs_hlc_now_ms();
   if (have_cur)
-    hlc = fs_hlc_observe(hlc, fs_record_max_hlc(&cur));
-  hlc = fs_hlc_tick(hlc, fs_hlc_now_ms());
+    hlc = fs_device_observe(hlc, &cur, now);
+  hlc = fs_hlc_tick(hlc, now);
+  if (have_cur && edit_loses(&cur, hlc, writes, nwrites, deleted)) {
+    rc = FS_ECLOCK;
+    goto out;
+  }
   const char *rtype = type ? type : (have_cur ? cur.type : NULL);
   const fs_type_def *tdef = rtype ? fs_schema_type(rtype) : NULL;
   for (size_t i = 0; i < nwrites; i++) {

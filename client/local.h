@@ -39,7 +39,13 @@ typedef struct fs_write {
 } fs_write;
 
 /* Creates dir, a key pair and the store, remembering the officer's area
- * scope. Fails with FS_EINVAL when dir already holds a device. */
+ * scope; a key pair is removed again when its store cannot be made. A dir
+ * whose device.key exists but whose store (or its area) does not, left by
+ * an init that failed or was cut short, is finished with that key. Returns
+ * 0, FS_EINVAL when dir already holds a device, FS_EKEYFILE when its
+ * device.key cannot be read, or is gone but its public half or its store
+ * are there (a key is never replaced), FS_EKEYPERM, FS_ESCOPE for an
+ * invalid area, or an error. */
 int fs_device_create(const char *dir, const char *area, const char *officer,
                      uint8_t pk[FS_PK_LEN]);
 
@@ -64,12 +70,23 @@ int fs_device_area(fs_device *d, char *out);
 #define FS_SEAL_BODY_MAX (768u << 10)
 #define FS_SEAL_ROUND 16384 /* pending edits decoded at once while sealing */
 
+/* Folds the clocks of record r (pulled, or edited here) into the laptop's
+ * clock, each as fs_hlc_observe_bounded does at wall time now_ms: a write
+ * stamped beyond it by a device whose date is wrong does not carry the
+ * laptop's clock along. */
+uint64_t fs_device_observe(uint64_t clock, const fs_record *r, uint64_t now_ms);
+
+/* Why an edit was refused with FS_ECLOCK, and what to do, for the officer. */
+extern const char fs_edit_clock_why[];
+
 /* Records one edit of record (area, id) as a pending change:
  * writes to fields, optionally a type (creation) and/or a delete. The
  * writes' base clocks are what the local record holds. Fields the schema
  * marks sealed are sealed to the deployment's sealing key before signing.
  * Returns 0, FS_ESCOPE when area is outside the device's scope,
  * FS_ENOSEALKEY when a sealed field is written without a sealing key,
+ * FS_ECLOCK when a field written (or, for a delete, any write) carries a
+ * clock beyond what fs_device_observe takes, so the edit could not win,
  * FS_EINVAL / FS_ELIMIT / FS_ETOOBIG for an edit breaking a bound of
  * docs/PROTOCOL.md, or a storage error. */
 int fs_device_edit(fs_device *d, const char *area, const char *id, const char *type,

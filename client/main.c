@@ -154,8 +154,19 @@ static int cmd_init(const opts *o) {
             o->dir);
     return EXIT_FAILED;
   }
+  if (rc == FS_EKEYPERM) {
+    fprintf(stderr, "fieldsync: %s/device.key is readable by others; run: chmod 600 "
+            "%s/device.key, then init again\n", o->dir, o->dir);
+    return EXIT_FAILED;
+  }
+  if (rc == FS_EKEYFILE) {
+    fprintf(stderr, "fieldsync: %s/device.key is missing or cannot be read, but the rest of "
+            "a device is there; nothing was changed: restore device.key from a backup, or "
+            "move %s away and init again\n", o->dir, o->dir);
+    return EXIT_FAILED;
+  }
   if (rc)
-    return failed(rc, "cannot create the device");
+    return failed(rc, "cannot create the device (fix the cause, then init again)");
   char hex[2 * FS_PK_LEN + 1];
   fs_hex_encode(hex, pk, FS_PK_LEN);
   printf("%s\n", hex);
@@ -220,6 +231,10 @@ static int edit_failed(int rc, const char *area) {
   }
   if (rc == FS_ESCOPE) {
     fprintf(stderr, "fieldsync: area %s lies outside this laptop's area\n", area);
+    return EXIT_FAILED;
+  }
+  if (rc == FS_ECLOCK) {
+    fprintf(stderr, "fieldsync: refused, nothing was recorded: %s\n", fs_edit_clock_why);
     return EXIT_FAILED;
   }
   return failed(rc, "cannot record the edit");

@@ -20,25 +20,35 @@ typedef enum {
   ST_CONNECTING, ST_HANDSHAKE, ST_HELLO, ST_WELCOME, ST_PUSHING, ST_PULLING, ST_DONE
 } sync_state;
 
+/* A Push awaiting its Ack: the outbox entries first .. first + n - 1. */
+typedef struct sync_flight {
+  uint64_t first;
+  size_t n, bytes;
+} sync_flight;
+
 typedef struct sync_ctx {
   fs_conn conn;
   fs_device *d;
+  const char *server;     /* "host:port", for messages */
   const uint8_t *server_key;
   bool progress;
   sync_state st;
   int rc;
   uint64_t server_seq, cursor;
+  unsigned pulls;         /* Pulls sent in this sync */
   char granted[FS_MAX_AREA + 1];  /* the scope the server granted us */
   /* Pushes awaiting their Acks, oldest first (acknowledged in order): the
    * server verifies the next while it commits one. */
-  size_t flight[FS_SYNC_PIPELINE]; /* sets in each */
-  size_t flight_bytes[FS_SYNC_PIPELINE];
+  sync_flight flight[FS_SYNC_PIPELINE];
   size_t nflight, flight_head;
   uint64_t sent_seq;      /* the last seq sent in a Push */
   /* Sealing the rest of the pending edits, one step an idle turn of the
    * loop, while the server verifies and commits the sets already pushed. */
   uv_idle_t sealer;
   bool sealing;
+  /* From the connect to the Welcome: conn's idle timer starts only once
+   * TCP is up and every byte re-arms it. */
+  uv_timer_t deadline;
   /* Progress on a terminal: what the outbox held at the start, what is
    * done, since when. */
   uint64_t t0_ns, out_sets, out_bytes, acked_bytes;
@@ -77,6 +87,7 @@ static void finish(sync_ctx *x) {
 
 static void send_pull(sync_ctx *x) {
   x->st = ST_PULLING;
+  x->pulls++;
   Fs__Pull p = FS__PULL__INIT;
   p.cursor = x->cursor;
   p.max = 512;
@@ -86,7 +97,8 @@ static void send_pull(sync_ctx *x) {
   send_or_fail(x, &env);
 }
 
-/* Sends the outbox after what was sent, one bounded Push at a time, until
+/* Sends the outbox after what was sent, one bounded Push of consecutive
+ * seqs at a time (so its Ack is checked item by item), until
  * FS_SYNC_PIPELINE are in flight. Returns 1 when a Push went out, 0 when
  * nothing is left to send, or an error (the sync failed). */
 static int push_one(sync_ctx *x) {
@@ -95,7 +107,7 @@ static int push_one(sync_ctx *x) {
   MDB_cursor *cur = NULL;
   ProtobufCBinaryData sets[FS_SYNC_BATCH_SETS];
   size_t n = 0, bytes = 0;
-  uint64_t last = x->sent_seq;
+  uint64_t first = 0, last = x->sent_seq;
   uint8_t from[8];
   fs_be64_put(from, x->sent_seq + 1);
   int rc = fs_store_begin(s, false, &txn);
@@ -109,12 +121,15 @@ static int push_one(sync_ctx *x) {
       mrc = FS_ESTORE;
       break;
     }
+    if (n > 0 && fs_be64_get(k.mv_data) != last + 1)
+      break; /* a hole in the chain: the next Push starts after it */
     /* The stored encoding goes out as it is (EnvelopePacked), from the map:
      * the Push is packed below, before the transaction ends. */
     sets[n] = (ProtobufCBinaryData){v.mv_size, v.mv_data};
     bytes += v.mv_size;
     last = fs_be64_get(k.mv_data);
-    n++;
+    if (n++ == 0)
+      first = last;
     mrc = fs_err_from_mdb(mdb_cursor_get(cur, &k, &v, MDB_NEXT));
   }
   if (cur)
@@ -130,8 +145,8 @@ static int push_one(sync_ctx *x) {
     Fs__EnvelopePacked env = FS__ENVELOPE_PACKED__INIT;
     env.push = &push;
     x->st = ST_PUSHING;
-    x->flight[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = n;
-    x->flight_bytes[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] = bytes;
+    x->flight[(x->flight_head + x->nflight) % FS_SYNC_PIPELINE] =
+        (sync_flight){first, n, bytes};
     x->nflight++;
     x->sent_seq = last;
     if ((rc = fs_conn_send_packed(&x->conn, &env)))
@@ -198,53 +213,108 @@ static void show_progress(sync_ctx *x) {
           (unsigned long long)x->res->pulled, (double)x->conn.bytes_in / mb, rate / mb, eta);
 }
 
-static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
-  size_t want = x->nflight ? x->flight[x->flight_head] : 0;
-  if (x->nflight == 0 || ack->n_items != want) {
-    fail(x, FS_EPROTOCOL, "server acknowledged %zu of %zu change sets", ack->n_items, want);
-    return;
+static bool ack_keeps(const Fs__AckItem *it) {
+  /* HELD is durably stored too: the server fills the gap before it from
+   * its parent and applies the set then. */
+  return it->status == FS__ACK_STATUS__ACK_STORED ||
+         it->status == FS__ACK_STATUS__ACK_DUPLICATE || it->status == FS__ACK_STATUS__ACK_HELD;
+}
+
+/* Whether item it of an Ack names the outbox entry seq: that seq (a refused
+ * set the server could not decode names none), and, where it carries them,
+ * the id of the body sent and this laptop's key. A server that names
+ * anything else does not know what it stored, so nothing may leave the
+ * outbox on its word. Returns 0, FS_EPROTOCOL with why filled, or a
+ * storage error. */
+static int ack_item_check(sync_ctx *x, MDB_txn *txn, uint64_t seq, const Fs__AckItem *it,
+                          char *why, size_t cap) {
+  if (it->seq != seq && !(it->seq == 0 && !ack_keeps(it))) {
+    snprintf(why, cap, "change set %llu where %llu was sent", (unsigned long long)it->seq,
+             (unsigned long long)seq);
+    return FS_EPROTOCOL;
   }
-  x->acked_bytes += x->flight_bytes[x->flight_head];
-  x->flight_head = (x->flight_head + 1) % FS_SYNC_PIPELINE;
-  x->nflight--;
-  fs_store *s = &x->d->store;
-  MDB_txn *txn;
-  int rc = fs_store_begin(s, true, &txn);
-  const Fs__AckItem *bad = NULL;
-  for (size_t i = 0; rc == 0 && i < ack->n_items; i++) {
-    const Fs__AckItem *it = ack->items[i];
-    /* HELD is durably stored too: the server fills the gap before it from
-     * its parent and applies the set then. */
-    if (it->status != FS__ACK_STATUS__ACK_STORED &&
-        it->status != FS__ACK_STATUS__ACK_DUPLICATE && it->status != FS__ACK_STATUS__ACK_HELD) {
-      bad = it;
-      break;
-    }
+  if (it->device.len != 0 &&
+      (it->device.len != FS_PK_LEN || memcmp(it->device.data, x->d->key.pk, FS_PK_LEN) != 0)) {
+    snprintf(why, cap, "change set %llu of another device", (unsigned long long)seq);
+    return FS_EPROTOCOL;
+  }
+  if (it->id.len == 0)
+    return 0;
+  uint8_t k8[8], id[FS_HASH_LEN];
+  fs_be64_put(k8, seq);
+  MDB_val k = {8, k8}, v;
+  int rc = fs_err_from_mdb(mdb_get(txn, x->d->store.outbox, &k, &v));
+  if (rc)
+    return rc == FS_ENOTFOUND ? FS_ESTORE : rc; /* sent, so still there */
+  Fs__SignedChangeSet *ss = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
+  if (!ss)
+    return FS_ESTORE;
+  fs_changeset_id(ss->body.data, ss->body.len, id);
+  fs__signed_change_set__free_unpacked(ss, NULL);
+  if (it->id.len != FS_HASH_LEN || memcmp(it->id.data, id, FS_HASH_LEN) != 0) {
+    snprintf(why, cap, "another body than change set %llu", (unsigned long long)seq);
+    return FS_EPROTOCOL;
+  }
+  return 0;
+}
+
+/* Removes from the outbox, in txn, the sets of Push f the Ack says are
+ * stored, up to the first it refuses (*bad, its index; n_items if none).
+ * Checks every item first: on a mismatch (FS_EPROTOCOL, why filled)
+ * nothing is removed. */
+static int ack_apply(sync_ctx *x, MDB_txn *txn, const sync_flight *f, const Fs__Ack *ack,
+                     size_t *bad, char *why, size_t cap) {
+  for (size_t i = 0; i < ack->n_items; i++) {
+    int rc = ack_item_check(x, txn, f->first + i, ack->items[i], why, cap);
+    if (rc)
+      return rc;
+  }
+  for (*bad = 0; *bad < ack->n_items && ack_keeps(ack->items[*bad]); (*bad)++) {
     uint8_t k8[8];
-    fs_be64_put(k8, it->seq);
+    fs_be64_put(k8, f->first + *bad);
     MDB_val k = {8, k8};
-    rc = fs_err_from_mdb(mdb_del(txn, s->outbox, &k, NULL));
-    if (rc == FS_ENOTFOUND)
-      rc = 0; /* acknowledged twice: already gone */
+    int rc = fs_err_from_mdb(mdb_del(txn, x->d->store.outbox, &k, NULL));
+    if (rc)
+      return rc;
     x->res->pushed++;
-    if (it->status == FS__ACK_STATUS__ACK_STORED)
+    if (ack->items[*bad]->status == FS__ACK_STATUS__ACK_STORED)
       x->res->stored++;
   }
-  if (rc == 0)
-    rc = fs_store_commit(txn);
-  else
-    mdb_txn_abort(txn);
-  if (rc) {
+  return 0;
+}
+
+static void on_ack(sync_ctx *x, const Fs__Ack *ack) {
+  const sync_flight *f = x->nflight ? &x->flight[x->flight_head] : NULL;
+  if (!f || ack->n_items != f->n) {
+    fail(x, FS_EPROTOCOL, "server acknowledged %zu of %zu change sets", ack->n_items,
+         f ? f->n : 0);
+    return;
+  }
+  x->acked_bytes += f->bytes;
+  x->flight_head = (x->flight_head + 1) % FS_SYNC_PIPELINE;
+  x->nflight--;
+  MDB_txn *txn;
+  size_t bad = ack->n_items;
+  char why[128] = "";
+  int rc = fs_store_begin(&x->d->store, true, &txn);
+  if (rc == 0) {
+    if ((rc = ack_apply(x, txn, f, ack, &bad, why, sizeof why)) == 0)
+      rc = fs_store_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  if (rc == FS_EPROTOCOL) {
+    fail(x, rc, "the server acknowledged %s; nothing left the outbox (the server is "
+         "broken: tell its administrator)", why);
+  } else if (rc) {
     fail(x, rc, "cannot update the outbox: %s", fs_strerror(rc));
-    return;
-  }
-  if (bad) {
+  } else if (bad < ack->n_items) {
     fail(x, FS_EREFUSED, "the server refused change set %llu: %s",
-         (unsigned long long)bad->seq, bad->reason);
-    return;
+         (unsigned long long)(f->first + bad), ack->items[bad]->reason);
+  } else {
+    show_progress(x);
+    push_next(x);
   }
-  show_progress(x);
-  push_next(x);
 }
 
 static int apply_records(sync_ctx *x, const Fs__Records *r) {
@@ -253,7 +323,8 @@ static int apply_records(sync_ctx *x, const Fs__Records *r) {
   int rc = fs_store_begin(s, true, &txn);
   if (rc)
     return rc;
-  uint64_t hlc = 0;
+  uint64_t local, now = fs_hlc_now_ms();
+  rc = fs_meta_get_u64(s, txn, "hlc", &local);
   for (size_t i = 0; rc == 0 && i < r->n_states; i++) {
     fs_record rec;
     rc = fs_record_decode(&rec, r->states[i].data, r->states[i].len);
@@ -261,16 +332,14 @@ static int apply_records(sync_ctx *x, const Fs__Records *r) {
       break;
     if (!fs_area_within(rec.area, x->granted))
       rc = FS_ESCOPE; /* a server sending other areas' records is broken */
-    uint64_t m = fs_record_max_hlc(&rec);
-    if (m > hlc)
-      hlc = m;
+    /* Stored as it came (the merge is the same everywhere); only the
+     * laptop's own clock leaves out a write stamped far ahead. */
+    local = fs_device_observe(local, &rec, now);
     if (rc == 0 && (rc = fs_store_record_merge(s, txn, &rec)) > 0)
       rc = 0;
     fs_record_free(&rec);
   }
-  uint64_t local;
-  if (rc == 0 && (rc = fs_meta_get_u64(s, txn, "hlc", &local)) == 0 &&
-      (rc = fs_meta_put_u64(s, txn, "hlc", fs_hlc_observe(local, hlc))) == 0)
+  if (rc == 0 && (rc = fs_meta_put_u64(s, txn, "hlc", local)) == 0)
     rc = fs_meta_put_u64(s, txn, "pull_cursor", r->cursor);
   if (rc == 0)
     return fs_store_commit(txn);
@@ -283,6 +352,13 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
     fail(x, FS_EPROTOCOL, "server moved the pull cursor backwards");
     return;
   }
+  /* More at the same cursor would be the same Pull again, for ever. */
+  if (r->more && r->cursor == x->cursor) {
+    fail(x, FS_EPROTOCOL, "the server says it has more records but does not move past "
+         "record %llu (the server is broken: tell its administrator)",
+         (unsigned long long)x->cursor);
+    return;
+  }
   int rc = apply_records(x, r);
   if (rc) {
     fail(x, rc, "cannot store pulled records: %s", fs_strerror(rc));
@@ -291,10 +367,14 @@ static void on_records(sync_ctx *x, const Fs__Records *r) {
   x->cursor = r->cursor;
   x->res->pulled += r->n_states;
   show_progress(x);
-  if (r->more)
+  if (!r->more)
+    finish(x);
+  else if (x->pulls < FS_SYNC_PULL_ROUNDS)
     send_pull(x);
   else
-    finish(x);
+    fail(x, FS_ELIMIT, "the server still has more records after %u pulls; what came is "
+         "kept: sync again to pull the rest (if this repeats, the server is broken)",
+         x->pulls);
 }
 
 /* The server proved its key: it must be a certified node whose area holds
@@ -359,6 +439,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     on_server_hello(x, env->hello);
   } else if (x->st == ST_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
     const Fs__Welcome *w = env->welcome;
+    uv_timer_stop(&x->deadline);
     x->server_seq = w->server_seq;
     if (!fs_area_valid(w->area)) {
       fail(x, FS_EPROTOCOL, "the server granted an invalid area");
@@ -381,6 +462,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
 
 static void on_closed(fs_conn *c, int reason) {
   sync_ctx *x = container_of(c, sync_ctx, conn);
+  uv_timer_stop(&x->deadline); /* else the loop would wait for it */
   x->res->bytes_in = c->bytes_in;
   x->res->bytes_out = c->bytes_out;
   if (x->st != ST_DONE && x->rc == 0) {
@@ -404,6 +486,18 @@ static void on_connect(fs_conn *c, int status) {
     return;
   }
   x->st = ST_HANDSHAKE;
+}
+
+/* No Welcome in time: an address that does not answer (the kernel's SYN
+ * retries last about two minutes), or a server that sends a byte at a time. */
+static void on_deadline(uv_timer_t *t) {
+  sync_ctx *x = container_of(t, sync_ctx, deadline);
+  if (x->st == ST_CONNECTING)
+    fail(x, FS_ETIMEOUT, "cannot reach the server at %s within %d s; check the address "
+         "and the network, then sync again", x->server, FS_SYNC_WELCOME_MS / 1000);
+  else
+    fail(x, FS_ETIMEOUT, "the server at %s did not complete the handshake within %d s "
+         "(overloaded or broken); sync again later", x->server, FS_SYNC_WELCOME_MS / 1000);
 }
 
 static void on_secure(fs_conn *c) {
@@ -444,13 +538,15 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
   if ((rc = uv_loop_init(&loop)))
     return rc;
   /* The outbox's pages: its size, near enough for a time-left estimate. */
-  sync_ctx x = {.d = d, .server_key = server_key, .progress = progress,
+  sync_ctx x = {.d = d, .server = server, .server_key = server_key, .progress = progress,
                 .cursor = cursor, .res = res, .t0_ns = uv_hrtime(),
                 .out_sets = ob.ms_entries,
                 .out_bytes = (uint64_t)(ob.ms_leaf_pages + ob.ms_overflow_pages) * ob.ms_psize};
   uv_idle_init(&loop, &x.sealer);
+  uv_timer_init(&loop, &x.deadline);
   x.sealing = sealed.more; /* the sealer starts at the Welcome */
   if ((rc = fs_conn_init(&loop, &x.conn, d->netkey, on_frame, on_secure, on_closed)) == 0) {
+    uv_timer_start(&x.deadline, on_deadline, FS_SYNC_WELCOME_MS, 0);
     if ((rc = fs_conn_connect(&x.conn, (struct sockaddr *)&addr, FS_SYNC_IDLE_MS,
                               on_connect)))
       fail(&x, rc, "cannot connect to %s: %s", server, fs_strerror(rc));
@@ -461,7 +557,8 @@ int fs_sync_run(fs_device *d, const char *server, const uint8_t *server_key,
              fs_strerror(rc));
   }
   uv_close((uv_handle_t *)&x.sealer, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT); /* runs the close */
+  uv_close((uv_handle_t *)&x.deadline, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT); /* runs the closes */
   uv_loop_close(&loop);
   if (progress && (res->pushed || res->pulled))
     fputc('\n', stderr);

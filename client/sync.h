@@ -3,12 +3,16 @@
  *   seal the oldest pending edits into change sets (local, one transaction
  *     a step of FS_SYNC_SEAL_STEP edits; the next steps run while the
  *     first sets are pushed, so the server works while the laptop signs)
- *   connect -> Challenge -> Hello(device) -> Welcome
- *   push the outbox in bounded batches, FS_SYNC_PIPELINE Pushes in flight; an
- *     entry leaves the outbox only when the server acknowledged it, which
- *     it does only after its durable commit
+ *   connect -> Challenge -> Hello(device) -> Welcome, within
+ *     FS_SYNC_WELCOME_MS of the start
+ *   push the outbox in bounded batches of consecutive seqs, FS_SYNC_PIPELINE
+ *     Pushes in flight; an entry leaves the outbox only when the server
+ *     acknowledged it (after its durable commit) by its seq, id and device
+ *     at its place in the Push: a mismatched Ack removes nothing
  *   pull records of the device's area changed after the durable cursor, one
- *     Records batch per write transaction (records + cursor together)
+ *     Records batch per write transaction (records + cursor together); a
+ *     batch with more must move the cursor on, and one sync pulls at most
+ *     FS_SYNC_PULL_ROUNDS batches
  *   Bye.
  * When the outbox is empty and the cursor equals the server's seq, nothing
  * is sent after the handshake but Bye.
@@ -28,7 +32,15 @@
  * several a shallower pipe piles up while waiting for an Ack. */
 #define FS_SYNC_PIPELINE 4
 #define FS_SYNC_IDLE_MS 30000
+/* From the start of a sync to the Welcome (the server allows itself 10 s
+ * for the handshake): an address that does not answer, or a server sending
+ * a byte at a time, ends the sync then instead of never. */
+#define FS_SYNC_WELCOME_MS 15000
 #define FS_SYNC_SEAL_STEP 1024 /* pending edits sealed a step */
+/* Pulls in one sync: 2 million records at 512 a batch. The cursor is durable
+ * after each, so a sync stopped here resumes at the next; only a server
+ * that says "more" without end reaches it. */
+#define FS_SYNC_PULL_ROUNDS 4096
 
 typedef struct fs_sync_result {
   uint64_t pushed;        /* change sets acknowledged (stored or duplicate) */

@@ -16,6 +16,11 @@ uint64_t fs_hlc_observe(uint64_t local, uint64_t received) {
   return received > local ? received : local;
 }
 
+uint64_t fs_hlc_observe_bounded(uint64_t local, uint64_t received, uint64_t now_ms) {
+  uint64_t bound = fs_hlc_make(now_ms + FS_HLC_MAX_SKEW_MS, FS_HLC_LOGICAL_MAX);
+  return received > bound ? local : fs_hlc_observe(local, received);
+}
+
 uint64_t fs_hlc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

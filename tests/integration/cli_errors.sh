@@ -9,6 +9,8 @@
 #     or a value outside its enumeration are refused and nothing is recorded;
 #   - edits of unknown or deleted records, a second init, an existing key
 #     are refused with exit 2;
+#   - an init whose store cannot be made leaves no key; an init cut short
+#     (a key, no store) is finished by the next init, with that key;
 #   - a world-readable device.key or node key is refused with a hint to
 #     chmod 600;
 #   - check-config names file:line of a bad value;
@@ -108,6 +110,34 @@ expect_exit 2 fs lap init --area $AREA
 assert_contains "$ERR" "already holds a device; keys are never overwritten" "second init"
 expect_exit 2 fs lap list --dir "$T/nodevice"
 assert_contains "$ERR" "no device in $T/nodevice" "missing device"
+
+step "a failed init leaves no key; an interrupted one is finished"
+mkdir -m 700 "$T/half"
+: >"$T/half/store" # the store cannot be made there
+expect_exit 2 fs half init --area $AREA
+assert_contains "$ERR" "cannot create the device (fix the cause, then init again)" "store fails"
+[[ ! -e $T/half/device.key && ! -e $T/half/device.key.pub ]] || fail "a failed init left its key"
+rm "$T/half/store"
+must fs half init --area $AREA
+HALF=$OUT
+rm -rf "$T/half/store" # cut short after the key was written
+expect_exit 2 fs half status
+assert_contains "$ERR" "no device in $T/half; create one with: fieldsync init" "no store"
+must fs half init --area $AREA
+assert_eq "$HALF" "$OUT" "init finishes with the key it had"
+must fs half add --type incident "${INCIDENT[@]}"
+expect_exit 2 fs half init --area $AREA
+assert_contains "$ERR" "already holds a device; keys are never overwritten" "init of a whole device"
+mv "$T/half/device.key" "$T/half.key"
+for gone in device.key device.key.pub; do # without its key, then without both halves
+  rm -f "$T/half/$gone"
+  expect_exit 2 fs half init --area $AREA
+  assert_contains "$ERR" "$T/half/device.key is missing or cannot be read, but the rest of a device is there" \
+    "a store without its key ($gone gone)"
+  [[ ! -e $T/half/device.key ]] || fail "init gave a store another key"
+done
+mv "$T/half.key" "$T/half/device.key"
+must fs half status # the key restored: the same device
 
 step "a world-readable device key is refused"
 chmod 644 "$T/lap/device.key"

@@ -1,6 +1,7 @@
 /* test_hlc.c - hybrid logical clocks: tick never goes backwards whatever the
  * wall clock does, a full counter borrows the next millisecond, observe
- * absorbs received clocks. */
+ * absorbs received clocks, and a laptop's bounded observe leaves out those
+ * beyond its wall clock + FS_HLC_MAX_SKEW_MS. */
 #include "hlc.h"
 
 #include <setjmp.h>
@@ -102,6 +103,39 @@ static void test_observe(void **state) {
   }
 }
 
+static void test_observe_bounded(void **state) {
+  (void)state;
+  const uint64_t now = 1700000000000ull, day = FS_HLC_MAX_SKEW_MS;
+  const uint64_t local = fs_hlc_make(now - 5000, 3), bound = fs_hlc_make(now + day, 0xffff);
+  /* Within the skew: taken as fs_hlc_observe takes it. */
+  uint64_t soon = fs_hlc_make(now + 3600 * 1000, 7);
+  assert_int_equal(fs_hlc_observe_bounded(local, soon, now), soon);
+  assert_int_equal(fs_hlc_observe_bounded(local, bound, now), bound);
+  /* Beyond: left out, however far. */
+  assert_int_equal(fs_hlc_observe_bounded(local, bound + 1, now), local);
+  assert_int_equal(fs_hlc_observe_bounded(local, fs_hlc_make(now + 365 * day, 0), now), local);
+  assert_int_equal(fs_hlc_observe_bounded(local, FS_HLC_LIMIT - 1, now), local);
+  /* Never backwards, also for a clock already beyond the bound. */
+  assert_int_equal(fs_hlc_observe_bounded(soon, local, now), soon);
+  uint64_t ahead = fs_hlc_make(now + 2 * day, 0);
+  assert_int_equal(fs_hlc_observe_bounded(ahead, FS_HLC_LIMIT - 1, now), ahead);
+  assert_int_equal(fs_hlc_observe_bounded(ahead, soon, now), ahead);
+  srand(4242);
+  for (int i = 0; i < 10000; i++) {
+    uint64_t l = fs_hlc_make(now - day + (uint64_t)(rand() % (int)(2 * day)), (uint32_t)rand());
+    uint64_t r = rand() % 4 == 0 ? FS_HLC_LIMIT - 1 - (uint64_t)rand()
+                                 : fs_hlc_make(now - day + (uint64_t)(rand() % (int)(3 * day)),
+                                               (uint32_t)rand());
+    uint64_t o = fs_hlc_observe_bounded(l, r, now);
+    assert_true(o == (r > l && r <= bound ? r : l));
+    /* The next edit is after the last, near the wall clock, never near the
+     * limit: what a laptop stamps stays within the skew. */
+    uint64_t next = fs_hlc_tick(o, now);
+    assert_true(next > o && next > l);
+    assert_true(fs_hlc_ms(next) <= now + day + 1);
+  }
+}
+
 static void test_now(void **state) {
   (void)state;
   uint64_t a = fs_hlc_now_ms(), b = fs_hlc_now_ms();
@@ -119,6 +153,7 @@ int main(void) {
       cmocka_unit_test(test_tick_random_walk),
       cmocka_unit_test(test_logical_overflow_borrows),
       cmocka_unit_test(test_observe),
+      cmocka_unit_test(test_observe_bounded),
       cmocka_unit_test(test_now),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

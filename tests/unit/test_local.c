@@ -1,6 +1,9 @@
 /* test_local.c - the laptop's pending edits and sealing them into signed
  * change sets: grouped by area, edit order kept within an area, bounded
- * sets, an unbroken chain, nothing left pending, nothing sealed twice. */
+ * sets, an unbroken chain, nothing left pending, nothing sealed twice; and
+ * creating a device: a failed init leaves no key, an interrupted one is
+ * finished with its key, a key is never replaced; and a record stamped far
+ * ahead by another device does not carry the laptop's clock along. */
 #include "changeset.h"
 #include "error.h"
 #include "hlc.h"
@@ -16,8 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #define SCOPE "KT.KPL.DAKNEN"
 
@@ -212,6 +218,161 @@ static void test_ids_sort_by_time_and_are_found_by_their_end(void **state) {
   assert_int_equal(fs_device_find(&f->d, a + 29, &r), FS_ENOTFOUND); /* 3: too short */
 }
 
+/* Stores, as a pull does, patrol id written at clock hlc by another device. */
+static void pulled(fs_device *d, const char *id, uint64_t hlc) {
+  uint8_t other[FS_PK_LEN];
+  randombytes_buf(other, sizeof other);
+  Fs__ChangeSet *cs = tu_cs_new(other, 1, NULL, hlc, SCOPE);
+  Fs__Change *ch = tu_cs_change(cs, id, "patrol", false);
+  ch->hlc = hlc;
+  tu_change_write_str(ch, "start", "2026-11-20T20:00", hlc, 0);
+  tu_change_write_str(ch, "end", "2026-11-20T23:00", hlc, 0);
+  tu_change_write_str(ch, "route", "Thôn 2", hlc, 0);
+  fs_record r;
+  assert_int_equal(fs_record_init(&r, SCOPE, id), 0);
+  assert_int_equal(fs_record_apply(&r, cs, ch, NULL, NULL), 1);
+  MDB_txn *txn;
+  assert_int_equal(fs_store_begin(&d->store, true, &txn), 0);
+  assert_true(fs_store_record_merge(&d->store, txn, &r) >= 0);
+  assert_int_equal(fs_store_commit(txn), 0);
+  fs_record_free(&r);
+  tu_cs_free(cs);
+}
+
+/* The clock of field name of record id on the laptop. */
+static uint64_t clock_of(fs_device *d, const char *id, const char *name) {
+  fs_record r;
+  assert_int_equal(fs_device_find(d, id, &r), 0);
+  const fs_field *f = fs_record_field(&r, name);
+  assert_non_null(f);
+  uint64_t hlc = f->clock.hlc;
+  fs_record_free(&r);
+  return hlc;
+}
+
+/* A record stamped far ahead (by a device whose date is wrong, here at the
+ * very limit and a year on) is kept as it came, but the laptop's clock does
+ * not follow it: its own edits stay near its wall clock, each later than
+ * the last, and only an edit that could not beat such a write is refused. */
+static void test_far_clock_is_not_taken(void **state) {
+  fixture *f = *state;
+  const uint64_t year = 365 * 24 * 3600 * 1000ull;
+  const uint64_t far[] = {FS_HLC_LIMIT - 1, fs_hlc_make(fs_hlc_now_ms() + year, 0)};
+  fs_write notes = {"notes", (const uint8_t *)"đã kiểm tra", strlen("đã kiểm tra")};
+  patrol(&f->d, 0, "created");
+  uint64_t last = clock_of(&f->d, "p00000", "notes");
+  for (int k = 0; k < 2; k++) {
+    const char *id = k ? "far_year" : "far_limit";
+    pulled(&f->d, id, far[k]);
+    assert_int_equal(clock_of(&f->d, id, "route"), far[k]); /* stored as it came */
+    /* Its fields and its deletion cannot be beaten now: refused. */
+    fs_write route = {"route", (const uint8_t *)"Thôn 4", 7};
+    assert_int_equal(fs_device_edit(&f->d, SCOPE, id, NULL, &route, 1, false), FS_ECLOCK);
+    assert_int_equal(fs_device_edit(&f->d, SCOPE, id, NULL, NULL, 0, true), FS_ECLOCK);
+    /* A field it lacks, and other records, take clocks of this laptop. */
+    assert_int_equal(fs_device_edit(&f->d, SCOPE, id, NULL, &notes, 1, false), 0);
+    uint64_t c = clock_of(&f->d, id, "notes");
+    assert_true(c > last && fs_hlc_ms(c) <= fs_hlc_now_ms() + 1);
+    patrol(&f->d, 0, k ? "third visit" : "second visit");
+    uint64_t next = clock_of(&f->d, "p00000", "notes");
+    assert_true(next > c && fs_hlc_ms(next) <= fs_hlc_now_ms() + 1);
+    last = next;
+  }
+  assert_int_equal(count(&f->d, f->d.store.pending), 5); /* no refused edit kept */
+  fs_seal_result sealed;
+  assert_int_equal(fs_device_seal(&f->d, 0, &sealed), 0); /* every edit sealable */
+  assert_int_equal(sealed.sets, 2);                      /* SCOPE and SCOPE.T0 */
+  assert_int_equal(count(&f->d, f->d.store.pending), 0);
+}
+
+static bool exists(const char *dir, const char *name) {
+  char *p = tu_path(dir, name);
+  struct stat st;
+  bool yes = stat(p, &st) == 0;
+  free(p);
+  return yes;
+}
+
+/* The store cannot be made (its path is a file): no key is left behind, so
+ * the next init, once the cause is gone, makes a whole device. */
+static void test_create_failure_leaves_no_key(void **state) {
+  fixture *f = *state;
+  char *dir = tu_path(f->tmp, "failed"), *store = tu_path(dir, "store");
+  uint8_t pk[FS_PK_LEN];
+  assert_int_equal(mkdir(dir, 0700), 0);
+  FILE *fp = fopen(store, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_not_equal(fs_device_create(dir, SCOPE, "An", pk), 0);
+  assert_false(exists(dir, "device.key"));
+  assert_false(exists(dir, "device.key.pub"));
+  assert_int_equal(unlink(store), 0);
+  assert_int_equal(fs_device_create(dir, SCOPE, "An", pk), 0);
+  fs_device d;
+  assert_int_equal(fs_device_open(&d, dir), 0);
+  assert_memory_equal(d.key.pk, pk, FS_PK_LEN);
+  fs_device_close(&d);
+  free(store);
+  free(dir);
+}
+
+/* A key written, its store missing or without its area (an init cut
+ * short): init finishes the device with that key. */
+static void test_create_finishes_with_the_key(void **state) {
+  fixture *f = *state;
+  char *store = tu_path(f->dir, "store");
+  uint8_t pk[FS_PK_LEN], again[FS_PK_LEN];
+  memcpy(pk, f->d.key.pk, FS_PK_LEN);
+  fs_device_close(&f->d);
+  tu_rmtree(store);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", again), 0);
+  assert_memory_equal(again, pk, FS_PK_LEN);
+  /* A store that never got its area. */
+  tu_rmtree(store);
+  fs_store s;
+  assert_int_equal(fs_store_open(&s, store, FS_STORE_MAPSIZE_DEFAULT), 0);
+  fs_store_close(&s);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T2", "An", again), 0);
+  assert_memory_equal(again, pk, FS_PK_LEN);
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  assert_memory_equal(f->d.key.pk, pk, FS_PK_LEN);
+  char area[FS_MAX_AREA + 1];
+  assert_int_equal(fs_device_area(&f->d, area), 0);
+  assert_string_equal(area, SCOPE ".T2");
+  free(store);
+}
+
+/* A whole device is refused, and so is a store whose key is gone: neither
+ * gets a new key. */
+static void test_create_never_replaces_a_key(void **state) {
+  fixture *f = *state;
+  uint8_t pk[FS_PK_LEN], mine[FS_PK_LEN];
+  memcpy(mine, f->d.key.pk, FS_PK_LEN);
+  fs_device_close(&f->d); /* one environment open per process */
+  assert_int_equal(fs_device_create(f->dir, SCOPE, "An", pk), FS_EINVAL);
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  assert_memory_equal(f->d.key.pk, mine, FS_PK_LEN);
+  fs_device_close(&f->d);
+  char *key = tu_path(f->dir, "device.key"), *pub = tu_path(f->dir, "device.key.pub");
+  char *saved = tu_path(f->tmp, "saved.key");
+  assert_int_equal(rename(key, saved), 0);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", pk), FS_EKEYFILE);
+  assert_false(exists(f->dir, "device.key"));
+  assert_true(exists(f->dir, "device.key.pub"));
+  assert_int_equal(unlink(pub), 0);
+  assert_int_equal(fs_device_create(f->dir, SCOPE ".T1", "An", pk), FS_EKEYFILE);
+  assert_false(exists(f->dir, "device.key"));
+  assert_false(exists(f->dir, "device.key.pub"));
+  assert_int_equal(rename(saved, key), 0); /* the key restored: the same device */
+  assert_int_equal(fs_device_open(&f->d, f->dir), 0);
+  char area[FS_MAX_AREA + 1];
+  assert_int_equal(fs_device_area(&f->d, area), 0);
+  assert_string_equal(area, SCOPE); /* the store kept its area */
+  free(saved);
+  free(key);
+  free(pub);
+}
+
 int main(void) {
   if (fs_crypto_init() != 0)
     return 1;
@@ -222,6 +383,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refused_edit_leaves_nothing_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ids_sort_by_time_and_are_found_by_their_end, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_far_clock_is_not_taken, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_failure_leaves_no_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_finishes_with_the_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_never_replaces_a_key, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
