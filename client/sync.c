@@ -390,6 +390,11 @@ static void on_server_hello(sync_ctx *x, const Fs__Hello *h) {
     fail(x, FS_EUNKNOWN_PEER, "the server did not present the expected key");
     return;
   }
+  if (h->n_certs > FS_CERTS_PER_HELLO) { /* each costs signature checks */
+    fail(x, FS_ELIMIT, "the server's hello carries %zu certificates; at most %d are allowed",
+         h->n_certs, FS_CERTS_PER_HELLO);
+    return;
+  }
   if ((rc = fs_certs_accept(&d->store, d->root, h->certs, h->n_certs)) < 0) {
     fail(x, rc, "cannot store the server's certificates: %s", fs_strerror(rc));
     return;

@@ -15,6 +15,8 @@
 #   pull_endless   every Records says more, one record further: the sync
 #                  stops after FS_SYNC_PULL_ROUNDS (4,096) Pulls with exit 2,
 #                  the cursor it reached kept for the next sync
+#   hello_certs    the server's Hello carries 9 certificates (a Hello may
+#                  carry 8): exit 2 with a sentence before any is checked
 #   handshake_trickle  the server sends its handshake a byte a second (each
 #                  byte re-arms the connection's idle timer)
 #   server_unreachable  the server's SYNs go unanswered (a full listen queue)
@@ -112,6 +114,17 @@ no_welcome() {
   ((took >= 14 && took <= 30)) || fail "the sync ended after $took s, not at its 15 s deadline"
 }
 
+# A server Hello with more certificates than a Hello may carry: refused
+# before any is checked, the outbox kept.
+hello_certs() {
+  laptop many
+  fake hello-certs
+  expect_exit 2 timeout 60 "$FIELDSYNC" sync --dir "$T/many" --server "$FAKE"
+  assert_contains "$ERR" "the server's hello carries 9 certificates; at most 8 are allowed" \
+    "the laptop says why"
+  assert_eq $SETS "$(kv "$(laptop_status many)" outbox)" "outbox after a refused Hello"
+}
+
 handshake_trickle() { no_welcome trickle "did not complete the handshake"; }
 server_unreachable() { no_welcome blackhole "cannot reach the server at FAKE"; }
 
@@ -154,5 +167,5 @@ clock_hour_ahead() {
 }
 
 run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device \
-  pull_stuck pull_endless handshake_trickle server_unreachable \
+  pull_stuck pull_endless hello_certs handshake_trickle server_unreachable \
   clock_at_limit clock_year_ahead clock_hour_ahead

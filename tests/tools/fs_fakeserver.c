@@ -58,18 +58,18 @@
 
 static const char usage_text[] =
     "usage: fs_fakeserver ok|ack-seq|ack-order|ack-id|ack-device|more-stuck|more-creep|\n"
-    "                     trickle|blackhole|future --key NODE.key\n"
+    "                     trickle|blackhole|future|hello-certs --key NODE.key\n"
     "                     --cert NODE.cert --network-key FILE --area AREA [--server-seq N]\n"
     "                     [--hlc H]\n";
 
 typedef enum {
   M_OK, M_ACK_SEQ, M_ACK_ORDER, M_ACK_ID, M_ACK_DEVICE, M_MORE_STUCK, M_MORE_CREEP,
-  M_TRICKLE, M_BLACKHOLE, M_FUTURE
+  M_TRICKLE, M_BLACKHOLE, M_FUTURE, M_HELLO_CERTS
 } fake_mode;
 
 static const char *const mode_names[] = {"ok",         "ack-seq",    "ack-order",  "ack-id",
                                          "ack-device", "more-stuck", "more-creep", "trickle",
-                                         "blackhole",  "future"};
+                                         "blackhole",  "future",     "hello-certs"};
 
 typedef struct fake {
   fake_mode mode;
@@ -190,14 +190,19 @@ static bool handshake(fake *f, int fd) {
   return true;
 }
 
-/* Our Hello with the node certificate, the laptop's Hello, our Welcome. */
+/* Our Hello with the node certificate (hello-certs: repeated to one more
+ * than a Hello may carry), the laptop's Hello, our Welcome. */
 static bool login(fake *f) {
-  ProtobufCBinaryData items[FS_CERTFILE_MAX];
-  for (size_t i = 0; i < f->certs.n; i++)
-    items[i] = (ProtobufCBinaryData){f->certs.lens[i], f->certs.certs[i]};
+  enum { MANY = FS_CERTS_PER_HELLO + 1 };
+  ProtobufCBinaryData items[FS_CERTFILE_MAX > MANY ? FS_CERTFILE_MAX : MANY];
+  size_t n = f->mode == M_HELLO_CERTS ? MANY : f->certs.n;
+  for (size_t i = 0; i < n; i++) {
+    size_t c = i % f->certs.n;
+    items[i] = (ProtobufCBinaryData){f->certs.lens[c], f->certs.certs[c]};
+  }
   Fs__Hello h;
   uint8_t sig[FS_SIG_LEN];
-  fs_hello_fill(&h, sig, &f->b.hs, &f->key, "server", "fake", items, f->certs.n);
+  fs_hello_fill(&h, sig, &f->b.hs, &f->key, "server", "fake", items, n);
   Fs__Envelope env = FS__ENVELOPE__INIT;
   env.msg_case = FS__ENVELOPE__MSG_HELLO;
   env.hello = &h;
