@@ -405,9 +405,14 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
     uint8_t id[FS_HASH_LEN];
     uint64_t at;
     MDB_val v;
-    if (fs_store_devseq_get(st, txn, f->device.data, seq, id, &at) != 0 ||
-        fs_store_log_get(st, txn, at, &v) != 0)
+    if (fs_store_devseq_get(st, txn, f->device.data, seq, id, &at) != 0)
       break; /* the rest would not extend the chain anyway */
+    uint8_t kb[8];
+    fs_be64_put(kb, at);
+    MDB_val k = {8, kb};
+    /* A seq we hold whose set is missing: a damaged store, said so. */
+    if ((rc = fs_store_get_named(txn, st->log, &k, &v, "log entry", "devseq", seq)))
+      break;
     Fs__SignedChangeSet *set = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data);
     Fs__ChangeSet *cs = set ? fs__change_set__unpack(NULL, set->body.len, set->body.data) : NULL;
     bool mine = cs && fs_area_within(cs->area, s->area);
@@ -421,7 +426,7 @@ static void on_fetch(fs_session *s, const Fs__Fetch *f) {
     sets[n++] = set;
     bytes += v.mv_size;
   }
-  if (rc == 0)
+  if (txn)
     mdb_txn_abort(txn);
   Fs__Push p = FS__PUSH__INIT;
   p.n_sets = n;
