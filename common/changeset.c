@@ -112,14 +112,10 @@ static int open_set(const uint8_t *body, size_t body_len, const uint8_t *sig,
                     uint8_t id[FS_HASH_LEN]) {
   if (body_len > FS_BODY_MAX)
     return FS_ETOOBIG;
-  fs_alloc_limit l = {fs_decode_limit(body_len)};
-  ProtobufCAllocator alloc = a ? fs_arena_allocator(a) : fs_limited_allocator(&l);
-  size_t budget = a ? a->budget : 0;
-  if (a)
-    fs_arena_limit(a, l.left);
-  Fs__ChangeSet *cs = fs__change_set__unpack(&alloc, body_len, body);
-  if (a)
-    fs_arena_limit(a, budget);
+  fs_decode d;
+  fs_decode_begin(&d, a, body_len);
+  Fs__ChangeSet *cs = fs__change_set__unpack(&d.alloc, body_len, body);
+  fs_decode_end(&d);
   if (!cs)
     return FS_EDECODE;
   int rc = 0;

@@ -11,10 +11,10 @@ size_t fs_decode_limit(size_t len) {
 }
 
 static void *limited_alloc(void *data, size_t n) {
-  fs_alloc_limit *l = data;
-  if (n > l->left)
+  fs_decode *d = data;
+  if (n > d->left)
     return NULL;
-  l->left -= n;
+  d->left -= n;
   return malloc(n);
 }
 
@@ -23,6 +23,20 @@ static void limited_free(void *data, void *p) {
   free(p);
 }
 
-ProtobufCAllocator fs_limited_allocator(fs_alloc_limit *l) {
-  return (ProtobufCAllocator){.alloc = limited_alloc, .free = limited_free, .allocator_data = l};
+void fs_decode_begin(fs_decode *d, fs_arena *a, size_t len) {
+  d->arena = a;
+  d->left = fs_decode_limit(len);
+  if (a) {
+    d->budget = a->budget;
+    fs_arena_limit(a, d->left);
+    d->alloc = fs_arena_allocator(a);
+  } else {
+    d->alloc = (ProtobufCAllocator){.alloc = limited_alloc, .free = limited_free,
+                                    .allocator_data = d};
+  }
+}
+
+void fs_decode_end(fs_decode *d) {
+  if (d->arena)
+    fs_arena_limit(d->arena, d->budget);
 }

@@ -4,8 +4,8 @@
  * (it keeps them), and scratch space besides: a frame of two-byte unknown
  * fields decodes to about fifty times its size, so a 4 MiB frame could
  * pin some 200 MB. Every decoder of bytes from the network or a file
- * bounds what it allocates to fs_decode_limit of their length: in an
- * arena through fs_arena_limit, on the heap through fs_limited_allocator.
+ * bounds what it allocates to fs_decode_limit of their length, in an arena
+ * or on the heap, between fs_decode_begin and fs_decode_end.
  * Real messages stay below it: a Push decodes to about 1.2 times its
  * length, a typical change set body to about 2.3 times, a body of the
  * densest writes a laptop makes (one-letter names, no values) to about 10
@@ -14,6 +14,8 @@
  */
 #ifndef FS_DECODE_LIMIT_H
 #define FS_DECODE_LIMIT_H
+
+#include "arena.h"
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -25,16 +27,23 @@
 /* The bytes decoding len bytes may allocate in all. */
 size_t fs_decode_limit(size_t len);
 
-typedef struct fs_alloc_limit {
-  size_t left; /* bytes malloc may still hand out */
-} fs_alloc_limit;
+/* The allocator of one decode. With an arena it draws from the arena,
+ * whose budget is set for the decode and put back by fs_decode_end;
+ * without, from malloc, counted (free gives nothing back, so the bound is
+ * on all the decode allocates, scratch included) and freed with free()
+ * (*_free_unpacked(msg, NULL) will do). Lives on the caller's stack: alloc
+ * points into it. */
+typedef struct fs_decode {
+  ProtobufCAllocator alloc;
+  fs_arena *arena;
+  size_t left;   /* malloc: bytes it may still hand out */
+  size_t budget; /* arena: its budget before the decode */
+} fs_decode;
 
-/* A protobuf-c allocator over malloc and free that refuses (NULL) once
- * l->left bytes have been handed out in all; free gives nothing back, so
- * the bound is on everything one decode allocates, scratch included. What
- * it allocated is freed with free() (*_free_unpacked(msg, NULL) will do).
- * The returned struct may be a temporary, as protobuf-c uses it only
- * during the call it is passed to. */
-ProtobufCAllocator fs_limited_allocator(fs_alloc_limit *l);
+/* Sets up d for decoding len bytes into a (NULL: the heap). */
+void fs_decode_begin(fs_decode *d, fs_arena *a, size_t len);
+
+/* After the decode: the arena's budget as it was. */
+void fs_decode_end(fs_decode *d);
 
 #endif

@@ -4,7 +4,6 @@
 #include "decode_limit.h"
 #include "error.h"
 
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,15 +88,17 @@ int fs_frame_encode(const Fs__Envelope *env, uint8_t **out, size_t *out_len) {
   return 0;
 }
 
-/* heap: alloc draws from malloc, and a refused envelope is freed;
- * otherwise the arena keeps whatever was decoded until it is freed. */
-static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc, bool heap,
-                  Fs__Envelope **env) {
-  Fs__Envelope *e = fs__envelope__unpack(alloc, len, p);
+/* a NULL: the heap, and a refused envelope is freed; otherwise the arena
+ * keeps whatever was decoded until it is freed. */
+static int decode(const uint8_t *p, size_t len, fs_arena *a, Fs__Envelope **env) {
+  fs_decode d;
+  fs_decode_begin(&d, a, len);
+  Fs__Envelope *e = fs__envelope__unpack(&d.alloc, len, p);
+  fs_decode_end(&d);
   if (!e)
     return FS_EDECODE;
   if (e->msg_case == FS__ENVELOPE__MSG__NOT_SET) {
-    if (heap)
+    if (!a)
       fs__envelope__free_unpacked(e, NULL);
     return FS_EDECODE;
   }
@@ -106,18 +107,11 @@ static int decode(const uint8_t *p, size_t len, ProtobufCAllocator *alloc, bool 
 }
 
 int fs_envelope_decode(const uint8_t *p, size_t len, Fs__Envelope **env) {
-  fs_alloc_limit l = {fs_decode_limit(len)};
-  ProtobufCAllocator alloc = fs_limited_allocator(&l);
-  return decode(p, len, &alloc, true, env);
+  return decode(p, len, NULL, env);
 }
 
 int fs_envelope_decode_in(const uint8_t *p, size_t len, fs_arena *a, Fs__Envelope **env) {
-  size_t budget = a->budget;
-  fs_arena_limit(a, fs_decode_limit(len));
-  ProtobufCAllocator alloc = fs_arena_allocator(a);
-  int rc = decode(p, len, &alloc, false, env);
-  fs_arena_limit(a, budget);
-  return rc;
+  return decode(p, len, a, env);
 }
 
 size_t fs_envelope_arena_chunk(size_t len) {
