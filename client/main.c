@@ -85,21 +85,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
   return 0;
 }
 
-static bool name_valid(const char *s, size_t n) {
-  if (n == 0 || n > FS_MAX_NAME)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-      return false;
-  return true;
-}
-
 /* Parses NAME=VALUE arguments into writes (pointing into argv). */
 static int parse_writes(const opts *o, int first, fs_write *w, size_t *n) {
   *n = 0;
   for (int i = first; i < o->nargs; i++) {
     char *a = o->args[i], *eq = strchr(a, '=');
-    if (!eq || !name_valid(a, (size_t)(eq - a))) {
+    if (!eq || !fs_ident_valid(a, (size_t)(eq - a), FS_MAX_NAME)) {
       fprintf(stderr, "fieldsync: '%s' is not NAME=VALUE (NAME: a-z, 0-9, _)\n", a);
       return EXIT_USAGE;
     }
@@ -266,7 +257,7 @@ static int check_schema(const char *type, const fs_write *w, size_t n, const fs_
 }
 
 static int cmd_add(const opts *o) {
-  if (!o->type || !name_valid(o->type, strlen(o->type)))
+  if (!o->type || !fs_ident_valid(o->type, strlen(o->type), FS_MAX_NAME))
     return usage("add needs --type TYPE (a-z, 0-9, _)");
   fs_write w[FS_MAX_WRITES];
   size_t n;
@@ -275,7 +266,7 @@ static int cmd_add(const opts *o) {
     return rc;
   char id[FS_MAX_ID + 1];
   if (o->id) {
-    if (strlen(o->id) > FS_MAX_ID || !name_valid(o->id, strlen(o->id)))
+    if (!fs_record_id_valid(o->id))
       return usage("--id must be 1-64 characters of a-z, 0-9, _");
     snprintf(id, sizeof id, "%s", o->id);
   } else {

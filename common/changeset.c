@@ -58,14 +58,17 @@ bool fs_area_within(const char *area, const char *scope) {
   return strncmp(area, scope, n) == 0 && (area[n] == '\0' || area[n] == '.');
 }
 
-bool fs_record_id_valid(const char *id) {
-  size_t n = strnlen(id, FS_MAX_ID + 1);
-  if (n == 0 || n > FS_MAX_ID)
+bool fs_ident_valid(const char *s, size_t n, size_t max) {
+  if (n == 0 || n > max)
     return false;
   for (size_t i = 0; i < n; i++)
-    if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_'))
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
       return false;
   return true;
+}
+
+bool fs_record_id_valid(const char *id) {
+  return fs_ident_valid(id, strnlen(id, FS_MAX_ID + 1), FS_MAX_ID);
 }
 
 static bool str_ok(const char *s, size_t max, bool allow_empty) {

@@ -71,6 +71,10 @@ void fs_changeset_id(const uint8_t *body, size_t len, uint8_t id[FS_HASH_LEN]);
  * at most FS_MAX_AREA bytes in all: "KT", "KT.KPL.DAKNEN". */
 bool fs_area_valid(const char *area);
 
+/* Whether the n bytes at s are 1 to max characters of a-z, 0-9 and _: the
+ * alphabet of record ids, record types and field names. */
+bool fs_ident_valid(const char *s, size_t n, size_t max);
+
 /* Whether id may name a record a device creates: 1-64 characters of a-z,
  * 0-9 and _ (what fs_record_id_new and `fieldsync import` make). Checked
  * at the edge (fs_schema_check_changeset), so ids print safely anywhere. */

@@ -594,14 +594,8 @@ int fs_schema_check_value(const fs_field_def *f, const char *name, const uint8_t
              "3 decimals after a dot (like 26.5)", name, SHOWN, (long long)(f->max / 1000));
     return FS_EINVAL;
   case FS_FT_REF:
-    if (len <= FS_MAX_ID) {
-      size_t i = 0;
-      while (i < len && ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
-                         v[i] == '_'))
-        i++;
-      if (i == len)
-        return 0;
-    }
+    if (fs_ident_valid((const char *)v, len, FS_MAX_ID))
+      return 0;
     snprintf(why, cap, "field %s: '%s' is not the id of a %s record (1-64 of a-z, 0-9, _)",
              name, SHOWN, f->ref_type ? f->ref_type : "");
     return FS_EINVAL;
