@@ -1,4 +1,4 @@
-/* bconn.c - blocking client side of the protocol (tools and tests only). */
+/* bconn.c - blocking side of the protocol (tools and tests only). */
 #include "bconn.h"
 
 #include "conn.h"
@@ -91,6 +91,25 @@ int fs_bconn_open(fs_bconn *b, const char *addr, const uint8_t netkey[FS_NETKEY_
   if (rc)
     fs_bconn_close(b);
   return rc;
+}
+
+int fs_bconn_accept(fs_bconn *b, int fd, const uint8_t netkey[FS_NETKEY_LEN], int timeout_ms,
+                    uint8_t reply[FS_HS_HELLO_LEN]) {
+  memset(b, 0, sizeof *b);
+  b->fd = fd;
+  b->timeout_ms = timeout_ms;
+  fs_frame_reader_init(&b->rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
+  fs_hs_init(&b->hs, false, netkey);
+  uint8_t hello[FS_HS_HELLO_LEN];
+  int rc = read_full(b, hello, sizeof hello);
+  if (rc == -ECONNRESET)
+    return UV_EOF;
+  if (rc)
+    return rc;
+  if (fs_hs_read_hello(&b->hs, hello) != 0)
+    return FS_EHANDSHAKE;
+  fs_hs_hello(&b->hs, reply);
+  return 0;
 }
 
 int fs_bconn_seal(fs_bconn *b, const Fs__Envelope *env, uint8_t **out, size_t *len) {

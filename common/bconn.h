@@ -1,4 +1,4 @@
-/* bconn.h - a blocking client connection, for tools, tests and benchmarks.
+/* bconn.h - a blocking connection, for tools, tests and benchmarks.
  *
  * The same wire as conn.h (secret handshake, encrypted frames, Hello) over a
  * plain blocking socket with timeouts, so a test peer or a load generator
@@ -28,6 +28,15 @@ typedef struct fs_bconn {
  * network key), FS_ETIMEOUT or a negative errno. */
 int fs_bconn_open(fs_bconn *b, const char *addr, const uint8_t netkey[FS_NETKEY_LEN],
                   int timeout_ms);
+
+/* The server side of the handshake on an accepted socket fd, for test
+ * servers: reads the client's opening, checks it with netkey and leaves
+ * ours in reply, for the caller to send with fs_bconn_write (at once, or
+ * slowly on purpose). Returns 0, UV_EOF (the client closed first),
+ * FS_EHANDSHAKE (its opening does not verify with netkey), FS_ETIMEOUT or
+ * a negative errno; b owns fd either way. */
+int fs_bconn_accept(fs_bconn *b, int fd, const uint8_t netkey[FS_NETKEY_LEN], int timeout_ms,
+                    uint8_t reply[FS_HS_HELLO_LEN]);
 
 /* Receives the server's Hello (checked against the transcript; the caller
  * owns *server_hello if not NULL), sends ours for role with certs, and

@@ -41,7 +41,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,21 +125,6 @@ static int blackhole(void) {
   return 0;
 }
 
-/* Reads exactly len bytes; false when the laptop closed first. */
-static bool read_full(int fd, uint8_t *p, size_t len) {
-  while (len > 0) {
-    struct pollfd pf = {fd, POLLIN, 0};
-    if (poll(&pf, 1, IO_TIMEOUT_MS) <= 0)
-      die("the laptop sent nothing for %d s", IO_TIMEOUT_MS / 1000);
-    ssize_t n = recv(fd, p, len, 0);
-    if (n <= 0)
-      return false;
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
 static void send_env(fake *f, const Fs__Envelope *env) {
   int rc = fs_bconn_send(&f->b, env);
   if (rc)
@@ -163,26 +147,20 @@ static Fs__Envelope *recv_env(fake *f) {
 
 /* The secret handshake, as the server: the laptop's opening, then ours. */
 static bool handshake(fake *f, int fd) {
-  fs_bconn *b = &f->b;
-  memset(b, 0, sizeof *b);
-  b->fd = fd;
-  b->timeout_ms = IO_TIMEOUT_MS;
-  fs_frame_reader_init(&b->rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
-  fs_hs_init(&b->hs, false, f->netkey);
-  uint8_t in[FS_HS_HELLO_LEN], out[FS_HS_HELLO_LEN];
-  if (!read_full(fd, in, sizeof in)) {
+  uint8_t out[FS_HS_HELLO_LEN];
+  int rc = fs_bconn_accept(&f->b, fd, f->netkey, IO_TIMEOUT_MS, out);
+  if (rc == UV_EOF) {
     printf("closed\n");
     return false;
   }
-  if (fs_hs_read_hello(&b->hs, in) != 0)
-    die("the laptop's handshake does not verify with this network key");
-  fs_hs_hello(&b->hs, out);
+  if (rc)
+    die("the laptop's handshake failed: %s", fs_strerror(rc));
   /* trickle: each byte re-arms the laptop's idle timer, none completes. */
   size_t step = f->mode == M_TRICKLE ? 1 : sizeof out;
   for (size_t i = 0; i < sizeof out; i += step) {
     if (i > 0)
       sleep(1);
-    if (fs_bconn_write(b, out + i, step) != 0) {
+    if (fs_bconn_write(&f->b, out + i, step) != 0) {
       printf("closed\n");
       return false;
     }

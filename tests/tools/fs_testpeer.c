@@ -1180,21 +1180,6 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
 
 /* ---------------------------------------------------------- a fake parent */
 
-/* Reads exactly len bytes from fd within IO_TIMEOUT_S; false at its end. */
-static bool read_exact(int fd, uint8_t *p, size_t len) {
-  while (len > 0) {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) <= 0)
-      return false;
-    ssize_t n = recv(fd, p, len, 0);
-    if (n <= 0)
-      return false;
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
 /* Accepts one connection on 127.0.0.1:port within IO_TIMEOUT_S. */
 static int accept_one(const char *port) {
   int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
@@ -1225,13 +1210,10 @@ static int cmd_parent(const char *port, const char *nodekey, const char *nodecer
   load_node(nodekey, nodecert, netkey_path, &kp, netkey, &cf);
   if (cf.n == 0)
     die("%s holds no certificate", nodecert);
-  fs_bconn b = {.fd = accept_one(port), .timeout_ms = IO_TIMEOUT_S * 1000};
-  fs_frame_reader_init(&b.rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
-  fs_hs_init(&b.hs, false, netkey);
+  fs_bconn b;
   uint8_t hs[FS_HS_HELLO_LEN];
-  if (!read_exact(b.fd, hs, sizeof hs) || fs_hs_read_hello(&b.hs, hs) != 0)
+  if (fs_bconn_accept(&b, accept_one(port), netkey, IO_TIMEOUT_S * 1000, hs) != 0)
     die("the child's handshake failed");
-  fs_hs_hello(&b.hs, hs);
   if (fs_bconn_write(&b, hs, sizeof hs) != 0)
     die("cannot answer the child's handshake");
   ProtobufCBinaryData *certs = calloc((size_t)count, sizeof *certs);
