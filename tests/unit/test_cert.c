@@ -23,7 +23,7 @@ static const Fs__CertKind DEV = FS__CERT_KIND__CERT_DEVICE;
 static const Fs__CertKind REVOKE = FS__CERT_KIND__CERT_REVOCATION;
 
 typedef struct fixture {
-  char *tmp, *dir;
+  char *tmp;
   fs_store s;
   MDB_txn *txn;
   fs_keypair root, admin[NADMIN], dev;
@@ -58,9 +58,7 @@ static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (!f)
     return -1;
-  f->tmp = tu_mkdtemp();
-  f->dir = tu_path(f->tmp, "node");
-  if (fs_store_open(&f->s, f->dir, MAPSIZE) != 0 || fs_keypair_generate(&f->root) ||
+  if (tu_store_open_temp(&f->s, MAPSIZE, &f->tmp) != 0 || fs_keypair_generate(&f->root) ||
       fs_keypair_generate(&f->dev))
     return -1;
   for (int i = 0; i < NADMIN; i++)
@@ -78,14 +76,11 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   mdb_txn_abort(f->txn);
-  fs_store_close(&f->s);
+  tu_store_close_temp(&f->s, f->tmp);
   fs_keypair_free(&f->root);
   fs_keypair_free(&f->dev);
   for (int i = 0; i < NADMIN; i++)
     fs_keypair_free(&f->admin[i]);
-  tu_rmtree(f->tmp);
-  free(f->dir);
-  free(f->tmp);
   free(f);
   return 0;
 }

@@ -23,7 +23,7 @@
 #define NDEV 3
 
 typedef struct fixture {
-  char *tmp, *dir;
+  char *tmp;
   fs_store s;
   fs_keypair root, admin, dev[NDEV];
 } fixture;
@@ -42,9 +42,7 @@ static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (!f)
     return -1;
-  f->tmp = tu_mkdtemp();
-  f->dir = tu_path(f->tmp, "node");
-  if (fs_store_open(&f->s, f->dir, MAPSIZE) != 0 || fs_keypair_generate(&f->root) ||
+  if (tu_store_open_temp(&f->s, MAPSIZE, &f->tmp) != 0 || fs_keypair_generate(&f->root) ||
       fs_keypair_generate(&f->admin))
     return -1;
   for (int i = 0; i < NDEV; i++)
@@ -71,14 +69,11 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  fs_store_close(&f->s);
+  tu_store_close_temp(&f->s, f->tmp);
   fs_keypair_free(&f->root);
   fs_keypair_free(&f->admin);
   for (int i = 0; i < NDEV; i++)
     fs_keypair_free(&f->dev[i]);
-  tu_rmtree(f->tmp);
-  free(f->dir);
-  free(f->tmp);
   free(f);
   return 0;
 }

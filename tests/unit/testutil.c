@@ -213,3 +213,17 @@ int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypa
   free(p);
   return rc;
 }
+
+int tu_store_open_temp(fs_store *s, size_t mapsize, char **tmp) {
+  *tmp = tu_mkdtemp();
+  char *dir = tu_path(*tmp, "node");
+  int rc = fs_store_open(s, dir, mapsize);
+  free(dir);
+  return rc;
+}
+
+void tu_store_close_temp(fs_store *s, char *tmp) {
+  fs_store_close(s);
+  tu_rmtree(tmp);
+  free(tmp);
+}

@@ -81,6 +81,13 @@ Fs__ChangeSet *tu_open(const tu_sealed *s);
  * 64-byte signature, none of them valid, for tests of the decoders. */
 void tu_push_frame(size_t n, size_t body_len, uint8_t **out, size_t *len);
 
+/* Opens *s in a fresh temporary directory (the store in its "node"
+ * subdirectory), named in *tmp; returns fs_store_open's code. */
+int tu_store_open_temp(fs_store *s, size_t mapsize, char **tmp);
+
+/* Closes s, removes tmp and everything below it, frees tmp. */
+void tu_store_close_temp(fs_store *s, char *tmp);
+
 /* Issues a certificate of kind for subject with issuer's key (officer
  * "Nguyễn Văn An", window [from, until), 0: no end) and stores it in txn
  * under root; returns fs_cert_store's code (1: stored, 0: known). */
