@@ -431,10 +431,12 @@ int fs_cert_log_since(fs_store *s, MDB_txn *txn, uint64_t cursor, size_t max,
       break;
     }
     MDB_val v;
-    if (k.mv_size != 8)
+    if (k.mv_size != 8) {
       rc = FS_ESTORE;
-    if (rc || (rc = fs_store_get_named(txn, s->certs, &ck, &v, "certificate", "certlog",
-                                       fs_be64_get(k.mv_data))))
+      break;
+    }
+    if ((rc = fs_store_get_named(txn, s->certs, &ck, &v, "certificate", "certlog",
+                                 fs_be64_get(k.mv_data))))
       break;
     if ((rc = take(arg, v.mv_data, v.mv_size)))
       break;
