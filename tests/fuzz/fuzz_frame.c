@@ -105,8 +105,10 @@ static void check_hello(const Fs__Hello *h) {
       FUZZ_CHECK(rc == FS_EVERSION, "version %u gave %d", h->version, rc);
       continue;
     }
-    if (h->key.len != FS_PK_LEN || strlen(h->node_id) >= 64) {
-      FUZZ_CHECK(rc == FS_EPROTOCOL, "key of %zu bytes gave %d", h->key.len, rc);
+    if (h->key.len != FS_PK_LEN || strlen(h->node_id) >= 64 ||
+        strlen(h->software) >= FS_SOFTWARE_MAX) {
+      FUZZ_CHECK(rc == FS_EPROTOCOL, "key of %zu bytes, node id or software too long gave %d",
+                 h->key.len, rc);
       continue;
     }
     bool genuine = bin_is(&h->key, want_key[i], FS_PK_LEN) &&
