@@ -445,6 +445,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
   } else if (x->st == ST_WELCOME && mc == FS__ENVELOPE__MSG_WELCOME) {
     const Fs__Welcome *w = env->welcome;
     uv_timer_stop(&x->deadline);
+    fs_conn_admitted(&x->conn);
     x->server_seq = w->server_seq;
     if (!fs_area_valid(w->area)) {
       fail(x, FS_EPROTOCOL, "the server granted an invalid area");

@@ -49,7 +49,7 @@ int fs_conn_init(uv_loop_t *loop, fs_conn *c, const uint8_t netkey[FS_NETKEY_LEN
   c->on_close = on_close;
   c->queue_max = FS_CONN_QUEUE_MAX;
   fs_hs_init(&c->hs, false, netkey); /* the side is set by accept/connect */
-  fs_frame_reader_init(&c->rd, FS_FRAME_MAX + FS_CIPHER_ABYTES);
+  fs_frame_reader_init(&c->rd, FS_HELLO_FRAME_MAX + FS_CIPHER_ABYTES);
   snprintf(c->peer, sizeof c->peer, "?");
   return 0;
 }
@@ -82,6 +82,19 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   buf->len = sizeof slab;
 }
 
+void fs_conn_admitted(fs_conn *c) { c->rd.max = FS_FRAME_MAX + FS_CIPHER_ABYTES; }
+
+/* The reader refused a frame header (FS_ETOOBIG) or could not grow. */
+static void fail_too_big(fs_conn *c, int rc) {
+  size_t max = c->rd.max - FS_CIPHER_ABYTES;
+  if (rc != FS_ETOOBIG)
+    fs_conn_fail(c, rc, "cannot buffer the next frame: %s", fs_strerror(rc));
+  else if (max < FS_FRAME_MAX)
+    fs_conn_fail(c, rc, "a frame before the hello is checked may be at most %zu bytes", max);
+  else
+    fs_conn_fail(c, rc, "frame exceeds the limit of %zu bytes", max);
+}
+
 /* Hands buffered frames to the owner until paused, closing or empty. */
 static void dispatch(fs_conn *c) {
   if (c->in_dispatch)
@@ -94,7 +107,7 @@ static void dispatch(fs_conn *c) {
     if (rc == 0)
       break;
     if (rc < 0) {
-      fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
+      fail_too_big(c, rc);
       break;
     }
     /* Decrypt in place: the payload lives in our own reader buffer, and the
@@ -182,7 +195,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   int rc = fs_frame_reader_feed(&c->rd, data, len);
   if (rc) {
-    fs_conn_fail(c, rc, "frame exceeds the limit of %u bytes", FS_FRAME_MAX);
+    fail_too_big(c, rc);
     return;
   }
   dispatch(c);

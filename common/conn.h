@@ -14,6 +14,11 @@
  * connection. The owner proves identities inside the channel with
  * fs_hs_sign / fs_hs_verify on c->hs.
  *
+ * Frames are at most FS_HELLO_FRAME_MAX until the owner calls
+ * fs_conn_admitted (the peer's Hello checked, or the server's Welcome
+ * received), FS_FRAME_MAX after: a peer that holds only the network key
+ * cannot make a server buffer 4 MiB for each connection it opens.
+ *
  * Back-pressure: at most one frame is handed to on_frame at a time while the
  * owner is not paused; an owner that starts async work for a frame calls
  * fs_conn_pause and later fs_conn_resume. Output queued beyond queue_max
@@ -122,6 +127,9 @@ void fs_conn_finish(fs_conn *c);
 
 /* Closes now; queued output is dropped. */
 void fs_conn_close(fs_conn *c, int reason);
+
+/* The peer is known: frames up to FS_FRAME_MAX from now on. */
+void fs_conn_admitted(fs_conn *c);
 
 /* Changes the idle limit and restarts its timer. */
 void fs_conn_set_idle(fs_conn *c, uint64_t idle_ms);

@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #define FS_FRAME_MAX (4u << 20) /* 4 MiB: a push batch is bounded below it */
+/* Until the peer has proved who it is, its frames are its Hello and our
+ * answer: a Hello with its most certificates fits (hello.c checks). */
+#define FS_HELLO_FRAME_MAX (64u << 10)
 #define FS_FRAME_HDR 4
 
 typedef struct fs_frame_reader {

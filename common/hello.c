@@ -1,9 +1,18 @@
 /* hello.c - building and checking the identity proof of a connection. */
 #include "hello.h"
 
+#include "cert.h"
 #include "error.h"
+#include "frame.h"
 
 #include <string.h>
+
+/* The largest Hello a peer may send - FS_CERTS_PER_HELLO certificates of
+ * FS_CERT_MAX bytes, each with its tag and length, and the short fields -
+ * fits the frames allowed before it is checked. */
+_Static_assert(FS_CERTS_PER_HELLO * (FS_CERT_MAX + 3) + 1024 + FS_SOFTWARE_MAX <=
+                   FS_HELLO_FRAME_MAX,
+               "a Hello with the most certificates must fit FS_HELLO_FRAME_MAX");
 
 void fs_hello_fill(Fs__Hello *h, uint8_t *sig_buf, const fs_hs *hs, const fs_keypair *me,
                    const char *role, const char *node_id, ProtobufCBinaryData *certs,

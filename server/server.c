@@ -213,6 +213,7 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
     return;
   s->st = S_READY;
   uv_timer_stop(&s->deadline);
+  fs_conn_admitted(&s->conn);
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;

@@ -432,6 +432,7 @@ static void on_welcome(fs_uplink *u, const Fs__Welcome *w) {
   fs_store *s = &u->srv->store;
   MDB_txn *txn;
   uint64_t log_seq = 0;
+  fs_conn_admitted(u->conn);
   int rc = fs_store_begin(s, false, &txn);
   if (rc == 0) {
     rc = fs_meta_get_u64(s, txn, "log_seq", &log_seq);

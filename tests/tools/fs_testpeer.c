@@ -45,7 +45,9 @@
  *     gap       seq 1, then seq 3
  *     scope     seq 1 for an area outside the device's scope
  *     future    seq 1 with a clock two days ahead, then a normal seq 1
- *     oversize  a frame header announcing more than the limit, before Hello
+ *     oversize  before Hello, a frame header announcing more than a Hello
+ *               may take (FS_HELLO_FRAME_MAX)
+ *     oversize-ready  after Welcome, one announcing more than FS_FRAME_MAX
  *     garbage   an encrypted frame whose plaintext is no Envelope, after Welcome
  *     tamper | replay-frame | reorder | truncate
  *               after Welcome, an encrypted frame altered / sent twice / two
@@ -121,7 +123,7 @@ static const char usage_text[] =
     "       fs_testpeer parent --listen PORT --node-key KEY --node-cert CERT\n"
     "                   --network-key FILE --count N\n"
     "       fs_testpeer edits --dir DIR --count N [--records R] [--mode pending]\n"
-    "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|garbage|hold|\n"
+    "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|oversize-ready|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
     "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread|\n"
     "                   drip|drip-frame "
@@ -723,11 +725,9 @@ static int scenario_drip_frame(peer *p, const char *server) {
   return 0;
 }
 
-/* After the handshake, a frame header announcing more than the limit. */
-static int scenario_oversize(peer *p, const char *server) {
-  if (!connect_to(p, server) || !read_server_hello(p))
-    return 0;
-  uint32_t n = FS_FRAME_MAX + FS_CIPHER_ABYTES + 1;
+/* Sends a frame header announcing n bytes and prints the Error that
+ * answers it. */
+static void oversize_header(peer *p, uint32_t n) {
   uint8_t hdr[FS_FRAME_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
                                (uint8_t)n};
   printf("step header length=%u\n", n);
@@ -735,12 +735,26 @@ static int scenario_oversize(peer *p, const char *server) {
     die("cannot send");
   Fs__Envelope *e = recv_env(p);
   if (!e)
-    return 0;
+    return;
   if (!print_error(e))
     printf("unexpected message %d instead of Error\n", (int)e->msg_case);
   fs__envelope__free_unpacked(e, NULL);
   expect_close(p);
   hang_up(p);
+}
+
+/* After the handshake, before Hello, a frame header announcing more than a
+ * Hello may take. */
+static int scenario_oversize(peer *p, const char *server) {
+  if (connect_to(p, server) && read_server_hello(p))
+    oversize_header(p, FS_HELLO_FRAME_MAX + FS_CIPHER_ABYTES + 1);
+  return 0;
+}
+
+/* After Welcome, a frame header announcing more than any frame may take. */
+static int scenario_oversize_ready(peer *p, const char *server) {
+  if (handshake(p, server))
+    oversize_header(p, FS_FRAME_MAX + FS_CIPHER_ABYTES + 1);
   return 0;
 }
 
@@ -1388,6 +1402,7 @@ int main(int argc, char **argv) {
                    {"replay", scenario_replay},     {"fork", scenario_fork},
                    {"gap", scenario_gap},           {"scope", scenario_scope},
                    {"oversize", scenario_oversize}, {"garbage", scenario_garbage},
+                   {"oversize-ready", scenario_oversize_ready},
                    {"hold", scenario_hold},         {"hello-replay", scenario_hello_replay},
                    {"early-push", scenario_early_push}, {"silent", scenario_silent},
                    {"hold-quiet", scenario_hold_quiet}, {"future", scenario_future},
