@@ -60,6 +60,9 @@ typedef struct fs_store {
   MDB_env *env;
   size_t map_max;        /* fs_store_grow stops here; FS_STORE_MAPSIZE_MAX by default */
   uint64_t found_format; /* the format a refused store carries (FS_EVERSION) */
+  /* Read transactions that pool threads hold for the loop thread (a node's
+   * reports), counted on the loop thread: fs_store_grow must wait for 0. */
+  unsigned pool_readers;
   MDB_dbi meta, log, devices, devseq, records, recseq, conflicts,
       quarantine, held, outbox, pending, peers, certs, certlog, areasums;
 } fs_store;

@@ -21,15 +21,27 @@
 #define ADMIN_REQ_MAX 16384
 #define ADMIN_URL_MAX 2048
 #define ADMIN_TIMEOUT_MS 10000
+/* Reports and conflict lists read every record of their area (about a
+ * second for 200,000 records): on the loop that would hold every peer's
+ * Acks, so they run on the thread pool, one at a time (verification keeps
+ * the other threads), the next ones waiting in order. */
+#define ADMIN_JOBS_WAITING 8
+#define ADMIN_JOB_TIMEOUT_MS 300000 /* from the request to its answer */
 /* "Bearer " and a token, with room; a longer Authorization is simply wrong. */
 #define ADMIN_AUTH_MAX (FS_ADMIN_TOKEN_MAX + 64)
 
 extern const char fs_dashboard_html[];
 
+typedef struct admin_job admin_job;
+
 struct fs_admin {
   uv_tcp_t listener;
   fs_server *srv;
   struct http_req *reqs; /* open requests, to close them at stop */
+  admin_job *running;    /* on the pool, or NULL */
+  admin_job *waiting, *waiting_tail;
+  unsigned nwaiting;
+  bool listener_closed;  /* a is freed then, or when running ends after it */
   /* BLAKE2b of the token, not the token: compared in constant time with the
    * hash of what a request sends, whatever its length. */
   uint8_t token_hash[crypto_generichash_BYTES];
@@ -57,13 +69,27 @@ typedef struct http_req {
   fs_strbuf out;
   int open_handles;
   bool done, closing;
+  admin_job *job;        /* waiting or running for this request, or NULL */
   struct http_req *prev, *next;
 } http_req;
 
-static void req_handle_closed(uv_handle_t *h) {
-  http_req *r = h->data;
-  if (--r->open_handles > 0)
-    return;
+/* One request's work on the pool: fn reads the store in a transaction of
+ * its own and fills body, type and code; it touches nothing of the loop's. */
+struct admin_job {
+  uv_work_t work;
+  fs_admin *a;
+  http_req *r;           /* its request (freed after the job if closed meanwhile) */
+  int (*fn)(admin_job *j);
+  fs_store *store;
+  const char *node, *node_area; /* the node's configuration: fixed while it runs */
+  char area[256], from[32], to[32], lang[8], fmt[16];
+  fs_strbuf body;
+  const char *type;
+  int code;
+  admin_job *next;       /* in a->waiting */
+};
+
+static void req_free(http_req *r) {
   fs_admin *a = r->admin; /* NULL once fs_admin_stop let go of the list */
   if (r->prev)
     r->prev->next = r->next;
@@ -76,10 +102,44 @@ static void req_handle_closed(uv_handle_t *h) {
   free(r);
 }
 
+static void job_free(admin_job *j) {
+  fs_strbuf_free(&j->body);
+  free(j);
+}
+
+static void req_handle_closed(uv_handle_t *h) {
+  http_req *r = h->data;
+  if (--r->open_handles > 0 || r->job) /* a running job frees it when it ends */
+    return;
+  req_free(r);
+}
+
+/* A job still waiting is dropped with its request. */
+static void job_unqueue(fs_admin *a, admin_job *j) {
+  admin_job *prev = NULL;
+  for (admin_job *q = a->waiting; q; prev = q, q = q->next) {
+    if (q != j)
+      continue;
+    if (prev)
+      prev->next = q->next;
+    else
+      a->waiting = q->next;
+    if (a->waiting_tail == q)
+      a->waiting_tail = prev;
+    a->nwaiting--;
+    return;
+  }
+}
+
 static void req_close(http_req *r) {
   if (r->closing)
     return;
   r->closing = true;
+  if (r->job && r->job != r->job->a->running) {
+    job_unqueue(r->job->a, r->job);
+    job_free(r->job);
+    r->job = NULL;
+  }
   uv_close((uv_handle_t *)&r->tcp, req_handle_closed);
   uv_close((uv_handle_t *)&r->timer, req_handle_closed);
 }
@@ -95,7 +155,8 @@ static void respond_with(http_req *r, int code, const char *type, const char *ex
   const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found"
                      : code == 405 ? "Method Not Allowed" : code == 400 ? "Bad Request"
                      : code == 401 ? "Unauthorized"
-                     : code == 413 ? "Payload Too Large" : "Internal Server Error";
+                     : code == 413 ? "Payload Too Large"
+                     : code == 503 ? "Service Unavailable" : "Internal Server Error";
   fs_strbuf_printf(&r->out,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
@@ -190,48 +251,166 @@ static void route_digest(http_req *r, fs_server *srv) {
   fs_strbuf_free(&b);
 }
 
+static void on_timeout(uv_timer_t *t);
+
+static void admin_free(fs_admin *a) {
+  sodium_memzero(a->token_hash, sizeof a->token_hash);
+  free(a);
+}
+
+static void job_work(uv_work_t *w) {
+  admin_job *j = container_of(w, admin_job, work);
+  j->code = j->fn(j);
+}
+
+static void job_start(fs_admin *a, admin_job *j);
+
+static void job_done(uv_work_t *w, int status) {
+  admin_job *j = container_of(w, admin_job, work);
+  fs_admin *a = j->a;
+  fs_server *srv = a->srv;
+  a->running = NULL;
+  if (--srv->store.pool_readers == 0)
+    fs_ingest_grow_pending(&srv->ingest); /* before the next report starts */
+  http_req *r = j->r;
+  r->job = NULL;
+  if (r->closing) {
+    if (r->open_handles == 0)
+      req_free(r);
+  } else if (status != 0) {
+    respond_text(r, 500, fs_strerror(status));
+  } else {
+    respond(r, j->code, j->type, &j->body);
+  }
+  job_free(j);
+  while (!a->running && a->waiting) {
+    admin_job *next = a->waiting;
+    a->waiting = next->next;
+    if (!a->waiting)
+      a->waiting_tail = NULL;
+    a->nwaiting--;
+    job_start(a, next);
+  }
+  if (!a->running && a->stopping && a->listener_closed)
+    admin_free(a);
+}
+
+/* Leaves a->running NULL, and j answered and freed, if the pool refuses. */
+static void job_start(fs_admin *a, admin_job *j) {
+  a->running = j;
+  a->srv->store.pool_readers++;
+  int rc = uv_queue_work(a->srv->loop, &j->work, job_work, job_done);
+  if (rc) {
+    a->running = NULL;
+    a->srv->store.pool_readers--;
+    j->r->job = NULL;
+    respond_text(j->r, 500, fs_strerror(rc));
+    job_free(j);
+  }
+}
+
+/* Runs fn for r on the pool, now or after the jobs before it; the
+ * parameters go into the job it returns (NULL: r is already answered). */
+static admin_job *job_new(http_req *r, int (*fn)(admin_job *j)) {
+  fs_admin *a = r->admin;
+  if (a->running && a->nwaiting >= ADMIN_JOBS_WAITING) {
+    fs_strbuf b;
+    fs_strbuf_init(&b);
+    fs_strbuf_printf(&b, "%u reports or conflict lists wait for the one being computed; "
+                         "try again in a few seconds\n", a->nwaiting);
+    respond_with(r, 503, "text/plain; charset=utf-8", "Retry-After: 5\r\n", &b);
+    fs_strbuf_free(&b);
+    return NULL;
+  }
+  admin_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    respond_text(r, 500, fs_strerror(FS_ENOMEM));
+    return NULL;
+  }
+  j->a = a;
+  j->r = r;
+  j->fn = fn;
+  j->store = &a->srv->store;
+  j->node = a->srv->cfg->id;
+  j->node_area = a->srv->cfg->area;
+  j->type = "text/plain; charset=utf-8";
+  fs_strbuf_init(&j->body);
+  return j;
+}
+
+static void job_submit(admin_job *j) {
+  fs_admin *a = j->a;
+  j->r->job = j;
+  j->r->done = true; /* the request is complete: its answer comes from the job */
+  uv_read_stop((uv_stream_t *)&j->r->tcp);
+  uv_timer_start(&j->r->timer, on_timeout, ADMIN_JOB_TIMEOUT_MS, 0);
+  if (!a->running) {
+    job_start(a, j);
+    return;
+  }
+  if (a->waiting_tail)
+    a->waiting_tail->next = j;
+  else
+    a->waiting = j;
+  a->waiting_tail = j;
+  a->nwaiting++;
+}
+
 /* GET /api/conflicts?area=PREFIX[&format=text] (conflicts.h). */
+static int conflicts_job(admin_job *j) {
+  bool text = strcmp(j->fmt, "text") == 0;
+  MDB_txn *txn;
+  int rc = fs_store_begin(j->store, false, &txn);
+  if (rc == 0) {
+    rc = fs_conflicts_render(j->store, txn, j->node, j->area, !text, &j->body);
+    mdb_txn_abort(txn);
+  }
+  if (rc) {
+    fs_strbuf_free(&j->body); /* what was rendered before the error */
+    fs_strbuf_init(&j->body);
+    fs_strbuf_puts(&j->body, fs_strerror(rc));
+    return 500;
+  }
+  j->type = text ? "text/plain; charset=utf-8" : "application/json";
+  return 200;
+}
+
 static void route_conflicts(http_req *r, fs_server *srv) {
-  char area[FS_MAX_AREA + 1], fmt[16];
+  char area[FS_MAX_AREA + 1];
   if (!query_param(r->url, "area", area, sizeof area) || !area[0])
     snprintf(area, sizeof area, "%s", srv->cfg->area);
   if (!fs_area_valid(area)) {
     respond_text(r, 400, "area=PREFIX must be an area code like KT.KPL\n");
     return;
   }
-  bool text = query_param(r->url, "format", fmt, sizeof fmt) && strcmp(fmt, "text") == 0;
-  MDB_txn *txn;
-  fs_strbuf b;
-  fs_strbuf_init(&b);
-  int rc = fs_store_begin(&srv->store, false, &txn);
-  if (rc == 0) {
-    rc = fs_conflicts_render(&srv->store, txn, srv->cfg->id, area, !text, &b);
-    mdb_txn_abort(txn);
-  }
-  if (rc)
-    respond_text(r, 500, fs_strerror(rc));
-  else
-    respond(r, 200, text ? "text/plain; charset=utf-8" : "application/json", &b);
-  fs_strbuf_free(&b);
+  admin_job *j = job_new(r, conflicts_job);
+  if (!j)
+    return;
+  snprintf(j->area, sizeof j->area, "%s", area);
+  if (!query_param(r->url, "format", j->fmt, sizeof j->fmt))
+    j->fmt[0] = '\0';
+  job_submit(j);
 }
 
 /* Records issue: GET /api/report?area=&from=&to=&lang=&format= (report.h). */
-static void route_report(http_req *r, fs_server *srv) {
-  char area[256], from[32], to[32], lang[8], fmt[8];
-  if (!query_param(r->url, "area", area, sizeof area)) area[0] = '\0';
-  if (!query_param(r->url, "from", from, sizeof from)) from[0] = '\0';
-  if (!query_param(r->url, "to", to, sizeof to)) to[0] = '\0';
-  if (!query_param(r->url, "lang", lang, sizeof lang)) lang[0] = '\0';
-  if (!query_param(r->url, "format", fmt, sizeof fmt)) fmt[0] = '\0';
-  fs_strbuf b;
-  fs_strbuf_init(&b);
-  const char *type = "text/plain; charset=utf-8";
-  int rc = fs_report_http(&srv->store, srv->cfg->id, srv->cfg->area, area, from, to, lang,
-                          fmt, &b, &type);
+static int report_job(admin_job *j) {
+  int rc = fs_report_http(j->store, j->node, j->node_area, j->area, j->from, j->to, j->lang,
+                          j->fmt, &j->body, &j->type);
   if (rc && rc != FS_EINVAL)
-    fs_strbuf_printf(&b, "%s\n", fs_strerror(rc));
-  respond(r, rc == 0 ? 200 : rc == FS_EINVAL ? 400 : 500, type, &b);
-  fs_strbuf_free(&b);
+    fs_strbuf_printf(&j->body, "%s\n", fs_strerror(rc));
+  return rc == 0 ? 200 : rc == FS_EINVAL ? 400 : 500;
+}
+
+static void route_report(http_req *r) {
+  admin_job *j = job_new(r, report_job);
+  if (!j)
+    return;
+  if (!query_param(r->url, "area", j->area, sizeof j->area)) j->area[0] = '\0';
+  if (!query_param(r->url, "from", j->from, sizeof j->from)) j->from[0] = '\0';
+  if (!query_param(r->url, "to", j->to, sizeof j->to)) j->to[0] = '\0';
+  if (!query_param(r->url, "lang", j->lang, sizeof j->lang)) j->lang[0] = '\0';
+  if (!query_param(r->url, "format", j->fmt, sizeof j->fmt)) j->fmt[0] = '\0';
+  job_submit(j);
 }
 
 /* The two pages are the same bytes in every build and hold no data; they
@@ -326,7 +505,7 @@ static void route(http_req *r) {
   } else if (plen == 11 && strncmp(r->url, "/api/digest", 11) == 0) {
     route_digest(r, srv);
   } else if (plen == 11 && strncmp(r->url, "/api/report", 11) == 0) { /* records issue */
-    route_report(r, srv);
+    route_report(r);
   } else if (plen == 7 && strncmp(r->url, "/report", 7) == 0) { /* records issue */
     fs_strbuf_puts(&b, fs_report_html);
     respond(r, 200, "text/html; charset=utf-8", &b);
@@ -467,8 +646,14 @@ static void on_connection(uv_stream_t *l, int status) {
 
 static void on_listener_closed(uv_handle_t *h) {
   fs_admin *a = h->data;
-  sodium_memzero(a->token_hash, sizeof a->token_hash);
-  free(a);
+  a->listener_closed = true;
+  if (!a->running) /* else the job's end frees it */
+    admin_free(a);
+}
+
+void fs_admin_jobs(const fs_admin *a, unsigned *running, unsigned *waiting) {
+  *running = a && a->running ? 1 : 0;
+  *waiting = a ? a->nwaiting : 0;
 }
 
 bool fs_admin_addr_local(const char *addr) {
@@ -585,6 +770,15 @@ void fs_admin_stop(fs_admin *a) {
   if (a->stopping)
     return;
   a->stopping = true;
+  /* Waiting jobs are dropped; the running one ends on the pool and frees
+   * its request (and a, when the listener has closed by then). */
+  for (admin_job *j = a->waiting, *next; j; j = next) {
+    next = j->next;
+    j->r->job = NULL;
+    job_free(j);
+  }
+  a->waiting = a->waiting_tail = NULL;
+  a->nwaiting = 0;
   /* Requests free themselves, in close callbacks that libuv may run after
    * the listener's has freed a: they are let go of first. */
   http_req *next;

@@ -12,7 +12,10 @@
  *   GET /report         the report page, linked from the dashboard
  *   GET /metrics        Prometheus text
  * One request per connection (Connection: close); requests are parsed with
- * http-parser, bounded in size (16 KiB) and time (10 s).
+ * http-parser, bounded in size (16 KiB) and time (10 s). Reports and
+ * conflict lists read the whole area, so they are computed on the thread
+ * pool, one at a time, with up to 8 more waiting (then 503 and
+ * Retry-After); everything else is answered on the loop.
  *
  * Access: with a token (admin_token_file), every request but the two pages
  * (/ and /report: the same bytes in every build, no data) must carry
@@ -67,7 +70,11 @@ const char *fs_admin_token_problem(int rc);
 int fs_admin_start(fs_admin **out, struct fs_server *srv, const char *addr,
                    const char *token_file);
 
-/* Closes the listener and open requests; memory is freed as handles close. */
+/* Reports and conflict lists computed (0 or 1) and waiting; a may be NULL. */
+void fs_admin_jobs(const fs_admin *a, unsigned *running, unsigned *waiting);
+
+/* Closes the listener and open requests; memory is freed as handles close
+ * (and, for a report still being computed, when it ends). */
 void fs_admin_stop(fs_admin *a);
 
 #endif

@@ -732,15 +732,38 @@ static uint64_t tally(fs_ingest *ing, const fs_batch *b) {
   return stored;
 }
 
+/* On the loop thread, holding mu: the map growth the writer waits for
+ * (holding no transaction), unless a report on the pool still holds one;
+ * then fs_ingest_grow_pending runs it when the report ends. */
+static void grow_if_asked(fs_ingest *ing) {
+  if (ing->grow == FS_GROW_NONE)
+    return;
+  if (ing->store->pool_readers > 0) {
+    if (!ing->grow_deferred)
+      fs_log(FS_LOG_INFO, "store.grow_deferred", "msg=\"the map grows when the report "
+             "being computed ends\"");
+    ing->grow_deferred = true;
+    return;
+  }
+  ing->grow_deferred = false;
+  ing->grow_rc = fs_store_grow(ing->store, ing->grow == FS_GROW_FORCE);
+  ing->grow = FS_GROW_NONE;
+  uv_cond_broadcast(&ing->wake);
+}
+
+void fs_ingest_grow_pending(fs_ingest *ing) {
+  if (!ing->loop || ing->closed)
+    return;
+  uv_mutex_lock(&ing->mu);
+  grow_if_asked(ing);
+  uv_mutex_unlock(&ing->mu);
+}
+
 /* On the loop thread: the batches the writer committed, in commit order. */
 static void on_committed_async(uv_async_t *a) {
   fs_ingest *ing = a->data;
   uv_mutex_lock(&ing->mu);
-  if (ing->grow != FS_GROW_NONE) { /* the writer waits, holding no transaction */
-    ing->grow_rc = fs_store_grow(ing->store, ing->grow == FS_GROW_FORCE);
-    ing->grow = FS_GROW_NONE;
-    uv_cond_broadcast(&ing->wake);
-  }
+  grow_if_asked(ing);
   fs_batch *b = ing->done.head;
   list_init(&ing->done);
   ing->commits = ing->txns;

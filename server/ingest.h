@@ -123,7 +123,13 @@ struct fs_ingest {
   /* The writer asks the loop to grow the map and waits (ingest.c). */
   enum { FS_GROW_NONE, FS_GROW_IF_NEEDED, FS_GROW_FORCE } grow;
   int grow_rc;
+  bool grow_deferred;                /* logged that a report holds it up */
 };
+
+/* On the loop thread, when store->pool_readers has come down to 0: runs
+ * the map growth the writer may be waiting for, before another report
+ * takes a read transaction on the pool. */
+void fs_ingest_grow_pending(fs_ingest *ing);
 
 /* Starts the writer thread. Returns 0, FS_ENOMEM or a libuv error. */
 int fs_ingest_init(fs_ingest *ing, uv_loop_t *loop, fs_store *store,

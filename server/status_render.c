@@ -2,6 +2,7 @@
  * programs: /api/status JSON, the terminal table, Prometheus metrics. */
 #include "status.h"
 
+#include "admin.h"
 #include "error.h"
 #include "hlc.h"
 #include "server.h"
@@ -319,6 +320,8 @@ int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
   const Fs__NodeStatus *self = x.v[0].n;
   const char *id = srv->cfg->id;
   uint64_t stale_ms = srv->cfg->stale_after_ms;
+  unsigned jobs_running, jobs_waiting;
+  fs_admin_jobs(srv->admin, &jobs_running, &jobs_waiting);
   struct {
     const char *name, *type, *help;
     double v;
@@ -351,6 +354,10 @@ int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
       {"fieldsync_parent_connected", "gauge", "1 when the link to the parent is up",
        self->parent_connected},
       {"fieldsync_uptime_seconds", "gauge", "time since the node started", self->uptime_s},
+      {"fieldsync_admin_jobs_running", "gauge",
+       "reports and conflict lists being computed on the thread pool", jobs_running},
+      {"fieldsync_admin_jobs_waiting", "gauge", "reports and conflict lists waiting for it",
+       jobs_waiting},
   };
   for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
     family(b, own[i].name, own[i].type, own[i].help);
