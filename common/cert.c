@@ -374,10 +374,12 @@ int fs_cert_latest(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
   return l.found ? 0 : FS_ENOTFOUND;
 }
 
-int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
-                  const uint8_t *p, size_t len) {
+/* Whether the SignedCert p would be stored: 1 when it chains to root (as
+ * issued) and is not held yet, 0 when held, else why not (FS_EUNTRUSTED, a
+ * decode or signature error). key gets its key in s->certs. */
+static int cert_storable(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                         const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN]) {
   Fs__Cert *c;
-  uint8_t key[CERT_KEY_LEN];
   int rc = fs_cert_open(p, len, &c, key + FS_PK_LEN + 1);
   if (rc)
     return rc;
@@ -388,6 +390,17 @@ int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
   fs__cert__free_unpacked(c, NULL);
   if (!trusted)
     return FS_EUNTRUSTED;
+  MDB_val k = {CERT_KEY_LEN, key}, v;
+  rc = mdb_get(txn, s->certs, &k, &v);
+  return rc == 0 ? 0 : rc == MDB_NOTFOUND ? 1 : fs_err_from_mdb(rc);
+}
+
+int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                  const uint8_t *p, size_t len) {
+  uint8_t key[CERT_KEY_LEN];
+  int rc = cert_storable(s, txn, root, p, len, key);
+  if (rc <= 0)
+    return rc;
   MDB_val k = {sizeof key, key}, v = {len, (void *)p};
   rc = fs_err_from_mdb(mdb_put(txn, s->certs, &k, &v, MDB_NOOVERWRITE));
   if (rc == 0) {
@@ -626,27 +639,33 @@ static bool cert_key_of(const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN])
   return ok;
 }
 
-/* True when every one of certs is held already: the common case (a laptop
- * presenting its enrolment at every sync) costs a read, no signature check
- * and no write transaction on the caller's thread. */
-static bool all_held(fs_store *s, ProtobufCBinaryData *certs, size_t n) {
+/* True when one of certs would be stored, checked in a read transaction.
+ * The caller's thread (a node's loop) then takes no write transaction for
+ * what it would not store: that waits behind the ingest writer's commit,
+ * and a Hello of strangers' certificates could hold the loop with it. The
+ * common case, a laptop presenting its enrolment at every sync, costs a
+ * read and no signature check. */
+static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBinaryData *certs,
+                         size_t n) {
   MDB_txn *txn;
   if (fs_store_begin(s, false, &txn) != 0)
-    return false;
-  bool all = true;
-  for (size_t i = 0; all && i < n; i++) {
+    return true; /* the write transaction will say what is wrong */
+  bool any = false;
+  for (size_t i = 0; !any && i < n; i++) {
     uint8_t key[CERT_KEY_LEN];
     MDB_val k = {sizeof key, key}, v;
-    all = cert_key_of(certs[i].data, certs[i].len, key) && mdb_get(txn, s->certs, &k, &v) == 0 &&
-          v.mv_size == certs[i].len && memcmp(v.mv_data, certs[i].data, v.mv_size) == 0;
+    bool held = cert_key_of(certs[i].data, certs[i].len, key) &&
+                mdb_get(txn, s->certs, &k, &v) == 0 && v.mv_size == certs[i].len &&
+                memcmp(v.mv_data, certs[i].data, v.mv_size) == 0;
+    any = !held && cert_storable(s, txn, root, certs[i].data, certs[i].len, key) == 1;
   }
   mdb_txn_abort(txn);
-  return all;
+  return any;
 }
 
 int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
                     ProtobufCBinaryData *certs, size_t n) {
-  if (n == 0 || all_held(s, certs, n))
+  if (n == 0 || !any_storable(s, root, certs, n))
     return 0;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);

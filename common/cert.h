@@ -107,8 +107,11 @@ int fs_certlist_collect(fs_certlist *l, fs_store *s, const uint8_t key[FS_PK_LEN
 void fs_certlist_free(fs_certlist *l);
 
 /* Stores the certificates a peer presented, in one write transaction;
- * certificates that do not chain to root are skipped. Returns the number
- * newly stored or an error. */
+ * certificates that do not chain to root are skipped. A read transaction
+ * decides first whether one would be stored: when none would (held
+ * already, or strangers'), no write transaction is taken, so a Hello never
+ * makes the loop wait for the ingest writer's commit for nothing. Returns
+ * the number newly stored or an error. */
 int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
                     ProtobufCBinaryData *certs, size_t n);
 

@@ -2,7 +2,8 @@
  * that revokes itself is revoked and every lookup ends; of two keys that
  * revoke each other the earlier revocation stands; a revocation by an
  * administrator revoked from before it is void; a ring of administrators
- * each revoking the next ends; a damaged certificate log is an error. */
+ * each revoking the next ends; a damaged certificate log is an error; a
+ * Hello's certificates that would not be stored take no write lock. */
 #include "cert.h"
 #include "error.h"
 #include "testutil.h"
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -186,6 +188,49 @@ static void test_cert_log_damaged(void **state) {
                                      &more), FS_ESTORE);
 }
 
+/* What a Hello presents that would not be stored - another deployment's
+ * chain, certificates held already - is checked in a read transaction:
+ * the loop thread must not wait for the write lock, which the ingest
+ * writer holds while it commits. Here this thread holds it, so taking it
+ * again would hang (the alarm ends the test); what is new and chains is
+ * still stored. */
+static void test_accept_without_write_lock(void **state) {
+  fixture *f = *state;
+  assert_int_equal(fs_store_commit(f->txn), 0);
+  fs_keypair other_root, other_admin, newdev;
+  assert_int_equal(fs_keypair_generate(&other_root), 0);
+  assert_int_equal(fs_keypair_generate(&other_admin), 0);
+  assert_int_equal(fs_keypair_generate(&newdev), 0);
+  ProtobufCBinaryData foreign[2] = {
+      tu_cert_issue(&other_root, DELEG, other_admin.pk, "KT.KPL", 0, 0, 10, 0),
+      tu_cert_issue(&other_admin, DEV, f->dev.pk, "KT.KPL.DAKNEN", 0, 0, 100, 0)};
+  /* as setup stored it */
+  ProtobufCBinaryData held[1] = {tu_cert_issue(&f->admin[0], DEV, f->dev.pk, "KT.KPL.DAKNEN", 0, 0,
+                                               100, 0)};
+  ProtobufCBinaryData fresh[1] = {tu_cert_issue(&f->admin[1], DEV, newdev.pk, "KT.KPL.DAKNEN", 0,
+                                                0, 200, 0)};
+
+  assert_int_equal(fs_store_begin(&f->s, true, &f->txn), 0); /* the write lock, held */
+  alarm(20);
+  assert_int_equal(fs_certs_accept(&f->s, f->root.pk, foreign, 2), 0);
+  assert_int_equal(fs_certs_accept(&f->s, f->root.pk, held, 1), 0);
+  alarm(0);
+  mdb_txn_abort(f->txn);
+  assert_int_equal(fs_certs_accept(&f->s, f->root.pk, fresh, 1), 1);
+  assert_int_equal(fs_certs_accept(&f->s, f->root.pk, foreign, 2), 0); /* still not stored */
+  assert_int_equal(fs_store_begin(&f->s, false, &f->txn), 0);
+  fs_grant g;
+  assert_int_equal(fs_trust_find(&f->s, f->txn, f->root.pk, newdev.pk, DEV, "KT.KPL.DAKNEN", 300,
+                                 &g), 0);
+  free(foreign[0].data);
+  free(foreign[1].data);
+  free(held[0].data);
+  free(fresh[0].data);
+  fs_keypair_free(&other_root);
+  fs_keypair_free(&other_admin);
+  fs_keypair_free(&newdev);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_self_revocation, setup, teardown),
@@ -193,6 +238,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_revoked_revoker, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revocation_ring, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cert_log_damaged, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_accept_without_write_lock, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,9 +194,9 @@ void tu_push_frame(size_t n, size_t body_len, uint8_t **out, size_t *len) {
   free(body);
 }
 
-int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypair *issuer,
-                  Fs__CertKind kind, const uint8_t *subject, const char *area, uint64_t from,
-                  uint64_t until, uint64_t issued_at, uint64_t last_seq) {
+ProtobufCBinaryData tu_cert_issue(const fs_keypair *issuer, Fs__CertKind kind,
+                                  const uint8_t *subject, const char *area, uint64_t from,
+                                  uint64_t until, uint64_t issued_at, uint64_t last_seq) {
   Fs__Cert c = FS__CERT__INIT;
   c.kind = kind;
   c.subject = (ProtobufCBinaryData){FS_PK_LEN, (uint8_t *)subject};
@@ -206,11 +206,18 @@ int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypa
   c.valid_until = until;
   c.issued_at = issued_at;
   c.last_seq = last_seq;
-  uint8_t *p;
-  size_t len;
-  assert_int_equal(fs_cert_issue(&c, issuer, &p, &len), 0);
-  int rc = fs_cert_store(s, txn, root, p, len);
-  free(p);
+  ProtobufCBinaryData out;
+  assert_int_equal(fs_cert_issue(&c, issuer, &out.data, &out.len), 0);
+  return out;
+}
+
+int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypair *issuer,
+                  Fs__CertKind kind, const uint8_t *subject, const char *area, uint64_t from,
+                  uint64_t until, uint64_t issued_at, uint64_t last_seq) {
+  ProtobufCBinaryData c = tu_cert_issue(issuer, kind, subject, area, from, until, issued_at,
+                                        last_seq);
+  int rc = fs_cert_store(s, txn, root, c.data, c.len);
+  free(c.data);
   return rc;
 }
 

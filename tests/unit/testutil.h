@@ -89,8 +89,14 @@ int tu_store_open_temp(fs_store *s, size_t mapsize, char **tmp);
 void tu_store_close_temp(fs_store *s, char *tmp);
 
 /* Issues a certificate of kind for subject with issuer's key (officer
- * "Nguyễn Văn An", window [from, until), 0: no end) and stores it in txn
- * under root; returns fs_cert_store's code (1: stored, 0: known). */
+ * "Nguyễn Văn An", window [from, until), 0: no end): its SignedCert
+ * encoding, which the caller frees. */
+ProtobufCBinaryData tu_cert_issue(const fs_keypair *issuer, Fs__CertKind kind,
+                                  const uint8_t *subject, const char *area, uint64_t from,
+                                  uint64_t until, uint64_t issued_at, uint64_t last_seq);
+
+/* The same, stored in txn under root; returns fs_cert_store's code (1:
+ * stored, 0: known). */
 int tu_cert_store(fs_store *s, MDB_txn *txn, const uint8_t *root, const fs_keypair *issuer,
                   Fs__CertKind kind, const uint8_t *subject, const char *area, uint64_t from,
                   uint64_t until, uint64_t issued_at, uint64_t last_seq);
