@@ -136,6 +136,7 @@ static void dispatch(fs_conn *c) {
       c->on_frame(c, env);
     fs_arena_free(&arena); /* nothing when unused or taken */
   }
+  fs_frame_reader_trim(&c->rd);
   c->in_dispatch = false;
 }
 

@@ -56,6 +56,16 @@ int fs_frame_reader_feed(fs_frame_reader *r, const uint8_t *data, size_t len) {
   return 0;
 }
 
+#define FS_FRAME_READER_KEEP (64u << 10)
+
+void fs_frame_reader_trim(fs_frame_reader *r) {
+  if (r->off < r->len || r->cap <= FS_FRAME_READER_KEEP)
+    return;
+  free(r->buf);
+  r->buf = NULL;
+  r->off = r->len = r->cap = 0;
+}
+
 int fs_frame_reader_next(fs_frame_reader *r, const uint8_t **p, size_t *len) {
   size_t avail = r->len - r->off;
   if (avail < FS_FRAME_HDR)

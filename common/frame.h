@@ -33,6 +33,11 @@ void fs_frame_reader_free(fs_frame_reader *r);
  * announces more than max, or FS_ENOMEM. */
 int fs_frame_reader_feed(fs_frame_reader *r, const uint8_t *data, size_t len);
 
+/* Frees the buffer when it holds no bytes and has grown past 64 KiB: a
+ * connection that once took a 4 MiB frame should not keep 8 MiB for the
+ * rest of its life (a thousand laptops after one large push each). */
+void fs_frame_reader_trim(fs_frame_reader *r);
+
 /* Takes the next complete payload: returns 1 and points *p and *len into the
  * reader's buffer (valid until the next feed or next call), 0 when no whole
  * frame is buffered, FS_ETOOBIG when the announced length exceeds max. */

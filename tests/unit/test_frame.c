@@ -400,6 +400,40 @@ static void test_unknown_fields_bounded(void **state) {
   free(p);
 }
 
+/* After a large frame is taken the reader gives its buffer back; a partly
+ * received frame is kept, and a small buffer is kept for the next frame. */
+static void test_trim_after_large_frame(void **state) {
+  (void)state;
+  fs_frame_reader r;
+  fs_frame_reader_init(&r, FS_FRAME_MAX);
+  size_t n = 1u << 20;
+  uint8_t *frame = calloc(1, FS_FRAME_HDR + n);
+  assert_non_null(frame);
+  frame[0] = (uint8_t)(n >> 24), frame[1] = (uint8_t)(n >> 16), frame[2] = (uint8_t)(n >> 8),
+  frame[3] = (uint8_t)n;
+  assert_int_equal(fs_frame_reader_feed(&r, frame, FS_FRAME_HDR + n / 2), 0);
+  fs_frame_reader_trim(&r); /* half a frame: kept */
+  assert_true(r.cap >= FS_FRAME_HDR + n / 2);
+  assert_int_equal(fs_frame_reader_feed(&r, frame + FS_FRAME_HDR + n / 2, n - n / 2), 0);
+  const uint8_t *p;
+  size_t len;
+  assert_int_equal(fs_frame_reader_next(&r, &p, &len), 1);
+  assert_int_equal(len, n);
+  fs_frame_reader_trim(&r);
+  assert_null(r.buf);
+  assert_int_equal(r.cap, 0);
+  /* The reader works on afterwards, and a small frame keeps its buffer. */
+  uint8_t small[FS_FRAME_HDR + 3] = {0, 0, 0, 3, 'a', 'b', 'c'};
+  assert_int_equal(fs_frame_reader_feed(&r, small, sizeof small), 0);
+  assert_int_equal(fs_frame_reader_next(&r, &p, &len), 1);
+  assert_int_equal(len, 3);
+  assert_memory_equal(p, "abc", 3);
+  fs_frame_reader_trim(&r);
+  assert_non_null(r.buf);
+  fs_frame_reader_free(&r);
+  free(frame);
+}
+
 /* A read of zero bytes (an EAGAIN on the socket) must be harmless, also as
  * the first thing a reader sees. */
 static void test_empty_feed(void **state) {
@@ -425,6 +459,7 @@ int main(void) {
       cmocka_unit_test(test_garbage_payload),
       cmocka_unit_test(test_no_message_set),
       cmocka_unit_test(test_empty_feed),
+      cmocka_unit_test(test_trim_after_large_frame),
       cmocka_unit_test(test_decode_in_arena),
       cmocka_unit_test(test_push_fits_one_chunk),
       cmocka_unit_test(test_unknown_fields_bounded),
