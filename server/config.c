@@ -18,23 +18,32 @@ static void config_defaults(fs_config *cfg) {
   snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:7400");
   cfg->map_size_mb = 8192;
   cfg->map_max_mb = 1u << 20; /* 1 TiB of address space; the disk is the real bound */
+  cfg->push_memory_mb = 256;
   cfg->log_level = FS_LOG_INFO;
   cfg->stale_after_ms = 120 * 1000;
   cfg->report_interval_ms = 5 * 1000;
 }
 
 /* A whole number of seconds in [min, max] into *ms. */
-static int seconds(const char *name, const char *v, uint64_t min, uint64_t max,
-                   uint64_t *ms, fs_config *cfg) {
+/* A whole number from min to max: *out gets it times scale. unit names it
+ * in the error ("seconds", "" for a plain number). */
+static int number(const char *name, const char *v, uint64_t min, uint64_t max, const char *unit,
+                  uint64_t scale, uint64_t *out, fs_config *cfg) {
   char *end;
   unsigned long long n = strtoull(v, &end, 10);
   if (*end || v[0] == '\0' || v[0] == '-' || n < min || n > max) {
-    snprintf(cfg->error, sizeof cfg->error, "%s '%.40s' must be a number of seconds from "
-             "%llu to %llu", name, v, (unsigned long long)min, (unsigned long long)max);
+    snprintf(cfg->error, sizeof cfg->error, "%s '%.40s' must be a number%s%s from %llu to %llu",
+             name, v, unit[0] ? " of " : "", unit, (unsigned long long)min,
+             (unsigned long long)max);
     return FS_ECONFIG;
   }
-  *ms = n * 1000;
+  *out = n * scale;
   return 0;
+}
+
+static int seconds(const char *name, const char *v, uint64_t min, uint64_t max,
+                   uint64_t *ms, fs_config *cfg) {
+  return number(name, v, min, max, "seconds", 1000, ms, cfg);
 }
 
 static int copy_str(char *dst, size_t cap, const char *v, const char *what,
@@ -113,17 +122,11 @@ int fs_config_set(fs_config *cfg, const char *section, const char *name,
       cfg->has_parent_key = true;
       return 0;
     }
-    if (strcmp(name, "map_size_mb") == 0 || strcmp(name, "map_max_mb") == 0) {
-      char *end;
-      unsigned long long mb = strtoull(v, &end, 10);
-      if (*end || v[0] == '\0' || v[0] == '-' || mb < 16 || mb > (1ull << 22)) {
-        snprintf(cfg->error, sizeof cfg->error,
-                 "%s '%.40s' must be a number from 16 to 4194304", name, v);
-        return FS_ECONFIG;
-      }
-      *(name[4] == 's' ? &cfg->map_size_mb : &cfg->map_max_mb) = mb;
-      return 0;
-    }
+    if (strcmp(name, "map_size_mb") == 0 || strcmp(name, "map_max_mb") == 0)
+      return number(name, v, 16, 1ull << 22, "", 1,
+                    name[4] == 's' ? &cfg->map_size_mb : &cfg->map_max_mb, cfg);
+    if (strcmp(name, "push_memory_mb") == 0)
+      return number(name, v, 16, 1ull << 20, "", 1, &cfg->push_memory_mb, cfg);
     if (strcmp(name, "stale_after_s") == 0)
       return seconds(name, v, 2, 30ull * 24 * 3600, &cfg->stale_after_ms, cfg);
     if (strcmp(name, "report_interval_s") == 0)

@@ -16,6 +16,8 @@
  *                                ; request needs it; required beyond loopback
  *   map_size_mb = 8192          ; the LMDB map at start; it doubles when 3/4 full
  *   map_max_mb = 1048576        ; ... up to this; then new change sets are refused
+ *   push_memory_mb = 256        ; decoded Pushes in flight, all peers together;
+ *                                ; beyond it reading pauses until they commit
  *   log_level = info
  *   stale_after_s = 120          ; a node whose status is older is "stale"
  *   report_interval_s = 5        ; status report to the parent at least this often
@@ -51,6 +53,7 @@ typedef struct fs_config {
   bool has_parent_key;
   uint64_t map_size_mb;
   uint64_t map_max_mb;
+  uint64_t push_memory_mb;
   int log_level;
   uint64_t stale_after_ms;   /* rows older than this are stale (status.h) */
   uint64_t report_interval_ms; /* upward status reports at least this often */

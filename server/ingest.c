@@ -106,6 +106,7 @@ int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
   b->env = env;
   fs_arena_init(&b->env_arena, 0);
   fs_arena_move(&b->env_arena, arena);
+  b->mem = 2 * b->env_arena.held;
   b->n = n;
   *out = b;
   return 0;
@@ -639,8 +640,9 @@ static void commit_growing(fs_ingest *ing, fs_batch *list) {
   }
 }
 
-/* The writer thread: takes queued batches up to FS_COMMIT_MAX_SETS (at
- * least one batch) per transaction until told to quit. */
+/* The writer thread: takes queued batches up to FS_COMMIT_MAX_SETS and
+ * FS_COMMIT_MAX_BYTES (at least one batch) per transaction until told to
+ * quit. */
 const double fs_commit_bounds_ms[FS_COMMIT_BUCKETS] = {0.5, 1,   2,   5,    10,   20,
                                                        50,  100, 250, 1000, 2500, 10000};
 
@@ -672,10 +674,12 @@ static void writer_main(void *arg) {
     if (!ing->todo.head)
       break;
     fs_batch *first = ing->todo.head, *last = first;
-    size_t sets = first->n;
-    while (last->next && sets + last->next->n <= FS_COMMIT_MAX_SETS) {
+    size_t sets = first->n, bytes = first->env_arena.held;
+    while (last->next && sets + last->next->n <= FS_COMMIT_MAX_SETS &&
+           bytes + last->next->env_arena.held <= FS_COMMIT_MAX_BYTES) {
       last = last->next;
       sets += last->n;
+      bytes += last->env_arena.held;
     }
     ing->todo.head = last->next;
     if (!ing->todo.head)

@@ -34,6 +34,8 @@
 #define FS_VERIFY_CHUNK 32            /* sets per verification job */
 #define FS_VERIFY_CHUNK_BYTES (256u << 10)
 #define FS_COMMIT_MAX_SETS 2048       /* per write transaction: bounds its dirty pages */
+#define FS_COMMIT_MAX_BYTES (16u << 20) /* ... and so do the Pushes' bytes: laptops' sets
+                                         * of 1,024 edits are 600 KB each */
 
 typedef struct fs_ingest fs_ingest;
 typedef struct fs_batch fs_batch;
@@ -57,6 +59,8 @@ typedef struct fs_batch_item {
 struct fs_batch {
   Fs__Envelope *env;       /* the Push, in env_arena; bodies point into it */
   fs_arena env_arena;      /* owned */
+  size_t mem;              /* memory it holds, estimated when made: twice the
+                            * decoded Push (its bodies decode into chunks) */
   size_t n;
   fs_batch_item *items;    /* n items, owned */
   fs_verify_chunk *chunks; /* nchunks verification jobs, owned (ingest.c) */

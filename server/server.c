@@ -45,6 +45,7 @@ struct fs_session {
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
   bool conn_closed;
+  bool mem_paused;       /* paused by the node's Push memory budget */
   fs_session *prev, *next;
 };
 
@@ -254,9 +255,56 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   send_env(s, &env);
 }
 
+static unsigned push_limit(const fs_session *s) {
+  return s->is_node ? FS_SESSION_PUSHES_NODE : FS_SESSION_PUSHES;
+}
+
+/* Reads on, unless its own Pushes in flight or the node's Push memory
+ * hold it back. */
+static void session_read_on(fs_session *s) {
+  if (s->batches >= push_limit(s))
+    return;
+  if (s->srv->push_full) {
+    s->mem_paused = true;
+    return;
+  }
+  fs_conn_resume(&s->conn);
+}
+
+/* Decoded Pushes in flight went up (on_push) or down (on_batch_done). Over
+ * the budget, no ready session reads its next frame: each may have had one
+ * more Push on its way, and a thousand laptops with four in flight each
+ * would otherwise hold gigabytes. Below 3/4 of it they read on. */
+static void push_memory_changed(fs_server *srv) {
+  if (!srv->push_full && srv->push_bytes > srv->push_budget) {
+    srv->push_full = true;
+    srv->push_full_times++;
+    unsigned n = 0;
+    for (fs_session *o = srv->sessions; o; o = o->next)
+      if (o->st == S_READY && !o->conn_closed) {
+        fs_conn_pause(&o->conn);
+        o->mem_paused = true;
+        n++;
+      }
+    fs_log(FS_LOG_INFO, "server.push_memory_full", "held_mb=%zu budget_mb=%zu sessions=%u "
+           "times=%llu msg=\"reading paused until the Pushes in flight commit\"",
+           srv->push_bytes >> 20, srv->push_budget >> 20, n,
+           (unsigned long long)srv->push_full_times);
+  } else if (srv->push_full && srv->push_bytes <= srv->push_budget / 4 * 3) {
+    srv->push_full = false;
+    for (fs_session *o = srv->sessions; o; o = o->next)
+      if (o->mem_paused) {
+        o->mem_paused = false;
+        if (!o->conn_closed && !srv->stopping)
+          session_read_on(o);
+      }
+  }
+}
+
 static void on_batch_done(fs_batch *b) {
   fs_session *s = b->data;
   s->batches--;
+  s->srv->push_bytes -= b->mem;
   fs_peers_batch_done(&s->srv->peers, s->peer, b);
   /* Laptop sets held ahead of a gap this node lost: ask the parent. */
   for (size_t i = 0; b->rc == 0 && s->srv->uplink && i < b->n; i++) {
@@ -269,12 +317,14 @@ static void on_batch_done(fs_batch *b) {
       fs_conn_fail(&s->conn, b->rc, "push not stored: %s; nothing in it was "
                    "acknowledged, sync again later", fs_strerror(b->rc));
     else if (fs_batch_ack(b, send_env, s) != 0 || !s->srv->stopping)
-      fs_conn_resume(&s->conn);
+      session_read_on(s);
     else if (s->batches == 0) /* its last Ack is out */
       fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
   }
+  fs_server *srv = s->srv;
   fs_batch_free(b);
-  session_maybe_free(s);
+  session_maybe_free(s); /* s may be gone now */
+  push_memory_changed(srv);
 }
 
 static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
@@ -293,6 +343,7 @@ static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
   memcpy(b->scope, s->area, sizeof b->scope);
   b->done = on_batch_done;
   b->data = s;
+  size_t mem = b->mem; /* b is the ingest's once submitted */
   if ((rc = fs_ingest_submit(&s->srv->ingest, b))) {
     fs_batch_free(b);
     fs_conn_fail(&s->conn, rc, "%s", rc == FS_ESHUTDOWN
@@ -302,8 +353,14 @@ static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
   }
   /* A few Pushes in flight per peer: the next is verified while one
    * commits; acks go out in order (ingest.h). Beyond that, stop reading. */
-  if (++s->batches >= (s->is_node ? FS_SESSION_PUSHES_NODE : FS_SESSION_PUSHES))
+  if (++s->batches >= push_limit(s))
     fs_conn_pause(&s->conn);
+  s->srv->push_bytes += mem;
+  push_memory_changed(s->srv);
+  if (s->srv->push_full && !s->mem_paused) { /* ready since the budget was reached */
+    fs_conn_pause(&s->conn);
+    s->mem_paused = true;
+  }
 }
 
 struct pull_out {
@@ -682,6 +739,7 @@ int fs_server_start(fs_server *srv, uv_loop_t *loop, const fs_config *cfg) {
   }
   /* The configured map is where it starts; it grows up to map_max_mb. */
   srv->store.map_max = (size_t)cfg->map_max_mb << 20;
+  srv->push_budget = (size_t)cfg->push_memory_mb << 20;
   if ((rc = fs_store_grow(&srv->store, false)) < 0 && rc != FS_EMAPFULL)
     goto fail_store;
   if ((rc = install_own_cert(srv)))

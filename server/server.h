@@ -62,6 +62,11 @@ typedef struct fs_server {
   fs_peers peers;        /* per direct peer: connections, counts, refusals */
   struct fs_admin *admin; /* the HTTP admin port, or NULL */
   bool stopping;
+  /* Decoded Pushes in flight, all sessions together: over push_budget
+   * every session stops reading until they are down to 3/4 of it. */
+  size_t push_bytes, push_budget;
+  bool push_full;        /* over the budget: ready sessions are paused */
+  uint64_t push_full_times; /* how often it was reached since the start */
   uint64_t accepted, refused_hello, throttled;
   uint64_t fd_limit;            /* RLIMIT_NOFILE at start; 0: none */
   uint64_t accept_failures;     /* connections the fd limit turned away */

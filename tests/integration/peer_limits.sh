@@ -26,6 +26,12 @@
 #   sigterm_noread  SIGTERM while a peer that never reads holds a queue of
 #                   answers: the node still exits 0 within 5 s (the last
 #                   frames get FS_CONN_DRAIN_MS, not the peer's patience).
+#   push_memory     push_memory_mb = 16 and eight laptops syncing 8,000
+#                   records each at once (each has up to four Pushes of
+#                   about 4 MiB in flight): the node stops reading
+#                   (server.push_memory_full logged), every sync completes,
+#                   the node holds each change set once, and a laptop that
+#                   syncs again agrees with it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -218,4 +224,36 @@ sigterm_noread() {
   assert_eq closed "$line" "the never-reading peer after the node stopped"
 }
 
-run_checks fd_limit never_reads sigterm_push sigterm_noread
+push_memory() {
+  local i pids=() total=0 n
+  tree_node pm $C - "push_memory_mb = 16"
+  for i in 1 2 3 4 5 6 7 8; do
+    tree_laptop pm$i $C >/dev/null
+    must "$FS_TESTPEER" edits --dir "$T/pm$i" --count 8000 --records 8000 --prefix "pm${i}_" \
+      --mode pending
+  done
+  for i in 1 2 3 4 5 6 7 8; do
+    "$FIELDSYNC" sync --dir "$T/pm$i" --server "$(server_addr pm)" >"$T/pm$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait_pid "${pids[$i]}" 300
+    ((WAITED == 0)) || fail "laptop pm$((i + 1))'s sync failed: $(cat "$T/pm$((i + 1)).out")"
+  done
+  grep -q 'event=server.push_memory_full' "$T/pm.log" ||
+    fail "the node never paused reading for its Push memory"
+  note "$(grep 'event=server.push_memory_full' "$T/pm.log" | tail -n 1)"
+  for i in 1 2 3 4 5 6 7 8; do
+    assert_eq 0 "$(kv "$(laptop_status pm$i)" outbox)" "laptop pm$i's outbox"
+    n=$(sed -n 's/.*pushed \([0-9]*\) change sets.*/\1/p' "$T/pm$i.out")
+    total=$((total + n))
+  done
+  assert_eq "$total" "$(kv "$(server_status pm)" change_sets)" "change sets at the node"
+  sync_ok pm1 pm # it pulls what the others pushed
+  assert_eq "$(server_digest pm $C)" "$(laptop_digest pm1 $C)" "digest of laptop pm1"
+  assert_eq 64000 "$(kv "$(server_status pm)" records)" "records at the node"
+  assert_alive pm
+  stop_server pm
+}
+
+run_checks fd_limit never_reads sigterm_push sigterm_noread push_memory

@@ -30,11 +30,11 @@
  *                                  to N, print "hello role=R" when the
  *                                  child answers with its Hello, else its
  *                                  Error or "closed"
- *   fs_testpeer edits --dir D --count N [--records R] [--mode pending]
+ *   fs_testpeer edits --dir D --count N [--records R] [--prefix P] [--mode pending]
  *                                         N local edits via fs_device_edit,
  *                                         one change set each, or left
- *                                         pending (patrols bulkNNNNN, notes
- *                                         change)
+ *                                         pending (patrols PNNNNN, P bulk by
+ *                                         default, notes change)
  *   fs_testpeer SCENARIO --dir D --server HOST:PORT
  *     hello     handshake only
  *     forge     seq 1 with one body byte flipped after signing, then the
@@ -122,7 +122,7 @@ static const char usage_text[] =
     "                   --network-key FILE --mode verbatim|altered|invented\n"
     "       fs_testpeer parent --listen PORT --node-key KEY --node-cert CERT\n"
     "                   --network-key FILE --count N\n"
-    "       fs_testpeer edits --dir DIR --count N [--records R] [--mode pending]\n"
+    "       fs_testpeer edits --dir DIR --count N [--records R] [--prefix P] [--mode pending]\n"
     "       fs_testpeer hello|forge|replay|fork|gap|scope|oversize|oversize-ready|garbage|hold|\n"
     "                   hold-quiet|hello-replay|early-push|silent|future|tamper|\n"
     "                   replay-frame|reorder|truncate|wrong-netkey|clear-sealed|hold-pull|noread|\n"
@@ -1290,7 +1290,8 @@ static int cmd_freeport(void) {
  * pending, left pending (a patrol's edits, sealed by the sync). No fsync
  * each: MDB_NOSYNC while editing, one sync at the end (a crash of this
  * helper is not what the tests examine). */
-static int cmd_edits(const char *dir, long count, long records, bool pending) {
+static int cmd_edits(const char *dir, long count, long records, const char *prefix,
+                     bool pending) {
   fs_device d;
   int rc = fs_device_open(&d, dir);
   if (rc)
@@ -1301,8 +1302,8 @@ static int cmd_edits(const char *dir, long count, long records, bool pending) {
   if ((rc = mdb_env_set_flags(d.store.env, MDB_NOSYNC, 1)))
     die("mdb_env_set_flags: %s", mdb_strerror(rc));
   for (long i = 0; i < count; i++) {
-    char id[32], val[64];
-    snprintf(id, sizeof id, "bulk%05ld", i % records);
+    char id[48], val[64];
+    snprintf(id, sizeof id, "%.16s%05ld", prefix, i % records);
     snprintf(val, sizeof val, "lượt tuần tra %ld", i);
     /* A patrol with its required fields (schema.h), notes changing. */
     static const char start[] = "2026-11-20T20:00", end[] = "2026-11-20T23:30",
@@ -1342,7 +1343,7 @@ int main(int argc, char **argv) {
   if (fs_crypto_init() != 0)
     die("libsodium failed to initialise");
   const char *cmd = argv[1], *dir = NULL, *server = NULL, *node_key = NULL,
-             *node_cert = NULL, *netkey = NULL, *mode = NULL, *listen_port = NULL;
+             *node_cert = NULL, *netkey = NULL, *mode = NULL, *listen_port = NULL, *prefix = "bulk";
   long count = -1, records = 100;
   for (int i = 2; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1366,6 +1367,8 @@ int main(int argc, char **argv) {
       count = opt_count = strtol(v, NULL, 10);
     else if (strcmp(argv[i], "--records") == 0 && v)
       records = strtol(v, NULL, 10);
+    else if (strcmp(argv[i], "--prefix") == 0 && v)
+      prefix = v;
     else {
       fprintf(stderr, "fs_testpeer: bad argument '%s'\n%s", argv[i], usage_text);
       return EXIT_USAGE;
@@ -1393,7 +1396,7 @@ int main(int argc, char **argv) {
       fputs(usage_text, stderr);
       return EXIT_USAGE;
     }
-    return cmd_edits(dir, count, records, mode != NULL);
+    return cmd_edits(dir, count, records, prefix, mode != NULL);
   }
   static const struct {
     const char *name;

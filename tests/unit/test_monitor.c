@@ -167,6 +167,24 @@ static void test_config_monitoring(void **state) {
   assert_non_null(strstr(cfg.error, "longer than report_interval_s"));
 }
 
+/* The memory bounds of a node: the map and the Pushes in flight. */
+static void test_config_memory(void **state) {
+  (void)state;
+  fs_config cfg;
+  assert_int_equal(parse_with(&cfg, ""), 0);
+  assert_int_equal(cfg.push_memory_mb, 256);
+  assert_int_equal(cfg.map_size_mb, 8192);
+  assert_int_equal(parse_with(&cfg, "push_memory_mb = 16\nmap_size_mb = 64\n"), 0);
+  assert_int_equal(cfg.push_memory_mb, 16);
+  assert_int_equal(cfg.map_size_mb, 64);
+  assert_int_equal(parse_with(&cfg, "push_memory_mb = 8\n"), FS_ECONFIG);
+  assert_non_null(strstr(cfg.error, "t.ini:9: push_memory_mb '8' must be a number from 16 to "
+                                    "1048576"));
+  assert_int_equal(parse_with(&cfg, "push_memory_mb = 64M\n"), FS_ECONFIG);
+  assert_int_equal(parse_with(&cfg, "map_max_mb = -1\n"), FS_ECONFIG);
+  assert_non_null(strstr(cfg.error, "map_max_mb '-1' must be a number from 16 to 4194304"));
+}
+
 static void test_admin_addr_local(void **state) {
   (void)state;
   const char *local[] = {"127.0.0.1:8401", "127.0.0.2:1", "127.255.255.254:80", "[::1]:8401",
@@ -239,6 +257,7 @@ int main(void) {
       cmocka_unit_test(test_strangers_are_bounded),
       cmocka_unit_test(test_json_bytes),
       cmocka_unit_test(test_config_monitoring),
+      cmocka_unit_test(test_config_memory),
       cmocka_unit_test(test_admin_addr_local),
       cmocka_unit_test(test_admin_token_rules),
   };
