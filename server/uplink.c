@@ -684,6 +684,8 @@ static void connect_now(fs_uplink *u) {
   if ((rc = fs_conn_connect(&uc->conn, (struct sockaddr *)&u->addr,
                             FS_UPLINK_IDLE_MS, on_connect)))
     link_error(u, rc, "cannot connect to %s: %s", u->srv->cfg->parent, fs_strerror(rc));
+  else /* the handshake's deadline; the Welcome turns this timer into the tick */
+    uv_timer_start(&u->retry, on_timer, FS_UPLINK_HANDSHAKE_MS, 0);
 }
 
 /* Sends this node's status and its subtree's upward. */
@@ -708,8 +710,8 @@ static void send_status(fs_uplink *u) {
   u->status_dirty = false;
 }
 
-/* One timer: the backoff before a reconnect, then, while connected, a
- * one-second tick that sends a status report when something changed (or
+/* One timer: the backoff before a reconnect, the deadline of a handshake,
+ * then, while connected, a one-second tick that sends a status report when something changed (or
  * every report_interval_s anyway) and a pull every keepalive period: the
  * keepalive that also fetches what came down. */
 static void on_timer(uv_timer_t *t) {
@@ -720,8 +722,14 @@ static void on_timer(uv_timer_t *t) {
     connect_now(u);
     return;
   }
-  if (u->st != U_READY)
+  if (u->st != U_READY) {
+    /* A parent that sends its handshake a byte at a time would hold the
+     * link for ever under the idle limit, which every byte restarts. */
+    if (!u->conn->closing)
+      link_error(u, FS_ETIMEOUT, "the parent at %s did not complete the handshake within %d s",
+                 u->srv->cfg->parent, FS_UPLINK_HANDSHAKE_MS / 1000);
     return;
+  }
   uint64_t now = fs_hlc_now_ms();
   /* Its own clock: status reports sent for changes below must not put the
    * keepalive pull off for ever. */

@@ -31,6 +31,7 @@ typedef struct fs_uplink fs_uplink;
 #define FS_UPLINK_TICK_MS 1000
 #define FS_UPLINK_KEEPALIVE_MS 5000 /* status report + pull: small and cheap */
 #define FS_UPLINK_IDLE_MS 30000
+#define FS_UPLINK_HANDSHAKE_MS 15000 /* connect to Welcome: a deadline, input does not extend it */
 
 typedef struct fs_uplink_stats {
   bool connected;

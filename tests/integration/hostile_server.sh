@@ -22,6 +22,10 @@
 #   server_unreachable  the server's SYNs go unanswered (a full listen queue)
 #                  each: exit 2 at FS_SYNC_WELCOME_MS (15 s) with a sentence,
 #                  the outbox kept
+#   uplink_trickle  the same fake as the parent of a node: the node's link
+#                  gives up at FS_UPLINK_HANDSHAKE_MS (15 s) with a sentence
+#                  and tries again later (it waited for ever: every byte
+#                  re-armed its 30 s idle limit)
 #   clock_at_limit  a pulled record stamped 2^63-1 (a device with a wrong
 #                  date): kept as it came, the laptop's next edit still
 #                  recorded with a clock of now; editing that record's
@@ -166,6 +170,22 @@ clock_hour_ahead() {
   ((WHEN >= $(date +%s) + 3500)) || fail "the laptop's edit ($WHEN) is not after what it pulled"
 }
 
+uplink_trickle() {
+  local t0 took
+  fake trickle
+  write_server_config child $AREA "parent = $FAKE"
+  t0=$SECONDS
+  start_server child
+  wait_until 60 "the node's link to give up on the trickling parent" \
+    grep -q "did not complete the handshake within 15 s" "$T/child.log"
+  took=$((SECONDS - t0))
+  ((took >= 13 && took <= 40)) || fail "the link gave up after $took s, not at its 15 s deadline"
+  assert_contains "$(grep 'event=uplink.error' "$T/child.log" | head -n 1)" "err=E_TIMEOUT" \
+    "the link's error"
+  wait_until 30 "the fake to see the node hang up" grep -q '^closed' "$T/fake.out"
+  stop_server child
+}
+
 run_checks honest_fake ack_wrong_seq ack_reordered ack_wrong_id ack_other_device \
   pull_stuck pull_endless hello_certs handshake_trickle server_unreachable \
-  clock_at_limit clock_year_ahead clock_hour_ahead
+  uplink_trickle clock_at_limit clock_year_ahead clock_hour_ahead
