@@ -405,6 +405,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env) {
     break;
   }
   case FS__ENVELOPE__MSG_WELCOME:
+    fs_conn_admitted(&lp->conn); /* Acks of 512 refused sets exceed the Hello limit */
     lp->state = L_READY;
     G.ready++;
     G.connected_total++;

@@ -639,6 +639,13 @@ static bool cert_key_of(const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN])
   return ok;
 }
 
+/* True when fs_cert_store's error r is about the certificate (it is
+ * skipped), not about the store. */
+static bool cert_unfit(int r) {
+  return r == FS_EUNTRUSTED || r == FS_EBADSIG || r == FS_EDECODE || r == FS_EINVAL ||
+         r == FS_ETOOBIG;
+}
+
 /* True when one of certs would be stored, checked in a read transaction.
  * The caller's thread (a node's loop) then takes no write transaction for
  * what it would not store: that waits behind the ingest writer's commit,
@@ -657,7 +664,8 @@ static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBi
     bool held = cert_key_of(certs[i].data, certs[i].len, key) &&
                 mdb_get(txn, s->certs, &k, &v) == 0 && v.mv_size == certs[i].len &&
                 memcmp(v.mv_data, certs[i].data, v.mv_size) == 0;
-    any = !held && cert_storable(s, txn, root, certs[i].data, certs[i].len, key) == 1;
+    int r = held ? 0 : cert_storable(s, txn, root, certs[i].data, certs[i].len, key);
+    any = r == 1 || (r < 0 && !cert_unfit(r)); /* a storage error: the write reports it */
   }
   mdb_txn_abort(txn);
   return any;
@@ -679,8 +687,7 @@ int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
       int r = fs_cert_store(s, txn, root, certs[i].data, certs[i].len);
       if (r > 0)
         stored++;
-      else if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
-               r != FS_EINVAL && r != FS_ETOOBIG)
+      else if (r < 0 && !cert_unfit(r))
         rc = r;
     }
   if (rc == 0 && stored)

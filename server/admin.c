@@ -341,8 +341,10 @@ static admin_job *job_new(http_req *r, int (*fn)(admin_job *j)) {
 static void job_submit(admin_job *j) {
   fs_admin *a = j->a;
   j->r->job = j;
-  j->r->done = true; /* the request is complete: its answer comes from the job */
-  uv_read_stop((uv_stream_t *)&j->r->tcp);
+  /* The request is complete: its answer comes from the job. Reading goes
+   * on (on_read discards what comes) so that a client that hangs up takes
+   * its waiting job with it (req_close). */
+  j->r->done = true;
   uv_timer_start(&j->r->timer, on_timeout, ADMIN_JOB_TIMEOUT_MS, 0);
   if (!a->running) {
     job_start(a, j);

@@ -737,15 +737,25 @@ static uint64_t tally(fs_ingest *ing, const fs_batch *b) {
 }
 
 /* On the loop thread, holding mu: the map growth the writer waits for
- * (holding no transaction), unless a report on the pool still holds one;
- * then fs_ingest_grow_pending runs it when the report ends. */
+ * (holding no transaction). While a report on the pool holds a read
+ * transaction, a growth ahead of need is skipped (asked again after the
+ * next commit) and a forced one - the map is full - waits until the
+ * report ends (fs_ingest_grow_pending). */
 static void grow_if_asked(fs_ingest *ing) {
   if (ing->grow == FS_GROW_NONE)
     return;
-  if (ing->store->pool_readers > 0) {
+  if (ing->store->pool_readers > 0 && ing->grow == FS_GROW_IF_NEEDED) {
+    /* Ahead of need: the writer asks again after its next commit rather
+     * than wait for the report. */
+    ing->grow_rc = 0;
+    ing->grow = FS_GROW_NONE;
+    uv_cond_broadcast(&ing->wake);
+    return;
+  }
+  if (ing->store->pool_readers > 0) { /* full: the commit waits for it */
     if (!ing->grow_deferred)
-      fs_log(FS_LOG_INFO, "store.grow_deferred", "msg=\"the map grows when the report "
-             "being computed ends\"");
+      fs_log(FS_LOG_INFO, "store.grow_deferred", "msg=\"the map is full; it grows when the "
+             "report being computed ends\"");
     ing->grow_deferred = true;
     return;
   }

@@ -215,6 +215,10 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   s->st = S_READY;
   uv_timer_stop(&s->deadline);
   fs_conn_admitted(&s->conn);
+  if (srv->push_full) { /* the others were paused when the budget was reached */
+    fs_conn_pause(&s->conn);
+    s->mem_paused = true;
+  }
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
