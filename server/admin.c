@@ -79,9 +79,7 @@ struct admin_job {
   uv_work_t work;
   fs_admin *a;
   http_req *r;           /* its request (freed after the job if closed meanwhile) */
-  int (*fn)(admin_job *j);
-  fs_store *store;
-  const char *node, *node_area; /* the node's configuration: fixed while it runs */
+  int (*fn)(admin_job *j); /* reads a->srv's store and configuration only */
   char area[256], from[32], to[32], lang[8], fmt[16];
   fs_strbuf body;
   const char *type;
@@ -330,9 +328,6 @@ static admin_job *job_new(http_req *r, int (*fn)(admin_job *j)) {
   j->a = a;
   j->r = r;
   j->fn = fn;
-  j->store = &a->srv->store;
-  j->node = a->srv->cfg->id;
-  j->node_area = a->srv->cfg->area;
   j->type = "text/plain; charset=utf-8";
   fs_strbuf_init(&j->body);
   return j;
@@ -360,11 +355,12 @@ static void job_submit(admin_job *j) {
 
 /* GET /api/conflicts?area=PREFIX[&format=text] (conflicts.h). */
 static int conflicts_job(admin_job *j) {
+  fs_server *srv = j->a->srv;
   bool text = strcmp(j->fmt, "text") == 0;
   MDB_txn *txn;
-  int rc = fs_store_begin(j->store, false, &txn);
+  int rc = fs_store_begin(&srv->store, false, &txn);
   if (rc == 0) {
-    rc = fs_conflicts_render(j->store, txn, j->node, j->area, !text, &j->body);
+    rc = fs_conflicts_render(&srv->store, txn, srv->cfg->id, j->area, !text, &j->body);
     mdb_txn_abort(txn);
   }
   if (rc) {
@@ -396,8 +392,9 @@ static void route_conflicts(http_req *r, fs_server *srv) {
 
 /* Records issue: GET /api/report?area=&from=&to=&lang=&format= (report.h). */
 static int report_job(admin_job *j) {
-  int rc = fs_report_http(j->store, j->node, j->node_area, j->area, j->from, j->to, j->lang,
-                          j->fmt, &j->body, &j->type);
+  fs_server *srv = j->a->srv;
+  int rc = fs_report_http(&srv->store, srv->cfg->id, srv->cfg->area, j->area, j->from, j->to,
+                          j->lang, j->fmt, &j->body, &j->type);
   if (rc && rc != FS_EINVAL)
     fs_strbuf_printf(&j->body, "%s\n", fs_strerror(rc));
   return rc == 0 ? 200 : rc == FS_EINVAL ? 400 : 500;

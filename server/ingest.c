@@ -738,21 +738,14 @@ static uint64_t tally(fs_ingest *ing, const fs_batch *b) {
 
 /* On the loop thread, holding mu: the map growth the writer waits for
  * (holding no transaction). While a report on the pool holds a read
- * transaction, a growth ahead of need is skipped (asked again after the
- * next commit) and a forced one - the map is full - waits until the
- * report ends (fs_ingest_grow_pending). */
+ * transaction, a growth ahead of need is skipped (the writer asks again
+ * after its next commit) and a forced one - the map is full - waits until
+ * the report ends (fs_ingest_grow_pending). */
 static void grow_if_asked(fs_ingest *ing) {
   if (ing->grow == FS_GROW_NONE)
     return;
-  if (ing->store->pool_readers > 0 && ing->grow == FS_GROW_IF_NEEDED) {
-    /* Ahead of need: the writer asks again after its next commit rather
-     * than wait for the report. */
-    ing->grow_rc = 0;
-    ing->grow = FS_GROW_NONE;
-    uv_cond_broadcast(&ing->wake);
-    return;
-  }
-  if (ing->store->pool_readers > 0) { /* full: the commit waits for it */
+  bool reading = ing->store->pool_readers > 0;
+  if (reading && ing->grow == FS_GROW_FORCE) {
     if (!ing->grow_deferred)
       fs_log(FS_LOG_INFO, "store.grow_deferred", "msg=\"the map is full; it grows when the "
              "report being computed ends\"");
@@ -760,7 +753,7 @@ static void grow_if_asked(fs_ingest *ing) {
     return;
   }
   ing->grow_deferred = false;
-  ing->grow_rc = fs_store_grow(ing->store, ing->grow == FS_GROW_FORCE);
+  ing->grow_rc = reading ? 0 : fs_store_grow(ing->store, ing->grow == FS_GROW_FORCE);
   ing->grow = FS_GROW_NONE;
   uv_cond_broadcast(&ing->wake);
 }

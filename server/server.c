@@ -197,6 +197,13 @@ static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   return 0;
 }
 
+/* The node's Push memory is over its budget (push_memory_changed): no
+ * ready session reads until it is down again, one just admitted included. */
+static void pause_for_memory(fs_session *s) {
+  fs_conn_pause(&s->conn);
+  s->mem_paused = true;
+}
+
 static void on_hello(fs_session *s, const Fs__Hello *h) {
   fs_server *srv = s->srv;
   int rc = fs_hello_check(h, &s->conn.hs);
@@ -215,10 +222,8 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   s->st = S_READY;
   uv_timer_stop(&s->deadline);
   fs_conn_admitted(&s->conn);
-  if (srv->push_full) { /* the others were paused when the budget was reached */
-    fs_conn_pause(&s->conn);
-    s->mem_paused = true;
-  }
+  if (srv->push_full) /* the others were paused when the budget was reached */
+    pause_for_memory(s);
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
@@ -286,8 +291,7 @@ static void push_memory_changed(fs_server *srv) {
     unsigned n = 0;
     for (fs_session *o = srv->sessions; o; o = o->next)
       if (o->st == S_READY && !o->conn_closed) {
-        fs_conn_pause(&o->conn);
-        o->mem_paused = true;
+        pause_for_memory(o);
         n++;
       }
     fs_log(FS_LOG_INFO, "server.push_memory_full", "held_mb=%zu budget_mb=%zu sessions=%u "
@@ -361,10 +365,6 @@ static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
     fs_conn_pause(&s->conn);
   s->srv->push_bytes += mem;
   push_memory_changed(s->srv);
-  if (s->srv->push_full && !s->mem_paused) { /* ready since the budget was reached */
-    fs_conn_pause(&s->conn);
-    s->mem_paused = true;
-  }
 }
 
 struct pull_out {
