@@ -53,7 +53,9 @@ int fs_cert_issue(Fs__Cert *c, const fs_keypair *issuer, uint8_t **out, size_t *
 }
 
 
-int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HASH_LEN]) {
+/* fs_cert_open, the issuer's signature checked only when verify is set. */
+static int open_cert(const uint8_t *p, size_t len, bool verify, Fs__Cert **out,
+                     uint8_t id[FS_HASH_LEN]) {
   if (len > FS_CERT_MAX)
     return FS_ETOOBIG;
   Fs__SignedCert *sc = fs__signed_cert__unpack(NULL, len, p);
@@ -64,8 +66,8 @@ int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HAS
   if (!c)
     rc = FS_EDECODE;
   else if (c->issuer.len != FS_PK_LEN || sc->signature.len != FS_SIG_LEN ||
-           crypto_sign_verify_detached(sc->signature.data, sc->body.data, sc->body.len,
-                                       c->issuer.data) != 0)
+           (verify && crypto_sign_verify_detached(sc->signature.data, sc->body.data,
+                                                  sc->body.len, c->issuer.data) != 0))
     rc = FS_EBADSIG;
   else if (!cert_bounded(c))
     rc = FS_EINVAL;
@@ -79,6 +81,10 @@ int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HAS
   }
   *out = c;
   return 0;
+}
+
+int fs_cert_open(const uint8_t *p, size_t len, Fs__Cert **out, uint8_t id[FS_HASH_LEN]) {
+  return open_cert(p, len, true, out, id);
 }
 
 static bool window_holds(uint64_t from, uint64_t until, uint64_t at) {
@@ -377,49 +383,63 @@ int fs_cert_latest(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
 /* Whether the SignedCert p would be stored: 1 when it chains to root (as
  * issued) and is not held yet, 0 when held, else why not (FS_EUNTRUSTED, a
  * decode or signature error). key gets its key in s->certs. */
+/* What storing p would do: 1 store it, 0 nothing (held already), or why
+ * not. The signature is checked last, only for a certificate not held, and
+ * not again when *sig_checked (NULL: none) says an earlier call over the
+ * same bytes checked it; a check that passes sets it. */
 static int cert_storable(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
-                         const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN]) {
+                         const uint8_t *p, size_t len, bool *sig_checked,
+                         uint8_t key[CERT_KEY_LEN]) {
   Fs__Cert *c;
-  int rc = fs_cert_open(p, len, &c, key + FS_PK_LEN + 1);
+  int rc = open_cert(p, len, false, &c, key + FS_PK_LEN + 1);
   if (rc)
     return rc;
   memcpy(key, c->subject.data, FS_PK_LEN);
   key[FS_PK_LEN] = (uint8_t)c->kind;
-  /* Valid when issued: later revocations of the issuer are checked at use. */
-  bool trusted = issuer_valid(s, txn, root, c->issuer.data, c->area, c->issued_at, 0, NULL);
-  fs__cert__free_unpacked(c, NULL);
-  if (!trusted)
-    return FS_EUNTRUSTED;
   MDB_val k = {CERT_KEY_LEN, key}, v;
   rc = mdb_get(txn, s->certs, &k, &v);
-  return rc == 0 ? 0 : rc == MDB_NOTFOUND ? 1 : fs_err_from_mdb(rc);
+  if (rc != MDB_NOTFOUND) { /* held: its key is the hash of the same body */
+    fs__cert__free_unpacked(c, NULL);
+    return fs_err_from_mdb(rc);
+  }
+  rc = 0;
+  if (!sig_checked || !*sig_checked) {
+    Fs__Cert *signed_c;
+    if ((rc = fs_cert_open(p, len, &signed_c, key + FS_PK_LEN + 1)) == 0)
+      fs__cert__free_unpacked(signed_c, NULL);
+    if (rc == 0 && sig_checked)
+      *sig_checked = true;
+  }
+  /* Valid when issued: later revocations of the issuer are checked at use. */
+  if (rc == 0 && !issuer_valid(s, txn, root, c->issuer.data, c->area, c->issued_at, 0, NULL))
+    rc = FS_EUNTRUSTED;
+  fs__cert__free_unpacked(c, NULL);
+  return rc ? rc : 1;
+}
+
+/* fs_cert_store, the signature not checked again when *sig_checked. */
+static int store_cert(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                      const uint8_t *p, size_t len, bool *sig_checked) {
+  uint8_t key[CERT_KEY_LEN];
+  int rc = cert_storable(s, txn, root, p, len, sig_checked, key);
+  if (rc <= 0)
+    return rc;
+  MDB_val k = {sizeof key, key}, v = {len, (void *)p};
+  uint64_t seq;
+  uint8_t sk[8];
+  if ((rc = fs_err_from_mdb(mdb_put(txn, s->certs, &k, &v, MDB_NOOVERWRITE))) ||
+      (rc = fs_meta_get_u64(s, txn, "cert_seq", &seq)) ||
+      (rc = fs_meta_put_u64(s, txn, "cert_seq", ++seq)))
+    return rc;
+  fs_be64_put(sk, seq);
+  MDB_val lk = {8, sk};
+  rc = fs_err_from_mdb(mdb_put(txn, s->certlog, &lk, &k, 0));
+  return rc ? rc : 1;
 }
 
 int fs_cert_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
                   const uint8_t *p, size_t len) {
-  uint8_t key[CERT_KEY_LEN];
-  int rc = cert_storable(s, txn, root, p, len, key);
-  if (rc <= 0)
-    return rc;
-  MDB_val k = {sizeof key, key}, v = {len, (void *)p};
-  rc = fs_err_from_mdb(mdb_put(txn, s->certs, &k, &v, MDB_NOOVERWRITE));
-  if (rc == 0) {
-    uint64_t seq;
-    uint8_t sk[8];
-    if ((rc = fs_meta_get_u64(s, txn, "cert_seq", &seq)) ||
-        (rc = fs_meta_put_u64(s, txn, "cert_seq", ++seq)))
-      return rc;
-    fs_be64_put(sk, seq);
-    MDB_val lk = {8, sk};
-    rc = fs_err_from_mdb(mdb_put(txn, s->certlog, &lk, &k, 0));
-    return rc ? rc : 1;
-  }
-  if (rc == FS_ESTORE) { /* MDB_KEYEXIST maps here: already held */
-    MDB_val old;
-    if (mdb_get(txn, s->certs, &k, &old) == 0)
-      return 0;
-  }
-  return rc;
+  return store_cert(s, txn, root, p, len, NULL);
 }
 
 int fs_cert_log_since(fs_store *s, MDB_txn *txn, uint64_t cursor, size_t max,
@@ -618,27 +638,6 @@ void fs_certlist_free(fs_certlist *l) {
   memset(l, 0, sizeof *l);
 }
 
-/* The certs database key of a SignedCert, without checking its signature
- * (only to see whether it is held already). Returns false when malformed. */
-static bool cert_key_of(const uint8_t *p, size_t len, uint8_t key[CERT_KEY_LEN]) {
-  if (len > FS_CERT_MAX)
-    return false;
-  Fs__SignedCert *sc = fs__signed_cert__unpack(NULL, len, p);
-  if (!sc)
-    return false;
-  Fs__Cert *c = fs__cert__unpack(NULL, sc->body.len, sc->body.data);
-  bool ok = c && c->subject.len == FS_PK_LEN;
-  if (ok) {
-    memcpy(key, c->subject.data, FS_PK_LEN);
-    key[FS_PK_LEN] = (uint8_t)c->kind;
-    crypto_generichash(key + FS_PK_LEN + 1, FS_HASH_LEN, sc->body.data, sc->body.len, NULL, 0);
-  }
-  if (c)
-    fs__cert__free_unpacked(c, NULL);
-  fs__signed_cert__free_unpacked(sc, NULL);
-  return ok;
-}
-
 /* True when fs_cert_store's error r is about the certificate (it is
  * skipped), not about the store. */
 static bool cert_unfit(int r) {
@@ -646,26 +645,30 @@ static bool cert_unfit(int r) {
          r == FS_ETOOBIG;
 }
 
+/* Certificates whose signatures fs_certs_accept's read pass checked, for
+ * its write pass not to check them again: the first 64 (a Hello carries at
+ * most FS_CERTS_PER_HELLO). */
+#define ACCEPT_CHECKED_MAX 64
+
 /* True when one of certs would be stored, checked in a read transaction.
  * The caller's thread (a node's loop) then takes no write transaction for
  * what it would not store: that waits behind the ingest writer's commit,
  * and a Hello of strangers' certificates could hold the loop with it. The
  * common case, a laptop presenting its enrolment at every sync, costs a
- * read and no signature check. */
+ * read and no signature check. The signatures of the others are checked
+ * here, outside the writer's lock, and marked in checked. */
 static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBinaryData *certs,
-                         size_t n) {
+                         size_t n, bool checked[ACCEPT_CHECKED_MAX]) {
   MDB_txn *txn;
   if (fs_store_begin(s, false, &txn) != 0)
     return true; /* the write transaction will say what is wrong */
   bool any = false;
-  for (size_t i = 0; !any && i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     uint8_t key[CERT_KEY_LEN];
-    MDB_val k = {sizeof key, key}, v;
-    bool held = cert_key_of(certs[i].data, certs[i].len, key) &&
-                mdb_get(txn, s->certs, &k, &v) == 0 && v.mv_size == certs[i].len &&
-                memcmp(v.mv_data, certs[i].data, v.mv_size) == 0;
-    int r = held ? 0 : cert_storable(s, txn, root, certs[i].data, certs[i].len, key);
-    any = r == 1 || (r < 0 && !cert_unfit(r)); /* a storage error: the write reports it */
+    bool unmarked = false;
+    int r = cert_storable(s, txn, root, certs[i].data, certs[i].len,
+                          i < ACCEPT_CHECKED_MAX ? &checked[i] : &unmarked, key);
+    any = any || r == 1 || (r < 0 && !cert_unfit(r)); /* a storage error: the write reports it */
   }
   mdb_txn_abort(txn);
   return any;
@@ -673,7 +676,8 @@ static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBi
 
 int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
                     ProtobufCBinaryData *certs, size_t n) {
-  if (n == 0 || !any_storable(s, root, certs, n))
+  bool checked[ACCEPT_CHECKED_MAX] = {false};
+  if (n == 0 || !any_storable(s, root, certs, n, checked))
     return 0;
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
@@ -684,7 +688,8 @@ int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
    * up what the first could not chain yet. */
   for (int pass = 0; pass < 2 && rc == 0; pass++)
     for (size_t i = 0; rc == 0 && i < n; i++) {
-      int r = fs_cert_store(s, txn, root, certs[i].data, certs[i].len);
+      int r = store_cert(s, txn, root, certs[i].data, certs[i].len,
+                         i < ACCEPT_CHECKED_MAX ? &checked[i] : NULL);
       if (r > 0)
         stored++;
       else if (r < 0 && !cert_unfit(r))
