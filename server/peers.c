@@ -215,6 +215,11 @@ fs_peer *fs_peers_opened(fs_peers *p, const uint8_t key[FS_PK_LEN], const fs_gra
   return e;
 }
 
+unsigned fs_peers_sessions(const fs_peers *p, const uint8_t key[FS_PK_LEN]) {
+  long i = find(p, key);
+  return i < 0 ? 0 : p->v[i]->sessions;
+}
+
 void fs_peers_closed(fs_peer *e, const fs_conn *c) {
   for (size_t i = 0; i < FS_PEER_LIVE_MAX; i++)
     if (e->live[i] == c) {

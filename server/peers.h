@@ -94,6 +94,10 @@ int fs_peers_load(fs_peers *p, const uint8_t self[FS_PK_LEN]);
 fs_peer *fs_peers_opened(fs_peers *p, const uint8_t key[FS_PK_LEN], const fs_grant *g,
                          const char *software, const fs_conn *c);
 
+/* The open sessions of key that fs_peers_opened counted (a binary search:
+ * a Hello looks it up among tens of thousands of peers). */
+unsigned fs_peers_sessions(const fs_peers *p, const uint8_t key[FS_PK_LEN]);
+
 /* The session on c ended: its bytes join the peer's totals. */
 void fs_peers_closed(fs_peer *e, const fs_conn *c);
 

@@ -85,6 +85,8 @@ static void on_session_closed(fs_conn *c, int reason) {
   s->conn_closed = true;
   if (s->peer)
     fs_peers_closed(s->peer, c);
+  else if (s->st == S_READY)
+    s->srv->untracked--;
   if (!s->deadline_closed)
     uv_close((uv_handle_t *)&s->deadline, on_deadline_closed);
   session_maybe_free(s);
@@ -183,12 +185,15 @@ static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   if (s->is_node && (!g.has_parent || sodium_memcmp(g.parent, srv->key.pk, FS_PK_LEN) != 0))
     return refuse_hello(s, key, FS_ESCOPE, "node %s is certified under another parent",
                         g.node_id);
-  int same = 0;
-  for (fs_session *o = srv->sessions; o; o = o->next)
-    if (o != s && o->st == S_READY && memcmp(o->peer_key, h->key.data, FS_PK_LEN) == 0)
+  /* The peer table counts a key's open sessions; only those it had no
+   * room for (more than FS_PEERS_MAX known peers) are looked for here. */
+  unsigned same = fs_peers_sessions(&srv->peers, h->key.data);
+  for (fs_session *o = srv->untracked ? srv->sessions : NULL; o; o = o->next)
+    if (o != s && o->st == S_READY && !o->peer && !o->conn_closed &&
+        memcmp(o->peer_key, h->key.data, FS_PK_LEN) == 0)
       same++;
   if (same >= FS_SESSIONS_PER_KEY)
-    return refuse_hello(s, key, FS_ELIMIT, "%s key %s already has %d open sessions here",
+    return refuse_hello(s, key, FS_ELIMIT, "%s key %s already has %u open sessions here",
                         what, hex, same);
   *gp = g;
   memcpy(s->peer_key, h->key.data, FS_PK_LEN);
@@ -225,6 +230,8 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   if (srv->push_full) /* the others were paused when the budget was reached */
     pause_for_memory(s);
   s->peer = fs_peers_opened(&srv->peers, s->peer_key, &g, h->software, &s->conn);
+  if (!s->peer)
+    srv->untracked++;
   fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   MDB_txn *txn;
   uint64_t seq = 0, cursor = 0, cert_cursor = 0;

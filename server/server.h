@@ -57,6 +57,7 @@ typedef struct fs_server {
   const fs_config_flags *flags; /* the command line's overrides, or NULL */
   fs_session *sessions;  /* doubly linked list of live sessions */
   size_t nsessions;
+  size_t untracked;      /* ready sessions the peer table had no room for */
   fs_uplink *uplink;     /* NULL without a parent, and once stopping */
   fs_status status;      /* own counters' cache and children's reports */
   fs_peers peers;        /* per direct peer: connections, counts, refusals */

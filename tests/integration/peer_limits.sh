@@ -32,6 +32,10 @@
 #                   (server.push_memory_full logged), every sync completes,
 #                   the node holds each change set once, and a laptop that
 #                   syncs again agrees with it.
+#   sessions_per_key  four sessions of one laptop held open: a fifth Hello
+#                   of that key is refused with E_LIMIT ("already has 4 open
+#                   sessions here") while another laptop is admitted; once
+#                   one of the four has hung up, the key is admitted again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -256,4 +260,31 @@ push_memory() {
   stop_server pm
 }
 
-run_checks fd_limit never_reads sigterm_push sigterm_noread push_memory
+sessions_per_key() {
+  local i pids=() out
+  tree_node spk $C -
+  tree_laptop spk1 $C >/dev/null
+  tree_laptop spk2 $C >/dev/null
+  for i in 1 2 3 4; do
+    mkfifo "$T/spk_hold$i.in"
+    "$FS_TESTPEER" hold-quiet --dir "$T/spk1" --server "$(server_addr spk)" \
+      <"$T/spk_hold$i.in" >"$T/spk_hold$i.out" 2>&1 &
+    pids+=($!)
+    BG_PIDS+=($!)
+    exec {fd}>"$T/spk_hold$i.in" # the holder waits for a line that never comes
+    wait_until 20 "held session $i" grep -qx ready "$T/spk_hold$i.out"
+  done
+  out=$("$FS_TESTPEER" hello --dir "$T/spk1" --server "$(server_addr spk)")
+  assert_contains "$out" "error code=E_LIMIT" "a fifth session of one laptop"
+  assert_contains "$out" "already has 4 open sessions here" "a fifth session of one laptop"
+  out=$("$FS_TESTPEER" hello --dir "$T/spk2" --server "$(server_addr spk)")
+  assert_contains "$out" "welcome area=$C" "another laptop meanwhile"
+  kill -TERM "${pids[0]}"
+  wait_pid "${pids[0]}" 10
+  welcomed() { "$FS_TESTPEER" hello --dir "$T/spk1" --server "$(server_addr spk)" | grep -q '^welcome'; }
+  wait_until 10 "the laptop admitted again after one session ended" welcomed
+  assert_alive spk
+  stop_server spk
+}
+
+run_checks fd_limit never_reads sigterm_push sigterm_noread push_memory sessions_per_key
