@@ -645,20 +645,8 @@ static bool cert_unfit(int r) {
          r == FS_ETOOBIG;
 }
 
-/* Certificates whose signatures fs_certs_accept's read pass checked, for
- * its write pass not to check them again: the first 64 (a Hello carries at
- * most FS_CERTS_PER_HELLO). */
-#define ACCEPT_CHECKED_MAX 64
-
-/* True when one of certs would be stored, checked in a read transaction.
- * The caller's thread (a node's loop) then takes no write transaction for
- * what it would not store: that waits behind the ingest writer's commit,
- * and a Hello of strangers' certificates could hold the loop with it. The
- * common case, a laptop presenting its enrolment at every sync, costs a
- * read and no signature check. The signatures of the others are checked
- * here, outside the writer's lock, and marked in checked. */
-static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBinaryData *certs,
-                         size_t n, bool checked[ACCEPT_CHECKED_MAX]) {
+bool fs_certs_storable(fs_store *s, const uint8_t root[FS_PK_LEN],
+                       const ProtobufCBinaryData *certs, size_t n, bool *checked) {
   MDB_txn *txn;
   if (fs_store_begin(s, false, &txn) != 0)
     return true; /* the write transaction will say what is wrong */
@@ -667,36 +655,47 @@ static bool any_storable(fs_store *s, const uint8_t root[FS_PK_LEN], ProtobufCBi
     uint8_t key[CERT_KEY_LEN];
     bool unmarked = false;
     int r = cert_storable(s, txn, root, certs[i].data, certs[i].len,
-                          i < ACCEPT_CHECKED_MAX ? &checked[i] : &unmarked, key);
+                          checked ? &checked[i] : &unmarked, key);
     any = any || r == 1 || (r < 0 && !cert_unfit(r)); /* a storage error: the write reports it */
   }
   mdb_txn_abort(txn);
   return any;
 }
 
-int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
-                    ProtobufCBinaryData *certs, size_t n) {
-  bool checked[ACCEPT_CHECKED_MAX] = {false};
-  if (n == 0 || !any_storable(s, root, certs, n, checked))
-    return 0;
-  MDB_txn *txn;
-  int rc = fs_store_begin(s, true, &txn);
-  if (rc)
-    return rc;
+int fs_certs_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                   const ProtobufCBinaryData *certs, size_t n, bool *checked) {
   int stored = 0;
   /* Delegations may come after what they vouch for: a second pass picks
    * up what the first could not chain yet. */
-  for (int pass = 0; pass < 2 && rc == 0; pass++)
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < n; i++) {
       int r = store_cert(s, txn, root, certs[i].data, certs[i].len,
-                         i < ACCEPT_CHECKED_MAX ? &checked[i] : NULL);
+                         checked ? &checked[i] : NULL);
       if (r > 0)
         stored++;
       else if (r < 0 && !cert_unfit(r))
-        rc = r;
+        return r;
     }
-  if (rc == 0 && stored)
-    return (rc = fs_store_commit(txn)) ? rc : stored;
-  mdb_txn_abort(txn);
+  return stored;
+}
+
+int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
+                    ProtobufCBinaryData *certs, size_t n) {
+  if (n == 0)
+    return 0;
+  bool *checked = calloc(n, sizeof *checked); /* NULL: the write checks them again */
+  MDB_txn *txn;
+  int rc = 0;
+  if (fs_certs_storable(s, root, certs, n, checked) &&
+      (rc = fs_store_begin(s, true, &txn)) == 0) {
+    rc = fs_certs_store(s, txn, root, certs, n, checked);
+    if (rc > 0) {
+      int crc = fs_store_commit(txn);
+      rc = crc ? crc : rc;
+    } else {
+      mdb_txn_abort(txn);
+    }
+  }
+  free(checked);
   return rc;
 }

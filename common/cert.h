@@ -106,12 +106,26 @@ int fs_certlist_collect(fs_certlist *l, fs_store *s, const uint8_t key[FS_PK_LEN
                         Fs__CertKind kind);
 void fs_certlist_free(fs_certlist *l);
 
+/* The read pass of fs_certs_accept: true when one of certs would be
+ * stored, decided in a read transaction, checking the signatures of those
+ * not held (checked: NULL, or n flags, set for each signature checked). The
+ * common case, a laptop presenting its enrolment at every sync, costs a
+ * read and no signature check. */
+bool fs_certs_storable(fs_store *s, const uint8_t root[FS_PK_LEN],
+                       const ProtobufCBinaryData *certs, size_t n, bool *checked);
+
+/* The write pass: stores in txn those of certs that chain to root (in any
+ * order: delegations may come after what they vouch for), checking no
+ * signature marked in checked (NULL: none is). Certificates that do not
+ * chain are skipped. Returns the number newly stored or a storage error. */
+int fs_certs_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
+                   const ProtobufCBinaryData *certs, size_t n, bool *checked);
+
 /* Stores the certificates a peer presented, in one write transaction;
- * certificates that do not chain to root are skipped. A read transaction
- * decides first whether one would be stored: when none would (held
- * already, or strangers'), no write transaction is taken, so a Hello never
- * makes the loop wait for the ingest writer's commit for nothing. Returns
- * the number newly stored or an error. */
+ * certificates that do not chain to root are skipped. The read pass comes
+ * first: when none would be stored (held already, or strangers'), no write
+ * transaction is taken, and signatures are checked outside the writer's
+ * lock. Returns the number newly stored or an error. */
 int fs_certs_accept(fs_store *s, const uint8_t root[FS_PK_LEN],
                     ProtobufCBinaryData *certs, size_t n);
 

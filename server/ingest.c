@@ -108,6 +108,26 @@ int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
   fs_arena_move(&b->env_arena, arena);
   b->mem = 2 * b->env_arena.held;
   b->n = n;
+  b->certs = env->push->certs;
+  b->n_certs = env->push->n_certs;
+  *out = b;
+  return 0;
+}
+
+int fs_batch_new_certs(fs_batch **out, Fs__Envelope *env, fs_arena *arena,
+                       const ProtobufCBinaryData *certs, size_t n, bool *checked) {
+  fs_batch *b = calloc(1, sizeof *b);
+  if (!b || !(b->items = calloc(1, sizeof *b->items))) {
+    free(b);
+    return FS_ENOMEM;
+  }
+  b->env = env;
+  fs_arena_init(&b->env_arena, 0);
+  fs_arena_move(&b->env_arena, arena);
+  b->mem = b->env_arena.held;
+  b->certs = certs;
+  b->n_certs = n;
+  b->certs_checked = checked;
   *out = b;
   return 0;
 }
@@ -130,6 +150,7 @@ void fs_batch_free(fs_batch *b) {
     fs_arena_free(&b->chunks[i].arena);
   free(b->chunks);
   free(b->items);
+  free(b->certs_checked);
   fs_arena_free(&b->env_arena);
   free(b);
 }
@@ -561,24 +582,19 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
   for (fs_batch *b = list; rc == 0 && b; b = b->next) {
     if (b->rc)
       continue;
-    const Fs__Push *push = b->env->push;
-    if (!b->from_device && push->n_certs) {
-      for (size_t i = 0; rc == 0 && i < push->n_certs; i++) {
-        int r = fs_cert_store(s, txn, ing->root, push->certs[i].data, push->certs[i].len);
-        if (r == 1)
-          fs_trust_cache_reset(ing->trust); /* may revoke a key or its issuer */
-        if (r < 0 && r != FS_EUNTRUSTED && r != FS_EBADSIG && r != FS_EDECODE &&
-            r != FS_EINVAL && r != FS_ETOOBIG)
-          rc = r; /* an untrusted certificate is skipped, a storage error aborts */
-      }
+    if (b->n_certs) {
+      int r = fs_certs_store(s, txn, ing->root, b->certs, b->n_certs, b->certs_checked);
+      if (r > 0)
+        fs_trust_cache_reset(ing->trust); /* may revoke a key or its issuer */
+      rc = r < 0 ? r : 0; /* an untrusted certificate is skipped, a storage error aborts */
       uint64_t prev;
-      if (rc == 0 && push->cert_last &&
+      if (rc == 0 && b->cert_cursor &&
           (rc = fs_peer_get_u64(s, txn, b->peer_key, "cert_cursor", &prev)) == 0 &&
-          push->cert_last > prev)
-        rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", push->cert_last);
+          b->cert_cursor > prev)
+        rc = fs_peer_put_u64(s, txn, b->peer_key, "cert_cursor", b->cert_cursor);
     }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-      rc = commit_item(ing, txn, b, &b->items[i], push->sets[i]);
+      rc = commit_item(ing, txn, b, &b->items[i], b->env->push->sets[i]);
     rc = rc ? rc : fs_peers_persist(s, txn, b); /* per-peer counts, durable with the sets */
     uint64_t prev;
     if (rc == 0 && b->set_cursor && b->n > 0 &&

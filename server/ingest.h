@@ -15,7 +15,9 @@
  * Every set must be signed by a device holding a valid enrolment for the
  * set's area at the set's time, chained to the root, and not revoked before
  * its seq; certificates a child node pushes are stored first, in the same
- * transaction, so a new laptop's enrolment travels with its first sets.
+ * transaction, so a new laptop's enrolment travels with its first sets. A
+ * batch may carry certificates only: those of a Hello (fs_batch_new_certs),
+ * so that the loop never takes the write lock for a first contact.
  */
 #ifndef FS_INGEST_H
 #define FS_INGEST_H
@@ -63,6 +65,11 @@ struct fs_batch {
                             * decoded Push (its bodies decode into chunks) */
   size_t n;
   fs_batch_item *items;    /* n items, owned */
+  /* Certificates to store first, in the same transaction: a node's Push
+   * carries its new ones, a Hello its peer's (fs_batch_new_certs). */
+  const ProtobufCBinaryData *certs;
+  size_t n_certs;
+  bool *certs_checked;     /* NULL, or n_certs flags: signatures checked (owned) */
   fs_verify_chunk *chunks; /* nchunks verification jobs, owned (ingest.c) */
   size_t nchunks;
   /* Who pushed: a device may push only its own sets; a node any device's
@@ -150,6 +157,12 @@ void fs_ingest_stop(fs_ingest *ing);
  * the arena's memory (*arena is left empty). Returns 0, or FS_ELIMIT (too
  * many sets) or FS_ENOMEM, and then env and *arena are still the caller's. */
 int fs_batch_new(fs_batch **b, Fs__Envelope *env, fs_arena *arena);
+/* A batch of no change sets that stores the certificates of env (a Hello
+ * decoded in *arena, taken as fs_batch_new takes a Push): the n certs,
+ * checked their n flags (NULL: none checked yet; taken). Returns 0 or
+ * FS_ENOMEM, and then nothing was taken. */
+int fs_batch_new_certs(fs_batch **b, Fs__Envelope *env, fs_arena *arena,
+                       const ProtobufCBinaryData *certs, size_t n, bool *checked);
 /* Frees the batch, its Push and every decoded body: its arenas, whole. */
 void fs_batch_free(fs_batch *b);
 

@@ -144,24 +144,16 @@ static int refuse_hello(fs_session *s, const uint8_t *key, int code, const char 
 static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
   fs_server *srv = s->srv;
   const fs_config *cfg = srv->cfg;
-  /* Each certificate costs signature checks on the loop thread: a Hello
-   * carrying more than a peer ever needs is refused before any. */
-  if (h->n_certs > FS_CERTS_PER_HELLO)
-    return refuse_hello(s, h->key.data, FS_ELIMIT,
-                        "a hello may carry at most %d certificates; this one has %zu",
-                        FS_CERTS_PER_HELLO, h->n_certs);
   char hex[2 * FS_PK_LEN + 1];
   fs_hex_encode(hex, h->key.data, FS_PK_LEN);
-  int rc = fs_certs_accept(&srv->store, cfg->root_key, h->certs, h->n_certs);
-  if (rc < 0) {
-    fs_conn_fail(&s->conn, rc, "cannot store certificates: %s", fs_strerror(rc));
-    return rc;
-  }
   fs_grant *gp = g_out, g;
   uint64_t last_seq, from;
   MDB_txn *txn;
-  if ((rc = fs_store_begin(&srv->store, false, &txn)))
+  int rc = fs_store_begin(&srv->store, false, &txn);
+  if (rc) {
+    fs_conn_fail(&s->conn, rc, "storage error: %s", fs_strerror(rc));
     return rc;
+  }
   Fs__CertKind kind = s->is_node ? FS__CERT_KIND__CERT_NODE : FS__CERT_KIND__CERT_DEVICE;
   rc = fs_trust_find(&srv->store, txn, cfg->root_key, h->key.data, kind, NULL,
                      fs_hlc_now_ms(), &g);
@@ -209,18 +201,10 @@ static void pause_for_memory(fs_session *s) {
   s->mem_paused = true;
 }
 
-static void on_hello(fs_session *s, const Fs__Hello *h) {
+/* The certificates of the Hello are stored: decides on the peer, and
+ * welcomes it. */
+static void hello_admit(fs_session *s, const Fs__Hello *h) {
   fs_server *srv = s->srv;
-  int rc = fs_hello_check(h, &s->conn.hs);
-  if (rc) {
-    refuse_hello(s, NULL, rc, "hello refused: %s", fs_strerror(rc));
-    return;
-  }
-  if (strcmp(h->role, "node") != 0 && strcmp(h->role, "device") != 0) {
-    fs_conn_fail(&s->conn, FS_EPROTOCOL, "role must be device or node");
-    return;
-  }
-  s->is_node = strcmp(h->role, "node") == 0;
   fs_grant g;
   if (admit(s, h, &g) != 0)
     return;
@@ -237,7 +221,8 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   uint64_t seq = 0, cursor = 0, cert_cursor = 0;
   uint8_t cursor_id[FS_HASH_LEN];
   bool has_id = false;
-  if ((rc = fs_store_begin(&srv->store, false, &txn)) == 0) {
+  int rc = fs_store_begin(&srv->store, false, &txn);
+  if (rc == 0) {
     rc = fs_meta_get_u64(&srv->store, txn, "record_seq", &seq);
     if (rc == 0 && s->is_node)
       rc = fs_peer_get_u64(&srv->store, txn, s->peer_key, "cursor", &cursor);
@@ -269,6 +254,88 @@ static void on_hello(fs_session *s, const Fs__Hello *h) {
   env.msg_case = FS__ENVELOPE__MSG_WELCOME;
   env.welcome = &w;
   send_env(s, &env);
+}
+
+static void on_hello_certs_stored(fs_batch *b) {
+  fs_session *s = b->data;
+  s->batches--;
+  if (s->conn_closed) {
+  } else if (b->rc) {
+    fs_conn_fail(&s->conn, b->rc, "cannot store certificates: %s", fs_strerror(b->rc));
+  } else if (s->srv->stopping) {
+    fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
+  } else {
+    hello_admit(s, b->env->hello); /* before reading on: a Push may follow the Hello */
+    if (s->st == S_READY && !s->mem_paused)
+      fs_conn_resume(&s->conn);
+  }
+  fs_batch_free(b);
+  session_maybe_free(s); /* s may be gone now */
+}
+
+/* New certificates in a Hello (a laptop's first contact, a renewed
+ * enrolment) are stored by the ingest writer in its next transaction, with
+ * the Pushes in it: the loop never waits for the writer's lock or a disk
+ * flush, and first contacts arriving together share one commit. Their
+ * signatures are checked here, in a read transaction, and not again. The
+ * session reads nothing until they are stored. Returns false when none
+ * needs storing (the common case: a laptop presents its enrolment at every
+ * sync). */
+static bool hello_store_certs(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
+  fs_server *srv = s->srv;
+  const Fs__Hello *h = env->hello;
+  if (h->n_certs == 0)
+    return false;
+  bool *checked = calloc(h->n_certs, sizeof *checked); /* NULL: the writer checks them */
+  if (!fs_certs_storable(&srv->store, srv->cfg->root_key, h->certs, h->n_certs, checked)) {
+    free(checked);
+    return false;
+  }
+  fs_batch *b;
+  int rc = fs_batch_new_certs(&b, env, arena, h->certs, h->n_certs, checked);
+  if (rc) {
+    free(checked);
+    fs_conn_fail(&s->conn, rc, "cannot store certificates: %s", fs_strerror(rc));
+    return true;
+  }
+  b->done = on_hello_certs_stored;
+  b->data = s;
+  if ((rc = fs_ingest_submit(&srv->ingest, b))) {
+    fs_batch_free(b); /* and the Hello with it */
+    fs_conn_fail(&s->conn, rc, "%s", rc == FS_ESHUTDOWN
+                                         ? "server is shutting down; sync again later"
+                                         : "cannot queue the certificates");
+    return true;
+  }
+  s->batches++;
+  fs_conn_pause(&s->conn);
+  return true;
+}
+
+/* env lives in arena, which a batch takes when the Hello's certificates
+ * are to be stored. */
+static void on_hello(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
+  const Fs__Hello *h = env->hello;
+  int rc = fs_hello_check(h, &s->conn.hs);
+  if (rc) {
+    refuse_hello(s, NULL, rc, "hello refused: %s", fs_strerror(rc));
+    return;
+  }
+  if (strcmp(h->role, "node") != 0 && strcmp(h->role, "device") != 0) {
+    fs_conn_fail(&s->conn, FS_EPROTOCOL, "role must be device or node");
+    return;
+  }
+  s->is_node = strcmp(h->role, "node") == 0;
+  /* Each certificate costs signature checks on the loop thread: a Hello
+   * carrying more than a peer ever needs is refused before any. */
+  if (h->n_certs > FS_CERTS_PER_HELLO) {
+    refuse_hello(s, h->key.data, FS_ELIMIT,
+                 "a hello may carry at most %d certificates; this one has %zu",
+                 FS_CERTS_PER_HELLO, h->n_certs);
+    return;
+  }
+  if (!hello_store_certs(s, env, arena))
+    hello_admit(s, h);
 }
 
 static unsigned push_limit(const fs_session *s) {
@@ -351,6 +418,8 @@ static void on_push(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
     return;
   }
   b->from_device = !s->is_node;
+  if (b->from_device)
+    b->n_certs = 0; /* a laptop's certificates come in its Hello */
   b->set_cursor = s->is_node && env->push->log_last > 0;
   b->cursor = env->push->log_last;
   b->cert_cursor = s->is_node ? env->push->cert_last : 0;
@@ -545,7 +614,7 @@ static void on_frame(fs_conn *c, Fs__Envelope *env, fs_arena *arena) {
            env->error->code, env->error->message);
     fs_conn_close(c, FS_EREFUSED);
   } else if (s->st == S_HELLO && mc == FS__ENVELOPE__MSG_HELLO) {
-    on_hello(s, env->hello);
+    on_hello(s, env, arena);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PUSH) {
     on_push(s, env, arena);
   } else if (s->st == S_READY && mc == FS__ENVELOPE__MSG_PULL) {

@@ -3,7 +3,9 @@
  * revoke each other the earlier revocation stands; a revocation by an
  * administrator revoked from before it is void; a ring of administrators
  * each revoking the next ends; a damaged certificate log is an error; a
- * Hello's certificates that would not be stored take no write lock. */
+ * Hello's certificates that would not be stored take no write lock; the
+ * read pass checks each new signature and the write pass trusts its marks
+ * and stores a chain in any order. */
 #include "cert.h"
 #include "error.h"
 #include "testutil.h"
@@ -231,6 +233,59 @@ static void test_accept_without_write_lock(void **state) {
   fs_keypair_free(&newdev);
 }
 
+/* fs_certs_storable checks the signatures of what is new (and marks them),
+ * not of what is held; fs_certs_store stores a delegation and the
+ * enrolment it vouches for in either order, skips a forged certificate,
+ * and checks no signature the read pass marked. */
+static void test_read_then_write_pass(void **state) {
+  fixture *f = *state;
+  assert_int_equal(fs_store_commit(f->txn), 0);
+  fs_keypair admin, dev, dev2;
+  assert_int_equal(fs_keypair_generate(&admin), 0);
+  assert_int_equal(fs_keypair_generate(&dev), 0);
+  assert_int_equal(fs_keypair_generate(&dev2), 0);
+  /* The enrolment first, the delegation it needs after it. */
+  ProtobufCBinaryData chain[2] = {
+      tu_cert_issue(&admin, DEV, dev.pk, "KT.KPL.DAKNEN", 0, 0, 200, 0),
+      tu_cert_issue(&f->root, DELEG, admin.pk, "KT.KPL", 0, 0, 150, 0)};
+  ProtobufCBinaryData forged = tu_cert_issue(&admin, DEV, dev2.pk, "KT.KPL.DAKNEN", 0, 0, 210, 0);
+  forged.data[forged.len - 1] ^= 1; /* the signature is the SignedCert's last field */
+
+  bool checked[2] = {false, false};
+  assert_true(fs_certs_storable(&f->s, f->root.pk, chain, 2, checked));
+  assert_true(checked[0] && checked[1]); /* both new: both signatures checked */
+  bool forged_checked = false;
+  assert_false(fs_certs_storable(&f->s, f->root.pk, &forged, 1, &forged_checked));
+  assert_false(forged_checked);
+
+  assert_int_equal(fs_store_begin(&f->s, true, &f->txn), 0);
+  assert_int_equal(fs_certs_store(&f->s, f->txn, f->root.pk, &forged, 1, NULL), 0);
+  assert_int_equal(fs_certs_store(&f->s, f->txn, f->root.pk, chain, 2, checked), 2);
+  assert_int_equal(fs_certs_store(&f->s, f->txn, f->root.pk, chain, 2, NULL), 0); /* held */
+  fs_grant g;
+  assert_int_equal(fs_trust_find(&f->s, f->txn, f->root.pk, dev.pk, DEV, "KT.KPL.DAKNEN", 300, &g),
+                   0);
+  assert_int_not_equal(fs_trust_find(&f->s, f->txn, f->root.pk, dev2.pk, DEV, "KT.KPL.DAKNEN",
+                                     300, &g),
+                       0);
+  /* A mark is the caller's word that these very bytes were checked. */
+  forged_checked = true;
+  assert_int_equal(fs_certs_store(&f->s, f->txn, f->root.pk, &forged, 1, &forged_checked), 1);
+  mdb_txn_abort(f->txn);
+
+  bool held_checked[2] = {false, false};
+  assert_int_equal(fs_certs_accept(&f->s, f->root.pk, chain, 2), 2);
+  assert_false(fs_certs_storable(&f->s, f->root.pk, chain, 2, held_checked));
+  assert_false(held_checked[0] || held_checked[1]); /* held: no signature checked */
+  assert_int_equal(fs_store_begin(&f->s, false, &f->txn), 0); /* for teardown */
+  free(chain[0].data);
+  free(chain[1].data);
+  free(forged.data);
+  fs_keypair_free(&admin);
+  fs_keypair_free(&dev);
+  fs_keypair_free(&dev2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_self_revocation, setup, teardown),
@@ -239,6 +294,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_revocation_ring, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cert_log_damaged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_accept_without_write_lock, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_then_write_pass, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
