@@ -382,11 +382,10 @@ int fs_cert_latest(fs_store *s, MDB_txn *txn, const uint8_t key[FS_PK_LEN],
 
 /* Whether the SignedCert p would be stored: 1 when it chains to root (as
  * issued) and is not held yet, 0 when held, else why not (FS_EUNTRUSTED, a
- * decode or signature error). key gets its key in s->certs. */
-/* What storing p would do: 1 store it, 0 nothing (held already), or why
- * not. The signature is checked last, only for a certificate not held, and
- * not again when *sig_checked (NULL: none) says an earlier call over the
- * same bytes checked it; a check that passes sets it. */
+ * decode or signature error); key gets its key in s->certs. The signature
+ * is checked last, only for a certificate not held, and not again when
+ * *sig_checked (NULL: none) says an earlier call over the same bytes
+ * checked it; a check that passes sets it. */
 static int cert_storable(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
                          const uint8_t *p, size_t len, bool *sig_checked,
                          uint8_t key[CERT_KEY_LEN]) {
@@ -666,16 +665,21 @@ int fs_certs_store(fs_store *s, MDB_txn *txn, const uint8_t root[FS_PK_LEN],
                    const ProtobufCBinaryData *certs, size_t n, bool *checked) {
   int stored = 0;
   /* Delegations may come after what they vouch for: a second pass picks
-   * up what the first could not chain yet. */
-  for (int pass = 0; pass < 2; pass++)
+   * up what the first could not chain yet, when it stored something. */
+  for (int pass = 0, again = 1; pass < 2 && again; pass++) {
+    int before = stored, untrusted = 0;
     for (size_t i = 0; i < n; i++) {
       int r = store_cert(s, txn, root, certs[i].data, certs[i].len,
                          checked ? &checked[i] : NULL);
       if (r > 0)
         stored++;
+      else if (r == FS_EUNTRUSTED)
+        untrusted++;
       else if (r < 0 && !cert_unfit(r))
         return r;
     }
+    again = stored > before && untrusted > 0;
+  }
   return stored;
 }
 

@@ -364,6 +364,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     fs_conn_close(c, c->close_reason);
 }
 
+bool fs_conn_ending(const fs_conn *c) {
+  return c->closing || c->draining || c->write_broken;
+}
+
 void fs_conn_finish(fs_conn *c) {
   if (c->closing || c->draining)
     return;

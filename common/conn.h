@@ -125,6 +125,11 @@ void fs_conn_fail(fs_conn *c, int code, const char *fmt, ...)
  * (input meanwhile is discarded), or after FS_CONN_DRAIN_MS. */
 void fs_conn_finish(fs_conn *c);
 
+/* True once the conn is closing, failing or finishing (fs_conn_fail,
+ * fs_conn_finish) or can no longer write: async work of the owner's that
+ * ends now should start nothing on it. */
+bool fs_conn_ending(const fs_conn *c);
+
 /* Closes now; queued output is dropped. */
 void fs_conn_close(fs_conn *c, int reason);
 

@@ -26,7 +26,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { S_HANDSHAKE, S_HELLO, S_READY, S_REFUSED } session_state;
+/* S_ADMITTING: the Hello's new certificates are being stored (the ingest
+ * writer's), nothing is read meanwhile and any frame is refused. */
+typedef enum { S_HANDSHAKE, S_HELLO, S_ADMITTING, S_READY, S_REFUSED } session_state;
 
 struct fs_session {
   fs_conn conn;
@@ -40,7 +42,8 @@ struct fs_session {
   uint8_t peer_key[FS_PK_LEN];
   char area[FS_MAX_AREA + 1]; /* what its certificate grants */
   char peer_id[128];
-  unsigned batches;      /* Pushes in flight: verifying or committing */
+  unsigned batches;      /* Pushes in flight, verifying or committing, or
+                          * the Hello's certificates being stored */
   fs_peer *peer;         /* its row of srv->peers once ready, or NULL */
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
@@ -49,10 +52,16 @@ struct fs_session {
   fs_session *prev, *next;
 };
 
+/* A session counts as its key's (FS_SESSIONS_PER_KEY) until it is freed:
+ * one that hung up with Pushes still committing holds its place. */
 static void session_maybe_free(fs_session *s) {
   if (!s->conn_closed || !s->deadline_closed || s->batches)
     return;
   fs_server *srv = s->srv;
+  if (s->peer)
+    fs_peers_closed(s->peer, &s->conn);
+  else if (s->st == S_READY)
+    srv->untracked--;
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -83,10 +92,6 @@ static void on_session_closed(fs_conn *c, int reason) {
          "peer=%s reason=%s frames_in=%llu bytes_in=%llu", c->peer, fs_errname(reason),
          (unsigned long long)c->frames_in, (unsigned long long)c->bytes_in);
   s->conn_closed = true;
-  if (s->peer)
-    fs_peers_closed(s->peer, c);
-  else if (s->st == S_READY)
-    s->srv->untracked--;
   if (!s->deadline_closed)
     uv_close((uv_handle_t *)&s->deadline, on_deadline_closed);
   session_maybe_free(s);
@@ -181,7 +186,7 @@ static int admit(fs_session *s, const Fs__Hello *h, fs_grant *g_out) {
    * room for (more than FS_PEERS_MAX known peers) are looked for here. */
   unsigned same = fs_peers_sessions(&srv->peers, h->key.data);
   for (fs_session *o = srv->untracked ? srv->sessions : NULL; o; o = o->next)
-    if (o != s && o->st == S_READY && !o->peer && !o->conn_closed &&
+    if (o != s && o->st == S_READY && !o->peer &&
         memcmp(o->peer_key, h->key.data, FS_PK_LEN) == 0)
       same++;
   if (same >= FS_SESSIONS_PER_KEY)
@@ -259,7 +264,7 @@ static void hello_admit(fs_session *s, const Fs__Hello *h) {
 static void on_hello_certs_stored(fs_batch *b) {
   fs_session *s = b->data;
   s->batches--;
-  if (s->conn_closed) {
+  if (s->conn_closed || fs_conn_ending(&s->conn)) {
   } else if (b->rc) {
     fs_conn_fail(&s->conn, b->rc, "cannot store certificates: %s", fs_strerror(b->rc));
   } else if (s->srv->stopping) {
@@ -308,7 +313,12 @@ static bool hello_store_certs(fs_session *s, Fs__Envelope *env, fs_arena *arena)
     return true;
   }
   s->batches++;
+  s->st = S_ADMITTING;
   fs_conn_pause(&s->conn);
+  /* The key is proven and its new certificates checked: the node's own
+   * commit is not the peer's delay, and must not fail its handshake. */
+  uv_timer_stop(&s->deadline);
+  fs_conn_set_idle(&s->conn, FS_IDLE_MS);
   return true;
 }
 
@@ -631,7 +641,9 @@ static void on_frame(fs_conn *c, Fs__Envelope *env, fs_arena *arena) {
     fs_conn_finish(c);
   } else {
     fs_conn_fail(c, FS_EPROTOCOL, "message %d is not expected %s", (int)mc,
-                 s->st != S_READY ? "before Hello" : "here");
+                 s->st == S_ADMITTING ? "before the Welcome"
+                 : s->st != S_READY   ? "before Hello"
+                                      : "here");
   }
 }
 

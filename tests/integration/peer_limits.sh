@@ -36,6 +36,17 @@
 #                   of that key is refused with E_LIMIT ("already has 4 open
 #                   sessions here") while another laptop is admitted; once
 #                   one of the four has hung up, the key is admitted again.
+#                   A session that hung up with its Push still committing
+#                   (the write lock held by fs_storetool hold-writer) holds
+#                   its place until the commit: four such, and a fifth Hello
+#                   is refused; once the lock is free, it is admitted.
+#   slow_writer     another process holds the node's LMDB write lock for
+#                   12 s (fs_storetool hold-writer: the ingest writer waits,
+#                   as behind a slow disk). A laptop whose enrolment the
+#                   node holds is welcomed at once meanwhile; a new laptop's
+#                   first Hello waits for its certificate's commit and is
+#                   welcomed when the lock is free, past the 10 s handshake
+#                   deadline (not refused with E_TIMEOUT); then it syncs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -283,8 +294,75 @@ sessions_per_key() {
   wait_pid "${pids[0]}" 10
   welcomed() { "$FS_TESTPEER" hello --dir "$T/spk1" --server "$(server_addr spk)" | grep -q '^welcome'; }
   wait_until 10 "the laptop admitted again after one session ended" welcomed
+  # Sessions that hung up with a Push in flight count until it commits.
+  for i in 2 3 4; do kill -TERM "${pids[$((i - 1))]}"; done
+  tree_laptop spk3 $C >/dev/null
+  welcomed3() { "$FS_TESTPEER" hello --dir "$T/spk3" --server "$(server_addr spk)" | grep -q '^welcome'; }
+  welcomed3 || fail "laptop spk3 was not welcomed" # its enrolment is held from here on
+  "$FS_STORETOOL" hold-writer --data "$T/spk.data" --seconds 10 >"$T/spk_lock.out" 2>&1 &
+  local lock=$!
+  BG_PIDS+=($lock)
+  wait_until 10 "the write lock taken" grep -qx held "$T/spk_lock.out"
+  for i in 1 2 3 4; do
+    mkfifo "$T/spk_push$i.in"
+    "$FS_TESTPEER" hold --dir "$T/spk3" --server "$(server_addr spk)" \
+      <"$T/spk_push$i.in" >"$T/spk_push$i.out" 2>&1 &
+    pids[$i]=$!
+    BG_PIDS+=($!)
+    exec {fd}>"$T/spk_push$i.in"
+    wait_until 20 "pushing session $i ready" grep -qx ready "$T/spk_push$i.out"
+    echo push >&"$fd"
+    wait_until 10 "pushing session $i's Push" grep -q push-on-held-connection "$T/spk_push$i.out"
+    sleep 0.2
+    kill -TERM "${pids[$i]}" # hangs up with its Push waiting for the writer
+  done
+  out=$("$FS_TESTPEER" hello --dir "$T/spk3" --server "$(server_addr spk)")
+  assert_contains "$out" "already has 4 open sessions here" \
+    "a fifth session while four closed ones' Pushes wait for the writer"
+  wait_pid "$lock" 20
+  wait_until 20 "spk3 admitted once the Pushes committed" welcomed3
   assert_alive spk
   stop_server spk
 }
 
-run_checks fd_limit never_reads sigterm_push sigterm_noread push_memory sessions_per_key
+ms_since() { # T0 (date +%s%N): milliseconds since
+  echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+slow_writer() {
+  local hold newp t0 ms out
+  tree_node sw $C -
+  tree_laptop sw_known $C >/dev/null
+  tree_laptop sw_new $C >/dev/null
+  sync_ok sw_known sw # the node holds its enrolment now
+  "$FS_STORETOOL" hold-writer --data "$T/sw.data" --seconds 12 >"$T/sw_hold.out" 2>&1 &
+  hold=$!
+  BG_PIDS+=($hold)
+  wait_until 10 "the write lock taken" grep -qx held "$T/sw_hold.out"
+  t0=$(date +%s%N)
+  "$FS_TESTPEER" hello --dir "$T/sw_new" --server "$(server_addr sw)" >"$T/sw_new.out" 2>&1 &
+  newp=$!
+  BG_PIDS+=($newp)
+  sleep 0.5 # its Hello is in, its certificate waiting for the writer
+  local t1
+  t1=$(date +%s%N)
+  out=$("$FS_TESTPEER" hello --dir "$T/sw_known" --server "$(server_addr sw)")
+  ms=$(ms_since "$t1")
+  assert_contains "$out" "welcome area=$C" "a known laptop while the writer waits"
+  ((ms < 5000)) || fail "a known laptop waited $ms ms for its Welcome while the writer waited"
+  note "known laptop welcomed in $ms ms while the write lock was held"
+  wait_pid "$newp" 40
+  ms=$(ms_since "$t0")
+  out=$(cat "$T/sw_new.out")
+  assert_contains "$out" "welcome area=$C" "the new laptop's first Hello while the writer waited"
+  ((ms > 10000)) || fail "the new laptop was answered in $ms ms: the write lock was not in its way"
+  note "new laptop welcomed after $ms ms, once the lock was free"
+  wait_pid "$hold" 20
+  must fs sw_new add --type patrol start=2026-11-24T20:00 end=2026-11-24T23:30 'route=Thôn 4'
+  sync_ok sw_new sw
+  assert_alive sw
+  stop_server sw
+}
+
+run_checks fd_limit never_reads sigterm_push sigterm_noread push_memory sessions_per_key \
+  slow_writer

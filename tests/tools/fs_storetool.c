@@ -29,6 +29,11 @@
  *       while the node runs: beyond the node's smaller map, its next
  *       transaction cannot begin (LMDB's MDB_MAP_RESIZED) until it maps
  *       the larger file.
+ *   fs_storetool hold-writer --data DIR --seconds N
+ *       takes the store's write lock (LMDB's, shared by every process that
+ *       opens it), prints "held", keeps it N seconds (at most 600) and
+ *       writes nothing: the node's writer waits meanwhile, as behind a slow
+ *       commit.
  *
  * Exit status: 0 ok, 1 usage, 2 failure (with a sentence on stderr).
  */
@@ -42,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 1
 #define EXIT_FAILED 2
@@ -51,7 +57,8 @@ static const char usage_text[] = "usage: fs_storetool sets --data DIR\n"
                                  "       fs_storetool to-format3 --data DIR\n"
                                  "       fs_storetool to-format2 --data DIR\n"
                                  "       fs_storetool to-format1 --data DIR\n"
-                                 "       fs_storetool fill --data DIR --mb N\n";
+                                 "       fs_storetool fill --data DIR --mb N\n"
+                                 "       fs_storetool hold-writer --data DIR --seconds N\n";
 
 static void print_change(const Fs__ChangeSet *cs, const Fs__Change *ch) {
   char dev[2 * FS_PK_LEN + 1] = "?";
@@ -139,6 +146,19 @@ static int cmd_fill(fs_store *s, size_t mb) {
   return fs_store_commit(txn);
 }
 
+static int cmd_hold_writer(fs_store *s, unsigned seconds) {
+  MDB_txn *txn;
+  int rc = fs_store_begin(s, true, &txn);
+  if (rc)
+    return rc;
+  printf("held\n");
+  fflush(stdout);
+  for (unsigned left = seconds; left > 0;)
+    left = sleep(left);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
 static int cmd_set_format(fs_store *s, uint64_t format) {
   MDB_txn *txn;
   int rc = fs_store_begin(s, true, &txn);
@@ -152,7 +172,7 @@ static int cmd_set_format(fs_store *s, uint64_t format) {
 }
 
 int main(int argc, char **argv) {
-  const char *data = NULL, *format = NULL, *mb = NULL;
+  const char *data = NULL, *format = NULL, *mb = NULL, *seconds = NULL;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--data") == 0)
       data = argv[i + 1];
@@ -160,6 +180,8 @@ int main(int argc, char **argv) {
       format = argv[i + 1];
     else if (strcmp(argv[i], "--mb") == 0)
       mb = argv[i + 1];
+    else if (strcmp(argv[i], "--seconds") == 0)
+      seconds = argv[i + 1];
   }
   bool sets = argc >= 2 && strcmp(argv[1], "sets") == 0;
   bool set_format = argc >= 2 && strcmp(argv[1], "set-format") == 0 && format;
@@ -167,8 +189,10 @@ int main(int argc, char **argv) {
   bool to_format2 = argc >= 2 && strcmp(argv[1], "to-format2") == 0;
   bool to_format3 = argc >= 2 && strcmp(argv[1], "to-format3") == 0;
   bool fill = argc >= 2 && strcmp(argv[1], "fill") == 0 && mb;
+  unsigned long hold_s = seconds ? strtoul(seconds, NULL, 10) : 0;
+  bool hold = argc >= 2 && strcmp(argv[1], "hold-writer") == 0 && hold_s > 0 && hold_s <= 600;
   if (!data || argc % 2 != 0 ||
-      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3 && !fill)) {
+      (!sets && !set_format && !to_format1 && !to_format2 && !to_format3 && !fill && !hold)) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
@@ -191,6 +215,7 @@ int main(int argc, char **argv) {
        : to_format2 ? cmd_to_old(&s, fs_old_format2)
        : to_format3 ? cmd_to_old(&s, fs_old_format3)
        : fill       ? cmd_fill(&s, strtoull(mb, NULL, 10))
+       : hold       ? cmd_hold_writer(&s, (unsigned)hold_s)
                     : cmd_set_format(&s, strtoull(format, NULL, 10));
   fs_store_close(&s);
   if (rc) {
