@@ -264,12 +264,12 @@ static void hello_admit(fs_session *s, const Fs__Hello *h) {
 static void on_hello_certs_stored(fs_batch *b) {
   fs_session *s = b->data;
   s->batches--;
-  if (s->conn_closed || fs_conn_ending(&s->conn)) {
-  } else if (b->rc) {
+  bool ending = s->conn_closed || fs_conn_ending(&s->conn); /* timed out, hung up */
+  if (!ending && b->rc) {
     fs_conn_fail(&s->conn, b->rc, "cannot store certificates: %s", fs_strerror(b->rc));
-  } else if (s->srv->stopping) {
+  } else if (!ending && s->srv->stopping) {
     fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
-  } else {
+  } else if (!ending) {
     hello_admit(s, b->env->hello); /* before reading on: a Push may follow the Hello */
     if (s->st == S_READY && !s->mem_paused)
       fs_conn_resume(&s->conn);
