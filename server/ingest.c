@@ -128,6 +128,7 @@ int fs_batch_new_certs(fs_batch **out, Fs__Envelope *env, fs_arena *arena,
   b->certs = certs;
   b->n_certs = n;
   b->certs_checked = checked;
+  b->unordered = true;
   *out = b;
   return 0;
 }
@@ -216,6 +217,19 @@ int fs_ingest_submit(fs_ingest *ing, fs_batch *b) {
   b->ing = ing;
   b->rc = 0;
   b->chunks_left = 0;
+  if (b->unordered) {
+    /* Nothing to verify and no Push of its peer to follow: it goes first
+     * into the writer's next transaction, not behind every Push in flight. */
+    ing->in_flight++;
+    uv_mutex_lock(&ing->mu);
+    b->next = ing->todo.head;
+    ing->todo.head = b;
+    if (ing->todo.tail == &ing->todo.head)
+      ing->todo.tail = &b->next;
+    uv_cond_signal(&ing->wake);
+    uv_mutex_unlock(&ing->mu);
+    return 0;
+  }
   size_t nchunks = 0, bytes;
   for (size_t from = 0; from < b->n; nchunks++)
     from = chunk_end(b, from, &bytes);

@@ -70,6 +70,7 @@ struct fs_batch {
   const ProtobufCBinaryData *certs;
   size_t n_certs;
   bool *certs_checked;     /* NULL, or n_certs flags: signatures checked (owned) */
+  bool unordered;          /* a Hello's: committed next, before the Pushes queued */
   fs_verify_chunk *chunks; /* nchunks verification jobs, owned (ingest.c) */
   size_t nchunks;
   /* Who pushed: a device may push only its own sets; a node any device's
@@ -159,8 +160,9 @@ void fs_ingest_stop(fs_ingest *ing);
 int fs_batch_new(fs_batch **b, Fs__Envelope *env, fs_arena *arena);
 /* A batch of no change sets that stores the certificates of env (a Hello
  * decoded in *arena, taken as fs_batch_new takes a Push): the n certs,
- * checked their n flags (NULL: none checked yet; taken). Returns 0 or
- * FS_ENOMEM, and then nothing was taken. */
+ * checked their n flags (NULL: none checked yet; taken). It keeps no order
+ * with other batches: the writer's next transaction takes it first.
+ * Returns 0 or FS_ENOMEM, and then nothing was taken. */
 int fs_batch_new_certs(fs_batch **b, Fs__Envelope *env, fs_arena *arena,
                        const ProtobufCBinaryData *certs, size_t n, bool *checked);
 /* Frees the batch, its Push and every decoded body: its arenas, whole. */

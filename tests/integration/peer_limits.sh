@@ -27,8 +27,8 @@
 #                   answers: the node still exits 0 within 5 s (the last
 #                   frames get FS_CONN_DRAIN_MS, not the peer's patience).
 #   push_memory     push_memory_mb = 16 and eight laptops syncing 8,000
-#                   records each at once (each has up to four Pushes of
-#                   about 4 MiB in flight): the node stops reading
+#                   records each (sealed beforehand) at once (each has up
+#                   to four Pushes of about 4 MiB in flight): the node stops reading
 #                   (server.push_memory_full logged), every sync completes,
 #                   the node holds each change set once, and a laptop that
 #                   syncs again agrees with it.
@@ -246,6 +246,9 @@ push_memory() {
     tree_laptop pm$i $C >/dev/null
     must "$FS_TESTPEER" edits --dir "$T/pm$i" --count 8000 --records 8000 --prefix "pm${i}_" \
       --mode pending
+    # Sealed now, so that every sync pushes at once, whatever the speed of
+    # sealing (a sanitizer build's laptops seal slower than the node commits).
+    must "$FIELDSYNC" seal --dir "$T/pm$i"
   done
   for i in 1 2 3 4 5 6 7 8; do
     "$FIELDSYNC" sync --dir "$T/pm$i" --server "$(server_addr pm)" >"$T/pm$i.out" 2>&1 &
