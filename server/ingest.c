@@ -91,23 +91,29 @@ void fs_ingest_stop(fs_ingest *ing) {
     close_writer(ing);
 }
 
-int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
-  size_t n = env->push->n_sets;
-  if (n > FS_PUSH_MAX_SETS || env->push->n_certs > FS_PUSH_MAX_CERTS)
-    return FS_ELIMIT;
+/* A batch of n items taking env and the memory of *arena, or NULL (then
+ * nothing was taken). */
+static fs_batch *batch_take(Fs__Envelope *env, fs_arena *arena, size_t n) {
   fs_batch *b = calloc(1, sizeof *b);
-  if (!b)
-    return FS_ENOMEM;
-  b->items = calloc(n ? n : 1, sizeof *b->items);
-  if (!b->items) {
+  if (!b || !(b->items = calloc(n ? n : 1, sizeof *b->items))) {
     free(b);
-    return FS_ENOMEM;
+    return NULL;
   }
   b->env = env;
   fs_arena_init(&b->env_arena, 0);
   fs_arena_move(&b->env_arena, arena);
-  b->mem = 2 * b->env_arena.held;
   b->n = n;
+  return b;
+}
+
+int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
+  size_t n = env->push->n_sets;
+  if (n > FS_PUSH_MAX_SETS || env->push->n_certs > FS_PUSH_MAX_CERTS)
+    return FS_ELIMIT;
+  fs_batch *b = batch_take(env, arena, n);
+  if (!b)
+    return FS_ENOMEM;
+  b->mem = 2 * b->env_arena.held;
   b->certs = env->push->certs;
   b->n_certs = env->push->n_certs;
   *out = b;
@@ -116,14 +122,9 @@ int fs_batch_new(fs_batch **out, Fs__Envelope *env, fs_arena *arena) {
 
 int fs_batch_new_certs(fs_batch **out, Fs__Envelope *env, fs_arena *arena,
                        const ProtobufCBinaryData *certs, size_t n, bool *checked) {
-  fs_batch *b = calloc(1, sizeof *b);
-  if (!b || !(b->items = calloc(1, sizeof *b->items))) {
-    free(b);
+  fs_batch *b = batch_take(env, arena, 0);
+  if (!b)
     return FS_ENOMEM;
-  }
-  b->env = env;
-  fs_arena_init(&b->env_arena, 0);
-  fs_arena_move(&b->env_arena, arena);
   b->mem = b->env_arena.held;
   b->certs = certs;
   b->n_certs = n;
@@ -600,7 +601,7 @@ static void commit_batches(fs_ingest *ing, fs_batch *list) {
       int r = fs_certs_store(s, txn, ing->root, b->certs, b->n_certs, b->certs_checked);
       if (r > 0)
         fs_trust_cache_reset(ing->trust); /* may revoke a key or its issuer */
-      rc = r < 0 ? r : 0; /* an untrusted certificate is skipped, a storage error aborts */
+      rc = r < 0 ? r : 0; /* a storage error aborts */
       uint64_t prev;
       if (rc == 0 && b->cert_cursor &&
           (rc = fs_peer_get_u64(s, txn, b->peer_key, "cert_cursor", &prev)) == 0 &&
