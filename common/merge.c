@@ -2,6 +2,7 @@
 #include "merge.h"
 
 #include "changeset.h"
+#include "decode_limit.h"
 #include "error.h"
 #include "hlc.h"
 
@@ -307,52 +308,68 @@ static int clock_from(fs_clock *c, uint64_t hlc, const ProtobufCBinaryData *dev)
   return 0;
 }
 
-int fs_record_from_pb(fs_record *r, const Fs__RecordState *st) {
+/* Validates st and points r into it: area, id, type, names and values are
+ * st's own, fields (n_fields entries) the caller's. */
+static int record_borrow(fs_record *r, const Fs__RecordState *st, fs_field *fields) {
+  memset(r, 0, sizeof *r);
   if (!fs_area_valid(st->area) || st->id[0] == '\0' ||
       strnlen(st->id, FS_MAX_ID + 1) > FS_MAX_ID ||
       strnlen(st->type, FS_MAX_NAME + 1) > FS_MAX_NAME)
     return FS_EDECODE;
-  int rc = fs_record_init(r, st->area, st->id);
-  if (rc)
-    return rc;
-  rc = FS_EDECODE;
-  fs_clock tc;
-  if (clock_from(&tc, st->type_hlc, &st->type_device) ||
-      clock_from(&r->del_clock, st->del_hlc, &st->del_device))
-    goto fail;
-  if ((st->type[0] != '\0') != (tc.hlc != 0))
-    goto fail;
-  if (st->type[0] && join_type(r, st->type, &tc) < 0) {
-    rc = FS_ENOMEM;
-    goto fail;
-  }
+  if (clock_from(&r->type_clock, st->type_hlc, &st->type_device) ||
+      clock_from(&r->del_clock, st->del_hlc, &st->del_device) ||
+      (st->type[0] != '\0') != (r->type_clock.hlc != 0))
+    return FS_EDECODE;
+  r->area = st->area;
+  r->id = st->id;
+  r->type = st->type[0] ? st->type : NULL;
   for (size_t i = 0; i < st->n_fields; i++) {
     const Fs__FieldState *f = st->fields[i];
-    fs_field w = {.name = f->name, .value = f->value.data, .value_len = f->value.len,
-                  .base_hlc = f->base_hlc};
+    fs_field *w = &fields[i];
+    *w = (fs_field){.name = f->name, .value = f->value.data, .value_len = f->value.len,
+                    .base_hlc = f->base_hlc};
     if (f->name[0] == '\0' || strnlen(f->name, FS_MAX_NAME + 1) > FS_MAX_NAME ||
         f->value.len > FS_MAX_VALUE || f->hlc == 0 ||
-        clock_from(&w.clock, f->hlc, &f->device))
-      goto fail;
+        clock_from(&w->clock, f->hlc, &f->device))
+      return FS_EDECODE;
     /* Canonical form: strictly ascending names. */
     if (i > 0 && strcmp(st->fields[i - 1]->name, f->name) >= 0)
-      goto fail;
-    if (insert_field(r, r->nfields, &w) != 0) {
-      rc = FS_ENOMEM;
-      goto fail;
-    }
+      return FS_EDECODE;
   }
+  r->fields = fields;
+  r->nfields = r->cap = st->n_fields;
   return 0;
-fail:
-  fs_record_free(r);
-  return rc;
+}
+
+int fs_record_view(fs_record *r, const uint8_t *p, size_t len, fs_arena *a) {
+  fs_decode d;
+  fs_decode_begin(&d, a, len);
+  Fs__RecordState *st = fs__record_state__unpack(&d.alloc, len, p);
+  fs_decode_end(&d);
+  if (!st)
+    return FS_EDECODE;
+  fs_field *fields = fs_arena_alloc(a, (st->n_fields ? st->n_fields : 1) * sizeof *fields);
+  return fields ? record_borrow(r, st, fields) : FS_ENOMEM;
 }
 
 int fs_record_decode(fs_record *r, const uint8_t *p, size_t len) {
-  Fs__RecordState *st = fs__record_state__unpack(NULL, len, p);
-  if (!st)
-    return FS_EDECODE;
-  int rc = fs_record_from_pb(r, st);
-  fs__record_state__free_unpacked(st, NULL);
+  memset(r, 0, sizeof *r);
+  fs_arena a;
+  fs_arena_init(&a, 0);
+  fs_record v;
+  int rc = fs_record_view(&v, p, len, &a);
+  if (rc == 0)
+    rc = fs_record_init(r, v.area, v.id);
+  if (rc == 0 && v.type && !(r->type = strdup(v.type)))
+    rc = FS_ENOMEM;
+  if (rc == 0) {
+    r->type_clock = v.type_clock;
+    r->del_clock = v.del_clock;
+  }
+  for (size_t i = 0; rc == 0 && i < v.nfields; i++)
+    rc = insert_field(r, r->nfields, &v.fields[i]);
+  if (rc)
+    fs_record_free(r);
+  fs_arena_free(&a);
   return rc;
 }

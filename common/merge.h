@@ -19,6 +19,7 @@
 #ifndef FS_MERGE_H
 #define FS_MERGE_H
 
+#include "arena.h"
 #include "fieldsync.pb-c.h"
 #include "keys.h"
 
@@ -97,11 +98,16 @@ bool fs_record_sole_writer(const fs_record *r, uint8_t out[FS_PK_LEN]);
 int fs_record_encode(const fs_record *r, uint8_t **out, size_t *len);
 
 /* Decodes and validates a RecordState (sorted unique field names, keys of
- * 32 bytes, bounded strings). On success r is owned by the caller. Returns
- * 0, FS_EDECODE or FS_ENOMEM. */
+ * 32 bytes, bounded strings; decoding takes at most fs_decode_limit(len)).
+ * On success r is owned by the caller. Returns 0, FS_EDECODE or
+ * FS_ENOMEM. */
 int fs_record_decode(fs_record *r, const uint8_t *p, size_t len);
 
-/* Fills r from a decoded RecordState (validated as fs_record_decode). */
-int fs_record_from_pb(fs_record *r, const Fs__RecordState *pb);
+/* Decodes and validates as fs_record_decode, without copying: r's strings,
+ * values and fields live in a (and p is no longer needed), valid until a is
+ * reset or freed. Such an r is read only: never freed with fs_record_free
+ * nor joined into. A scan that looks at one record after another decodes
+ * each into one arena it resets, allocating nothing for a typical record. */
+int fs_record_view(fs_record *r, const uint8_t *p, size_t len, fs_arena *a);
 
 #endif

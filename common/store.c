@@ -722,20 +722,22 @@ int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
   int rc = scan_first(txn, s->records, prefix, &sc);
   if (rc)
     return rc;
+  fs_arena a; /* each record is read in place of the one before */
+  fs_arena_init(&a, 0);
   for (; scan_valid(&sc); scan_next(&sc)) {
     fs_record r;
+    fs_arena_reset(&a);
     if (sc.v.mv_size < 8 ||
-        (rc = fs_record_decode(&r, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8))) {
+        (rc = fs_record_view(&r, (uint8_t *)sc.v.mv_data + 8, sc.v.mv_size - 8, &a))) {
       sc.rc = rc ? rc : FS_ESTORE;
       break;
     }
-    rc = visit(arg, &r);
-    fs_record_free(&r);
-    if (rc) {
+    if ((rc = visit(arg, &r))) {
       sc.rc = rc;
       break;
     }
   }
+  fs_arena_free(&a);
   return scan_end(&sc);
 }
 

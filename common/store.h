@@ -197,7 +197,8 @@ int fs_store_digest_scan(fs_store *s, MDB_txn *txn, const char *prefix,
                          uint8_t out[FS_HASH_LEN], uint64_t *count);
 
 /* Visits every record within prefix in key order; a non-zero return from
- * visit stops the scan and is returned. */
+ * visit stops the scan and is returned. The record visit gets lives until
+ * visit returns (fs_record_view): it copies what it keeps. */
 typedef int (*fs_record_visit_fn)(void *arg, const fs_record *r);
 int fs_store_records_scan(fs_store *s, MDB_txn *txn, const char *prefix,
                           fs_record_visit_fn visit, void *arg);

@@ -10,7 +10,8 @@
  * - the joined state round-trips through the canonical encoding and its max
  *   hlc is the max of the inputs';
  * - a reported conflict has a winner whose clock is not below the loser's
- *   and that did not see the loser (winner.base_hlc < loser.hlc).
+ *   and that did not see the loser (winner.base_hlc < loser.hlc);
+ * - fs_record_view decodes each input exactly as fs_record_decode does.
  * merge.h promises all of it: "any delivery order of the same writes gives
  * the same state, and fs_record_encode gives the same bytes".
  */
@@ -93,7 +94,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < 3 && in.n > 0; i++) {
     size_t len;
     const uint8_t *p = fuzz_take_lp(&in, &len);
-    if (fs_record_decode(&rs[n], p, len) == 0) {
+    /* The view (a scan's decoder) accepts exactly what the copy accepts,
+     * and reads the same state. */
+    fs_arena a;
+    fs_arena_init(&a, 0);
+    fs_record v;
+    int vrc = fs_record_view(&v, p, len, &a);
+    int rc = fs_record_decode(&rs[n], p, len);
+    FUZZ_CHECK(rc == vrc, "fs_record_view returned %d, fs_record_decode %d", vrc, rc);
+    if (rc == 0)
+      FUZZ_CHECK(same(&v, &rs[n], true), "the view and the copy differ");
+    fs_arena_free(&a);
+    if (rc == 0) {
       if (n > 0)
         set_key(&rs[n], &rs[0]);
       n++;

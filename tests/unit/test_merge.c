@@ -1,6 +1,7 @@
 /* test_merge.c - the record join: last writer wins by (hlc, device), the
  * join laws, tombstones and revival, canonical encoding, strict decoding and
  * the conflict callback. */
+#include "decode_limit.h"
 #include "error.h"
 #include "merge.h"
 #include "testutil.h"
@@ -325,6 +326,10 @@ static int decode_state(const char *n0, const char *n1, size_t klen,
   int rc = fs_record_decode(&r, buf, n);
   if (rc == 0)
     fs_record_free(&r);
+  fs_arena a; /* the view is exactly as strict */
+  fs_arena_init(&a, 0);
+  assert_int_equal(fs_record_view(&r, buf, n, &a), rc);
+  fs_arena_free(&a);
   free(buf);
   return rc;
 }
@@ -342,6 +347,63 @@ static void test_decode_is_strict(void **state) {
   const uint8_t junk[] = {0x0a, 0x40, 'K'};
   fs_record r;
   assert_int_equal(fs_record_decode(&r, junk, sizeof junk), FS_EDECODE);
+}
+
+/* A view reads the state in its arena: the encoded bytes may go, the arena
+ * may be reset for the next record, and nothing needs freeing but it. */
+static void test_view_reads_in_place(void **state) {
+  (void)state;
+  fs_record r, v;
+  fresh(&r);
+  apply1(&r, 1, 10, false, "zeta", "last", 0, NULL, NULL);
+  apply1(&r, 2, 11, false, "alpha", "", 0, NULL, NULL);
+  fs_arena a;
+  fs_arena_init(&a, 0);
+  for (int round = 0; round < 3; round++) {
+    fs_arena_reset(&a);
+    enc e = encode(&r);
+    assert_int_equal(fs_record_view(&v, e.p, e.n, &a), 0);
+    memset(e.p, 0, e.n); /* ASan would also see a read of freed bytes */
+    free(e.p);
+    assert_string_equal(v.area, AREA);
+    assert_string_equal(v.id, RID);
+    assert_string_equal(v.type, "tip");
+    assert_same_state(&r, &v);
+    assert_true(fs_record_visible(&v));
+    assert_memory_equal(fs_record_field(&v, "zeta")->value, "last", 4);
+  }
+  assert_int_equal(a.nchunks, 1); /* one chunk, reused for every record */
+  fs_arena_free(&a);
+  fs_record_free(&r);
+}
+
+/* A state padded with unknown fields decodes to some fifty times its
+ * size: both decoders refuse it (decode_limit.h) instead of allocating it. */
+static void test_decode_is_bounded(void **state) {
+  (void)state;
+  fs_record r, d;
+  fresh(&r);
+  apply1(&r, 1, 10, false, "zeta", "last", 0, NULL, NULL);
+  enc e = encode(&r);
+  size_t pad = 64u << 10, n = e.n + pad;
+  uint8_t *buf = malloc(n);
+  assert_non_null(buf);
+  memcpy(buf, e.p, e.n);
+  for (size_t i = e.n; i + 1 < n; i += 2) { /* field 15, varint 0 */
+    buf[i] = 0x78;
+    buf[i + 1] = 0x00;
+  }
+  assert_int_equal(fs_record_decode(&d, e.p, e.n), 0); /* the state alone is fine */
+  fs_record_free(&d);
+  assert_int_equal(fs_record_decode(&d, buf, n), FS_EDECODE);
+  fs_arena a;
+  fs_arena_init(&a, 0);
+  assert_int_equal(fs_record_view(&d, buf, n, &a), FS_EDECODE);
+  assert_true(a.held <= fs_decode_limit(n) + 2 * FS_ARENA_CHUNK);
+  fs_arena_free(&a);
+  free(buf);
+  free(e.p);
+  fs_record_free(&r);
 }
 
 /* Conflict callback: counts calls and remembers the last pair. */
@@ -487,6 +549,8 @@ int main(void) {
       cmocka_unit_test(test_batched_edits_keep_their_clocks),
       cmocka_unit_test(test_encode_decode_round_trip),
       cmocka_unit_test(test_decode_is_strict),
+      cmocka_unit_test(test_view_reads_in_place),
+      cmocka_unit_test(test_decode_is_bounded),
       cmocka_unit_test(test_conflict_callback),
       cmocka_unit_test(test_same_clock_writes_converge),
       cmocka_unit_test(test_sole_writer),
