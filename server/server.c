@@ -47,6 +47,7 @@ struct fs_session {
   fs_peer *peer;         /* its row of srv->peers once ready, or NULL */
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
+  uint64_t throttled;    /* frames it sent over its rate (logged at the first) */
   bool conn_closed;
   bool mem_paused;       /* paused by the node's Push memory budget */
   fs_session *prev, *next;
@@ -336,6 +337,7 @@ static void on_hello(fs_session *s, Fs__Envelope *env, fs_arena *arena) {
     return;
   }
   s->is_node = strcmp(h->role, "node") == 0;
+  s->tokens_ms = 0; /* its rate bucket starts over, full, for its role */
   /* Each certificate costs signature checks on the loop thread: a Hello
    * carrying more than a peer ever needs is refused before any. */
   if (h->n_certs > FS_CERTS_PER_HELLO) {
@@ -516,21 +518,29 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
 }
 
 /* A token bucket per connection: a peer sending frames faster than a
- * laptop or a child node ever needs is slowed down by not reading it. */
+ * laptop or a child node ever needs is slowed down by not reading it. The
+ * bucket starts full when the session is admitted as what it is. */
 static void rate_limit(fs_session *s) {
   uint64_t now = uv_now(s->srv->loop);
+  double rate = s->is_node ? FS_RATE_FRAMES_PER_S_NODE : FS_RATE_FRAMES_PER_S;
+  double burst = s->is_node ? FS_RATE_BURST_NODE : FS_RATE_BURST;
   if (s->tokens_ms == 0) {
-    s->tokens = FS_RATE_BURST;
+    s->tokens = burst;
     s->tokens_ms = now;
   }
-  s->tokens += (double)(now - s->tokens_ms) * FS_RATE_FRAMES_PER_S / 1000.0;
-  if (s->tokens > FS_RATE_BURST)
-    s->tokens = FS_RATE_BURST;
+  s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
+  if (s->tokens > burst)
+    s->tokens = burst;
   s->tokens_ms = now;
   s->tokens -= 1;
   if (s->tokens < 0) {
     s->srv->throttled++;
-    fs_conn_throttle(&s->conn, (uint64_t)(-s->tokens * 1000.0 / FS_RATE_FRAMES_PER_S) + 1);
+    if (s->throttled++ == 0)
+      fs_log(FS_LOG_WARN, "session.throttled", "peer=%s id=%s role=%s limit=%.0f msg=\"sends "
+             "more frames a second than its role needs: read more slowly from now on\"",
+             s->conn.peer, s->peer_id[0] ? s->peer_id : "-", s->is_node ? "node" : "device",
+             rate);
+    fs_conn_throttle(&s->conn, (uint64_t)(-s->tokens * 1000.0 / rate) + 1);
   }
 }
 

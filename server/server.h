@@ -36,8 +36,14 @@
 /* A Fetch answer stops adding sets past this (it holds at least one): a
  * set is at most about 1 MiB, so the answer stays under the frame limit. */
 #define FS_FETCH_MAX_BYTES (1u << 20)
-#define FS_RATE_FRAMES_PER_S 200.0 /* per connection, sustained */
+#define FS_RATE_FRAMES_PER_S 200.0 /* per laptop connection, sustained */
 #define FS_RATE_BURST 400.0
+/* A child node's link carries its whole subtree: a Push per commit while
+ * sets trickle in (uplink.h), Pulls, status reports. At the laptops' rate
+ * a district taking 500 sets/s was throttled and every hop above it waited
+ * tens of milliseconds (bench/NOTES.md, "Tree lag"). */
+#define FS_RATE_FRAMES_PER_S_NODE 5000.0
+#define FS_RATE_BURST_NODE 10000.0
 #define FS_SESSIONS_PER_KEY 4      /* concurrent sessions of one device or node */
 #define FS_FD_RESERVE 16           /* descriptors kept free of peers (parent link, admin, LMDB) */
 

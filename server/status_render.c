@@ -346,6 +346,8 @@ int fs_status_metrics(fs_server *srv, fs_strbuf *b) {
        self->held},
       {"fieldsync_commits_total", "counter", "write transactions committed since start",
        srv->ingest.commits},
+      {"fieldsync_throttled_frames_total", "counter",
+       "frames read late because their peer sent over its rate since start", srv->throttled},
       {"fieldsync_sessions", "gauge", "open connections", self->sessions},
       {"fieldsync_devices", "gauge", "devices with a chain here", self->devices},
       {"fieldsync_conflicts", "gauge", "concurrent writes recorded for review", self->conflicts},

@@ -68,6 +68,18 @@
 #                   build reads freed memory silently). Fixed: the server
 #                   forgets the uplink when it stops it; the commune exits 0
 #                   with a clean log, and asks for the gap after its restart.
+#   frame_rate      A district read its child nodes at the laptops' frame
+#                   rate (200 frames/s, a burst of 400): a commune's link
+#                   sends a Push per commit while sets trickle in, so under
+#                   a steady 500 sets/s the district throttled it and every
+#                   hop waited tens of milliseconds (bench: tree lag p50
+#                   38 ms with 1 ms commits). Fixed: a node's session has a
+#                   rate of its own (FS_RATE_FRAMES_PER_S_NODE). A certified
+#                   commune streams 2,000 sets, one per Push, 16 in flight:
+#                   all stored, no frame throttled, nothing logged; a laptop
+#                   sending 1,000 Pulls at once is still throttled (counted
+#                   in fieldsync_throttled_frames_total, logged once as
+#                   session.throttled role=device) and every Pull answered.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tree_lib.sh"
 
@@ -304,8 +316,39 @@ stop_during_held_push() {
   stop_server shc
 }
 
+# throttled NODE: its fieldsync_throttled_frames_total.
+throttled() {
+  http_get "${ADMIN_PORT[$1]}" /metrics | awk '$1 ~ /^fieldsync_throttled_frames_total/ {print $2}'
+}
+
+frame_rate() {
+  tree_node frd KT.KPL -
+  PARENT_NAME=frd write_server_config frc $C # a certified commune, played by fs_testpeer
+  tree_laptop frl $C >/dev/null
+  must "$FS_TESTPEER" edits --dir "$T/frl" --count 2000 # one change set each
+  must "$FIELDSYNCD" cert add --data "$T/frd.data" --config "$T/frd.ini" "$T/frl.cert"
+  assert_eq 0 "$(throttled frd)" "frames throttled before any traffic"
+  must timeout 300 "$FS_TESTPEER" relay --dir "$T/frl" --server "$(server_addr frd)" \
+    --node-key "$T/frc.key" --node-cert "$T/frc.cert" \
+    --network-key "$T/admin/network.key" --mode stream
+  assert_contains "$OUT" "acks stored=2000 duplicate=0 other=0" "the commune's 2,000 Pushes"
+  assert_eq 2000 "$(node_kv frd change_sets)" "sets stored at the district"
+  assert_eq 0 "$(throttled frd)" "frames of the child node read late"
+  ! grep -q 'event=session.throttled' "$T/frd.log" || fail "the district throttled its commune"
+  # A laptop gets no such rate: its burst is 400 frames.
+  tree_laptop frf KT.KPL >/dev/null
+  must timeout 120 "$FS_TESTPEER" flood --dir "$T/frf" --server "$(server_addr frd)" --count 1000
+  assert_contains "$OUT" "answered 1000 of 1000" "every Pull of the flooding laptop"
+  local n
+  n=$(throttled frd)
+  ((n > 0)) || fail "the flooding laptop was not throttled (fieldsync_throttled_frames_total $n)"
+  assert_eq 1 "$(grep -c 'event=session.throttled.*role=device' "$T/frd.log")" \
+    "session.throttled lines for the laptop (one per session)"
+  note "the laptop's frames read late: $n of 1000"
+}
+
 for check in ${FS_CHECKS:-restore_cursor restore_laptop fetch_beyond_256 fetch_after_restart \
-  certs_before_sets fork_held fetch_over_frame stop_during_held_push}; do
+  certs_before_sets fork_held fetch_over_frame stop_during_held_push frame_rate}; do
   step "$check"
   isolated "$check"
   case $? in

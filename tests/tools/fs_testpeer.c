@@ -18,11 +18,15 @@
  * 2 a local or I/O failure, with a sentence on stderr):
  *   fs_testpeer freeport                  print a free TCP port on 127.0.0.1
  *   fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key K --node-cert C
- *               --network-key F --mode verbatim|altered|invented
+ *               --network-key F --mode verbatim|altered|invented|stream
  *                                         pose as a certified child node and
  *                                         push the laptop's outbox as it is,
  *                                         with one body byte flipped, or a set
- *                                         the node signed itself
+ *                                         the node signed itself; stream: each
+ *                                         set in a Push of its own, 16 in
+ *                                         flight, as a child's link does while
+ *                                         sets trickle in, then one line
+ *                                         "acks stored=S duplicate=D other=O"
  *   fs_testpeer parent --listen PORT --node-key K --node-cert C --network-key F
  *               --count N          pose as a parent node: accept one
  *                                  connection on 127.0.0.1:PORT, prove the
@@ -81,6 +85,10 @@
  *               everything without reading one answer: prints "closed
  *               after K pulls: ERR" when the server drops it, else "ready",
  *               then on a line on stdin "still open" or "closed"
+ *     flood     after Welcome, --count N (default 1000) Pulls of one record
+ *               sent back to back, then their answers read: prints
+ *               "answered K of N" (the server reads a peer over its frame
+ *               rate more slowly; it drops nothing)
  *     clear-sealed  seq 1: a tip whose sealed field informant_name is in
  *               clear ("CLEARTEXT-INFORMANT Đinh Văn Lộ"), as a modified
  *               laptop could send it
@@ -119,7 +127,7 @@
 static const char usage_text[] =
     "usage: fs_testpeer freeport\n"
     "       fs_testpeer relay --dir LAPTOP --server HOST:PORT --node-key KEY --node-cert CERT\n"
-    "                   --network-key FILE --mode verbatim|altered|invented\n"
+    "                   --network-key FILE --mode verbatim|altered|invented|stream\n"
     "       fs_testpeer parent --listen PORT --node-key KEY --node-cert CERT\n"
     "                   --network-key FILE --count N\n"
     "       fs_testpeer edits --dir DIR --count N [--records R] [--prefix P] [--mode pending]\n"
@@ -130,7 +138,7 @@ static const char usage_text[] =
     "--dir DIR --server HOST:PORT\n"
     "       fs_testpeer hello-cert --dir DIR --server HOST:PORT --cert FILE\n"
     "       fs_testpeer hello-certs --dir DIR --server HOST:PORT --count N [--cert FILE]\n"
-    "       fs_testpeer noread --dir DIR --server HOST:PORT [--count N]\n";
+    "       fs_testpeer noread|flood --dir DIR --server HOST:PORT [--count N]\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -1033,6 +1041,35 @@ static int scenario_noread(peer *p, const char *server) {
   return 0;
 }
 
+/* --count N Pulls of one record each, all sent before any answer is read
+ * (a laptop's sync sends one at a time): more frames than a laptop may
+ * send at once, so the server reads the rest at its rate. */
+static int scenario_flood(peer *p, const char *server) {
+  if (!handshake(p, server))
+    return 0;
+  Fs__Pull pl = FS__PULL__INIT;
+  pl.max = 1;
+  Fs__Envelope env = FS__ENVELOPE__INIT;
+  env.msg_case = FS__ENVELOPE__MSG_PULL;
+  env.pull = &pl;
+  long pulls = opt_count >= 0 ? opt_count : 1000, answered = 0;
+  for (long n = 0; n < pulls; n++)
+    send_env(p, &env);
+  for (; answered < pulls; answered++) {
+    Fs__Envelope *r = recv_env(p);
+    if (!r)
+      break;
+    bool ok = r->msg_case == FS__ENVELOPE__MSG_RECORDS;
+    if (!ok && !print_error(r))
+      printf("unexpected message %d instead of Records\n", (int)r->msg_case);
+    fs__envelope__free_unpacked(r, NULL);
+    if (!ok)
+      break;
+  }
+  printf("answered %ld of %ld\n", answered, pulls);
+  return 0;
+}
+
 /* seq 1: a tip whose sealed informant_name travels in clear. */
 static int scenario_clear_sealed(peer *p, const char *server) {
   static const char *const names[] = {"received_at", "channel", "content", "status",
@@ -1107,6 +1144,44 @@ static void load_node(const char *nodekey, const char *nodecert, const char *net
     die("cannot load the node's key, network key or certificate: %s", fs_strerror(rc));
 }
 
+/* Pushes sets[0..n) one per Push, up to 16 in flight (a parent reads that
+ * many of a child's before it stops), and counts the Acks. */
+static void relay_stream(fs_bconn *b, Fs__SignedChangeSet **sets, size_t n) {
+  enum { WINDOW = 16 };
+  size_t sent = 0, acked = 0, stored = 0, dup = 0, other = 0;
+  while (acked < n) {
+    for (; sent < n && sent - acked < WINDOW; sent++) {
+      Fs__Push pu = FS__PUSH__INIT;
+      pu.n_sets = 1;
+      pu.sets = &sets[sent];
+      pu.log_last = sent + 1;
+      Fs__Envelope env = FS__ENVELOPE__INIT;
+      env.msg_case = FS__ENVELOPE__MSG_PUSH;
+      env.push = &pu;
+      int rc = fs_bconn_send(b, &env);
+      if (rc)
+        die("cannot push: %s", fs_strerror(rc));
+    }
+    Fs__Envelope *a;
+    if (fs_bconn_recv(b, &a) != 0) {
+      printf("closed after %zu acks\n", acked);
+      break;
+    }
+    if (a->msg_case != FS__ENVELOPE__MSG_ACK || a->ack->n_items != 1) {
+      print_ack_or_error(a);
+      fs__envelope__free_unpacked(a, NULL);
+      break;
+    }
+    Fs__AckStatus st = a->ack->items[0]->status;
+    stored += st == FS__ACK_STATUS__ACK_STORED;
+    dup += st == FS__ACK_STATUS__ACK_DUPLICATE;
+    other += st != FS__ACK_STATUS__ACK_STORED && st != FS__ACK_STATUS__ACK_DUPLICATE;
+    acked++;
+    fs__envelope__free_unpacked(a, NULL);
+  }
+  printf("acks stored=%zu duplicate=%zu other=%zu\n", stored, dup, other);
+}
+
 static int cmd_relay(const char *nodekey, const char *nodecert, const char *netkey_path,
                      const char *server, const char *devdir, const char *mode) {
   fs_keypair kp;
@@ -1121,15 +1196,18 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
   if ((rc = fs_device_open(&dev, devdir)))
     die("cannot open the device in %s: %s", devdir, fs_strerror(rc));
   /* The laptop's signed sets, as a commune would hold them in its log. */
-  Fs__SignedChangeSet *sets[FS_PUSH_SETS_MAX];
-  size_t n = 0;
+  /* One Push carries at most FS_PUSH_SETS_MAX; a stream any number. */
+  size_t cap = strcmp(mode, "stream") == 0 ? 8192 : FS_PUSH_SETS_MAX, n = 0;
+  Fs__SignedChangeSet **sets = calloc(cap, sizeof *sets);
+  if (!sets)
+    die("out of memory");
   MDB_txn *txn;
   MDB_cursor *cur;
   MDB_val k, v;
   if (fs_store_begin(&dev.store, false, &txn) != 0 ||
       mdb_cursor_open(txn, dev.store.outbox, &cur) != 0)
     die("cannot read the outbox");
-  for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && n < FS_PUSH_SETS_MAX;
+  for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && n < cap;
        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     if ((sets[n] = fs__signed_change_set__unpack(NULL, v.mv_size, v.mv_data)))
       n++;
@@ -1148,8 +1226,8 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
     make_set(&p, &invented, 1, zero_hash, p.area, "invented0001", "bịa đặt");
     inv.body = (ProtobufCBinaryData){invented.len, invented.body};
     inv.signature = (ProtobufCBinaryData){FS_SIG_LEN, invented.sig};
-  } else if (strcmp(mode, "verbatim") != 0) {
-    die("mode must be verbatim, altered or invented");
+  } else if (strcmp(mode, "verbatim") != 0 && strcmp(mode, "stream") != 0) {
+    die("mode must be verbatim, altered, invented or stream");
   }
   fs_bconn b;
   if ((rc = fs_bconn_open(&b, server, netkey, IO_TIMEOUT_S * 1000))) {
@@ -1159,7 +1237,10 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
   Fs__Envelope *reply;
   if ((rc = fs_bconn_login(&b, &kp, "node", "fake-node", certs, cf.n, NULL, &reply)))
     die("login failed: %s", fs_strerror(rc));
-  if (reply->msg_case == FS__ENVELOPE__MSG_WELCOME) {
+  if (reply->msg_case == FS__ENVELOPE__MSG_WELCOME && strcmp(mode, "stream") == 0) {
+    printf("welcome area=%s\n", reply->welcome->area);
+    relay_stream(&b, sets, n);
+  } else if (reply->msg_case == FS__ENVELOPE__MSG_WELCOME) {
     printf("welcome area=%s\n", reply->welcome->area);
     Fs__SignedChangeSet *one[1] = {&inv};
     Fs__Push pu = FS__PUSH__INIT;
@@ -1185,6 +1266,7 @@ static int cmd_relay(const char *nodekey, const char *nodecert, const char *netk
   fs_bconn_close(&b);
   for (size_t i = 0; i < n; i++)
     fs__signed_change_set__free_unpacked(sets[i], NULL);
+  free(sets);
   free_set(&invented);
   fs_device_close(&dev);
   fs_certfile_free(&cf);
@@ -1415,7 +1497,8 @@ int main(int argc, char **argv) {
                    {"hello-cert", scenario_hello_cert}, {"hello-certs", scenario_hello_certs},
                    {"clear-sealed", scenario_clear_sealed},
                    {"hold-pull", scenario_hold_pull}, {"noread", scenario_noread},
-                   {"drip", scenario_drip},         {"drip-frame", scenario_drip_frame}};
+                   {"drip", scenario_drip},         {"drip-frame", scenario_drip_frame},
+                   {"flood", scenario_flood}};
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
     if (strcmp(cmd, scenarios[i].name) != 0)
       continue;
