@@ -782,8 +782,6 @@ int fs_uplink_start(fs_uplink **out, fs_server *srv) {
   return 0;
 }
 
-void fs_uplink_notify(fs_uplink *u) { push_next(u); }
-
 void fs_uplink_mark_dirty(fs_uplink *u) { u->status_dirty = true; }
 
 void fs_uplink_stop(fs_uplink *u) {

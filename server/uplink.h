@@ -6,7 +6,7 @@
  * time. The parent stores that cursor in the same transaction as the sets
  * it covers, so the two can never disagree and nothing is skipped or sent
  * twice except what was in flight. New sets are pushed as soon as the
- * ingest commits them (fs_uplink_notify), not on a timer. Downward, the
+ * ingest commits them (its committed callback), not on a timer. Downward, the
  * same link pulls the records of the node's area from the parent with the
  * Pull/Records messages laptops use. On any failure the link is closed and
  * retried with exponential backoff and jitter.
@@ -50,9 +50,6 @@ typedef struct fs_uplink_stats {
 
 /* Allocates the uplink and starts connecting. Returns 0 or a negative code. */
 int fs_uplink_start(fs_uplink **out, struct fs_server *srv);
-
-/* Called after a commit stored new sets: pushes them if the link is idle. */
-void fs_uplink_notify(fs_uplink *u);
 
 /* Asks the parent for change sets from_seq..to_seq of device (which this
  * node lacks: it holds later ones from a laptop); the answer is ingested
