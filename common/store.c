@@ -570,7 +570,12 @@ static void note_conflict(void *arg, const fs_record *r, const fs_field *winner,
   *(bool *)arg = true;
 }
 
-int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta) {
+int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta,
+                                 const uint8_t *state, size_t len) {
+  MDB_val v;
+  if (state && record_raw(s, txn, delta->area, delta->id, &v) == 0 && v.mv_size == 8 + len &&
+      memcmp((const uint8_t *)v.mv_data + 8, state, len) == 0)
+    return 0;
   fs_record cur;
   bool fresh;
   int rc = record_load(s, txn, delta->area, delta->id, &cur, &fresh);

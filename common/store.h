@@ -169,8 +169,12 @@ int fs_store_record_merge(fs_store *s, MDB_txn *txn, const fs_record *delta);
 
 /* 1 when fs_store_record_merge would write anything (a change or a
  * conflict), else 0 or an error; reads only, so a read transaction does.
- * Lets a node skip the write transaction for records it already holds. */
-int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta);
+ * Lets a node skip the write transaction for records it already holds.
+ * state (len bytes) is delta's canonical encoding, or NULL: when the store
+ * holds those very bytes, the answer is 0 without decoding its copy (a
+ * state joined into itself changes nothing and meets no conflict). */
+int fs_store_record_merge_needed(fs_store *s, MDB_txn *txn, const fs_record *delta,
+                                 const uint8_t *state, size_t len);
 
 /* Applies every change of an opened change set. Conflicts are recorded in
  * the conflicts database. Returns the number of records changed or an

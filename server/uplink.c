@@ -317,21 +317,26 @@ static void on_records(fs_uplink *u, const Fs__Records *r) {
   /* Records from above are joined like a laptop's pull; they are states,
    * not change sets, so they never enter our log and never go back up.
    * Most are what we pushed up ourselves, coming back: a read transaction
-   * finds those, and only records that change something take a write
-   * transaction on the loop thread (which waits while the writer commits). */
+   * finds those (the very bytes we hold: compared, not decoded), and only
+   * records that change something take a write transaction on the loop
+   * thread (which waits while the writer commits). Each state is read in
+   * place, in one arena for the page. */
   fs_record *recs = calloc(r->n_states, sizeof *recs);
   bool *need = calloc(r->n_states, sizeof *need);
   size_t nrec = 0, nneed = 0;
+  fs_arena arena;
+  fs_arena_init(&arena, 0);
   int rc = recs && need ? fs_store_begin(s, false, &txn) : FS_ENOMEM;
   if (rc == 0) {
     while (rc == 0 && nrec < r->n_states) {
       fs_record *rec = &recs[nrec];
-      if ((rc = fs_record_decode(rec, r->states[nrec].data, r->states[nrec].len)))
+      const ProtobufCBinaryData *st = &r->states[nrec];
+      if ((rc = fs_record_view(rec, st->data, st->len, &arena)))
         break;
-      nrec++; /* decoded: freed below */
+      nrec++;
       if (!fs_area_within(rec->area, u->srv->cfg->area)) {
         rc = FS_ESCOPE;
-      } else if ((rc = fs_store_record_merge_needed(s, txn, rec)) > 0) {
+      } else if ((rc = fs_store_record_merge_needed(s, txn, rec, st->data, st->len)) > 0) {
         need[nrec - 1] = true;
         nneed++;
         rc = 0;
@@ -348,8 +353,7 @@ static void on_records(fs_uplink *u, const Fs__Records *r) {
     else
       mdb_txn_abort(txn);
   }
-  for (size_t i = 0; recs && i < nrec; i++)
-    fs_record_free(&recs[i]);
+  fs_arena_free(&arena); /* the views in recs */
   free(recs);
   free(need);
   if (rc) {
