@@ -47,7 +47,7 @@ struct fs_session {
   fs_peer *peer;         /* its row of srv->peers once ready, or NULL */
   double tokens;         /* rate limit: frames this peer may still send now */
   uint64_t tokens_ms;    /* when tokens was last refilled */
-  uint64_t throttled;    /* frames it sent over its rate (logged at the first) */
+  bool throttle_logged;  /* its first frame over its rate was logged */
   bool conn_closed;
   bool mem_paused;       /* paused by the node's Push memory budget */
   fs_session *prev, *next;
@@ -265,15 +265,17 @@ static void hello_admit(fs_session *s, const Fs__Hello *h) {
 static void on_hello_certs_stored(fs_batch *b) {
   fs_session *s = b->data;
   s->batches--;
-  bool ending = s->conn_closed || fs_conn_ending(&s->conn); /* timed out, hung up */
-  if (!ending && b->rc) {
-    fs_conn_fail(&s->conn, b->rc, "cannot store certificates: %s", fs_strerror(b->rc));
-  } else if (!ending && s->srv->stopping) {
-    fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
-  } else if (!ending) {
-    hello_admit(s, b->env->hello); /* before reading on: a Push may follow the Hello */
-    if (s->st == S_READY && !s->mem_paused)
-      fs_conn_resume(&s->conn);
+  /* A session that timed out or hung up meanwhile starts nothing. */
+  if (!s->conn_closed && !fs_conn_ending(&s->conn)) {
+    if (b->rc) {
+      fs_conn_fail(&s->conn, b->rc, "cannot store certificates: %s", fs_strerror(b->rc));
+    } else if (s->srv->stopping) {
+      fs_conn_fail(&s->conn, FS_ESHUTDOWN, "server is shutting down; sync again later");
+    } else {
+      hello_admit(s, b->env->hello); /* before reading on: a Push may follow the Hello */
+      if (s->st == S_READY && !s->mem_paused)
+        fs_conn_resume(&s->conn);
+    }
   }
   fs_batch_free(b);
   session_maybe_free(s); /* s may be gone now */
@@ -519,7 +521,7 @@ static void on_pull(fs_session *s, const Fs__Pull *p) {
 
 /* A token bucket per connection: a peer sending frames faster than a
  * laptop or a child node ever needs is slowed down by not reading it. The
- * bucket starts full when the session is admitted as what it is. */
+ * bucket starts over, full, at the Hello that says which it is. */
 static void rate_limit(fs_session *s) {
   uint64_t now = uv_now(s->srv->loop);
   double rate = s->is_node ? FS_RATE_FRAMES_PER_S_NODE : FS_RATE_FRAMES_PER_S;
@@ -535,11 +537,13 @@ static void rate_limit(fs_session *s) {
   s->tokens -= 1;
   if (s->tokens < 0) {
     s->srv->throttled++;
-    if (s->throttled++ == 0)
+    if (!s->throttle_logged) {
+      s->throttle_logged = true;
       fs_log(FS_LOG_WARN, "session.throttled", "peer=%s id=%s role=%s limit=%.0f msg=\"sends "
              "more frames a second than its role needs: read more slowly from now on\"",
              s->conn.peer, s->peer_id[0] ? s->peer_id : "-", s->is_node ? "node" : "device",
              rate);
+    }
     fs_conn_throttle(&s->conn, (uint64_t)(-s->tokens * 1000.0 / rate) + 1);
   }
 }
